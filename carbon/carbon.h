@@ -1,0 +1,64 @@
+/* carbon.h: the carbon plaintext protocol ("<path> <value> <timestamp>\n"),
+ * split from a byte stream and parsed in place. Pure: no I/O, no allocation.
+ * Reference: Graphite "Feeding in your data", plaintext protocol. */
+#ifndef SS_CARBON_H
+#define SS_CARBON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CARBON_DEFAULT_MAX_LINE 4096
+
+/* Why a line was dropped. Order is stable: used as metric label index. */
+typedef enum carbon_err {
+    CARBON_OK = 0,
+    CARBON_E_EMPTY,       /* blank line (not counted as an error by ingest) */
+    CARBON_E_FIELDS,      /* not exactly three whitespace-separated fields */
+    CARBON_E_VALUE,       /* value is not a number */
+    CARBON_E_TIMESTAMP,   /* timestamp is not a non-negative number */
+    CARBON_E_NONFINITE,   /* NaN / Infinity / -Infinity: skipped, counted */
+    CARBON_E_TOO_LONG,    /* longer than the hard maximum */
+    CARBON_E_BINARY,      /* NUL or control bytes inside the line */
+    CARBON_E_COUNT
+} carbon_err;
+
+/* "ok", "empty", "fields", "value", "timestamp", "nonfinite", "too_long", "binary". */
+const char *carbon_err_name(int err);
+
+typedef struct carbon_line {
+    const char *path;    /* points into the caller's buffer */
+    size_t path_len;
+    double value;
+    int64_t timestamp_ms; /* epoch milliseconds (float seconds accepted) */
+} carbon_line;
+
+/* Parses one line (without its '\n'; a trailing '\r' is allowed). Fields are
+ * separated by any run of spaces or tabs. Returns CARBON_OK or a carbon_err. */
+int carbon_parse_line(const char *line, size_t len, carbon_line *out);
+
+/* A streaming splitter: data arrives in arbitrary chunks; complete lines are
+ * handed to a callback, a partial tail is carried over in storage the caller
+ * owns (max_line bytes). A line longer than max_line is reported once with
+ * CARBON_E_TOO_LONG and skipped up to its newline. */
+typedef void (*carbon_line_fn)(void *ctx, const char *line, size_t len, int err);
+
+typedef struct carbon_stream {
+    char *carry;        /* caller-owned, capacity max_line */
+    size_t carry_len;
+    size_t max_line;
+    int discarding;     /* inside an over-long line, skipping to '\n' */
+} carbon_stream;
+
+/* carry must stay valid for the stream's life; it is not freed here. */
+void carbon_stream_init(carbon_stream *s, char *carry, size_t max_line);
+
+/* Feeds a chunk. Complete lines inside data are passed without copying; the
+ * line pointer is valid only during the callback. Returns the number of
+ * lines delivered (including errors). */
+size_t carbon_stream_feed(carbon_stream *s, const char *data, size_t len,
+                          carbon_line_fn fn, void *ctx);
+
+/* End of stream: delivers a last line that had no '\n'. */
+size_t carbon_stream_finish(carbon_stream *s, carbon_line_fn fn, void *ctx);
+
+#endif

@@ -1,0 +1,114 @@
+/* store.h: recent Spark gauges per cluster, app and worker source, in
+ * fixed-size ring buffers with last-seen times. Bounded: caps on apps,
+ * series and worker sources; data over a cap is rejected and counted.
+ * Single-threaded (the reactor's loop); no I/O. */
+#ifndef SS_STORE_H
+#define SS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "carbon/spark_path.h"
+
+typedef struct ss_store ss_store;
+
+typedef struct store_limits {
+    int max_apps_per_cluster;     /* 0 = default 64 */
+    int max_apps;                 /* across all clusters; 0 = default 100000 */
+    int max_series_per_app;       /* known + unknown names; 0 = default 24 */
+    int max_workers_per_cluster;  /* worker gauge sources; 0 = default 1024 */
+    int ring_size;                /* samples per series; 0 = default 16 */
+} store_limits;
+
+/* Outcome of store_put. Negative values are rejections, counted in stats. */
+enum {
+    STORE_UNCHANGED = 0,          /* stored; latest value is the same as before */
+    STORE_CHANGED = 1,            /* stored; latest value changed or series is new */
+    STORE_E_CLUSTER = -1,         /* cluster index out of range */
+    STORE_E_CAP_APPS = -2,        /* app cap (per cluster or global) reached */
+    STORE_E_CAP_SERIES = -3,      /* series cap per app reached */
+    STORE_E_CAP_WORKERS = -4,     /* worker source cap reached */
+    STORE_E_OLD = -5,             /* timestamp older than the series' latest: dropped */
+    STORE_E_NOMEM = -6
+};
+
+/* One series: a ring of (timestamp, value), oldest overwritten first. */
+typedef struct store_series store_series;
+/* One driver (app), identified by its metrics namespace. */
+typedef struct store_app store_app;
+/* One worker gauge source (a worker's peer address). */
+typedef struct store_worker store_worker;
+
+/* Creates a store for nclusters configured clusters (indexes 0..n-1).
+ * Returns NULL on allocation failure. Caller destroys. */
+ss_store *store_create(const store_limits *lim, size_t nclusters);
+void store_destroy(ss_store *s);
+
+/* Stores one decoded sample. m->cluster selects the cluster; for
+ * SPARK_KIND_APP m->app names the app (copied); for SPARK_KIND_WORKER
+ * source names the sender (its IP; copied; may be NULL for "unknown").
+ * Unknown gauge names are kept under their name while under the series cap.
+ * now_ms is the arrival time (last-seen). A change marks the cluster dirty. */
+int store_put(ss_store *s, const spark_metric *m, const char *source,
+              int64_t ts_ms, double value, int64_t now_ms);
+
+/* Removes apps of cluster c not seen for expiry_ms (and worker sources likewise).
+ * Removal marks the cluster dirty. Returns the number removed. */
+size_t store_expire(ss_store *s, int cluster, int64_t now_ms, int64_t expiry_ms);
+
+/* Dirty clusters (changed since last taken), each once, in the order they
+ * became dirty. Writes up to max indexes into out and clears them. */
+size_t store_take_dirty(ss_store *s, int *out, size_t max);
+/* Marks a cluster dirty by hand (e.g. a timer). */
+void store_mark_dirty(ss_store *s, int cluster);
+
+/* ---- reading (pointers valid until the next store_put/store_expire) ---- */
+size_t store_cluster_count(const ss_store *s);
+int64_t store_cluster_last_seen_ms(const ss_store *s, int cluster); /* 0 = never */
+
+size_t store_app_count(const ss_store *s, int cluster);
+const store_app *store_app_at(const ss_store *s, int cluster, size_t i);
+const store_app *store_app_find(const ss_store *s, int cluster, const char *id, size_t len);
+const char *store_app_id(const store_app *a);              /* NUL-terminated */
+int64_t store_app_first_seen_ms(const store_app *a);
+int64_t store_app_last_seen_ms(const store_app *a);
+
+/* Master gauges of a cluster are one pseudo-source; workers are many. */
+size_t store_worker_count(const ss_store *s, int cluster);
+const store_worker *store_worker_at(const ss_store *s, int cluster, size_t i);
+const char *store_worker_source(const store_worker *w);
+int64_t store_worker_last_seen_ms(const store_worker *w);
+
+/* Latest sample of a known gauge. Returns 0, or -ENOENT if never seen. */
+int store_app_latest(const store_app *a, int gauge, double *value, int64_t *ts_ms);
+int store_master_latest(const ss_store *s, int cluster, int gauge, double *value, int64_t *ts_ms);
+int store_worker_latest(const store_worker *w, int gauge, double *value, int64_t *ts_ms);
+
+/* All series of an app / worker / a cluster's master, known and unknown. */
+size_t store_app_series_count(const store_app *a);
+const store_series *store_app_series_at(const store_app *a, size_t i);
+size_t store_master_series_count(const ss_store *s, int cluster);
+const store_series *store_master_series_at(const ss_store *s, int cluster, size_t i);
+size_t store_worker_series_count(const store_worker *w);
+const store_series *store_worker_series_at(const store_worker *w, size_t i);
+
+const char *store_series_name(const store_series *se);   /* Spark's name */
+int store_series_gauge(const store_series *se);           /* spark_gauge or SPARK_G_UNKNOWN */
+size_t store_series_len(const store_series *se);          /* samples held */
+/* i = 0 is the newest sample. Returns 0 or -ENOENT. */
+int store_series_sample(const store_series *se, size_t i, int64_t *ts_ms, double *value);
+
+typedef struct store_stats {
+    uint64_t apps;                /* tracked now */
+    uint64_t series;
+    uint64_t workers;
+    uint64_t rejected_cap_apps;
+    uint64_t rejected_cap_series;
+    uint64_t rejected_cap_workers;
+    uint64_t rejected_old;
+    uint64_t expired_apps;
+    uint64_t bytes;               /* memory held by the store */
+} store_stats;
+void store_get_stats(const ss_store *s, store_stats *out);
+
+#endif

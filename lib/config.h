@@ -1,0 +1,129 @@
+/* config.h: the one YAML configuration file both daemons read.
+ * Loaded and validated at start-up; every error names the key and the line. */
+#ifndef SS_CONFIG_H
+#define SS_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "policy/policy_conf.h"
+
+#define SS_NAME_MAX 64
+#define SS_HOST_MAX 256
+#define SS_URL_MAX 512
+
+/* "host:port"; port 0 means "pick a free one". enabled = 0 when the key is
+ * set to "" or "off". */
+typedef struct ss_listen_addr {
+    int enabled;
+    char host[SS_HOST_MAX];
+    int port;
+} ss_listen_addr;
+
+typedef struct ss_kv {
+    char *key;    /* owned by the config */
+    char *value;  /* owned by the config */
+} ss_kv;
+
+typedef enum ss_target_kind {
+    SS_TARGET_NONE = 0,     /* decisions only, nothing is resized */
+    SS_TARGET_KUBERNETES,   /* namespace + workload "deployment/name" */
+    SS_TARGET_OSHINKO,      /* url + cluster name */
+    SS_TARGET_EXEC          /* command run with the desired count */
+} ss_target_kind;
+
+typedef struct ss_target_conf {
+    ss_target_kind kind;
+    char namespace_[SS_NAME_MAX * 4];
+    char workload[SS_NAME_MAX * 4];   /* "deployment/x" | "statefulset/x" | "replicaset/x" */
+    char url[SS_URL_MAX];             /* oshinko base URL, or kubernetes API override */
+    char command[SS_URL_MAX];         /* exec hook */
+} ss_target_conf;
+
+typedef struct ss_cluster_conf {
+    char name[SS_NAME_MAX];
+    char metrics_prefix[SS_NAME_MAX * 2]; /* GraphiteSink prefix, may hold dots, may be "" */
+    char spark_master[SS_URL_MAX];        /* optional, "" = none */
+    int worker_cores;
+    int worker_memory_mb;
+    int executor_cores;
+    int executor_memory_mb;
+    policy_conf policy;                   /* top-level defaults, overridden per cluster */
+    ss_target_conf target;
+    int line;                             /* YAML line of this cluster, for messages */
+} ss_cluster_conf;
+
+typedef struct ss_pool_conf {
+    char name[SS_NAME_MAX];
+    int max_workers;                      /* worker budget shared by its clusters */
+} ss_pool_conf;
+
+typedef struct ss_config {
+    char source[SS_URL_MAX];              /* file path, or "(embedded defaults)" */
+
+    struct {
+        ss_listen_addr carbon_tcp;
+        ss_listen_addr carbon_udp;
+        ss_listen_addr http;
+        int max_line_bytes;               /* hard maximum carbon line length */
+        int max_clients;                  /* concurrent carbon TCP connections */
+        int client_idle_timeout_s;        /* close silent TCP clients */
+        int read_buffer_bytes;            /* per-connection read buffer */
+    } ingest;
+
+    struct {
+        char brokers[1024];               /* "embedded" or "host:port,..." */
+        char decisions_topic[SS_NAME_MAX * 2];
+        char audit_topic[SS_NAME_MAX * 2];
+        ss_kv *properties;                /* passed to librdkafka as is */
+        size_t nproperties;
+        int linger_ms;
+        int heartbeat_s;                  /* republish an unchanged decision this often */
+        int max_pending;                  /* decisions queued while brokers are down */
+        int decision_ttl_s;               /* expiry carried in every decision */
+    } kafka;
+
+    struct {
+        int max_apps_per_cluster;
+        int max_apps;                     /* across all clusters */
+        int max_series_per_app;           /* known + unknown gauges kept per app */
+        int max_workers_per_cluster;      /* worker-gauge sources tracked */
+        int ring_size;                    /* samples kept per series */
+    } store;
+
+    struct {
+        int evaluate_interval_ms;         /* timer re-evaluation */
+        int dry_run;                      /* decisions carry the dry-run flag */
+    } policy;
+
+    char log_level[16];
+
+    ss_pool_conf *pools;
+    size_t npools;
+    ss_cluster_conf *clusters;
+    size_t nclusters;
+} ss_config;
+
+/* The configuration used when no --config is given: carbon on
+ * 127.0.0.1:2003, status on 127.0.0.1:9090, embedded Kafka, one cluster
+ * "demo" with metrics_prefix "demo". */
+extern const char ss_config_embedded_yaml[];
+
+/* Loads and validates a YAML file. On success returns 0 and *out (caller
+ * frees with ss_config_free). On failure returns a negative errno-style code
+ * and writes a message naming the file, line and key into err. */
+int ss_config_load_file(const char *path, ss_config **out, char *err, size_t errlen);
+
+/* Same, from a NUL-terminated buffer; source names it in messages. */
+int ss_config_load_string(const char *yaml, const char *source, ss_config **out,
+                          char *err, size_t errlen);
+
+void ss_config_free(ss_config *cfg);
+
+/* Writes the effective configuration (defaults filled in) as YAML. */
+void ss_config_print(const ss_config *cfg, FILE *out);
+
+/* Index of the cluster named name, or -1. */
+int ss_config_cluster_index(const ss_config *cfg, const char *name);
+
+#endif

@@ -1,0 +1,26 @@
+/* policy_conf.h: the knobs of the decision rule for one cluster.
+ * Plain data, shared by the config loader and the pure policy module. */
+#ifndef SS_POLICY_CONF_H
+#define SS_POLICY_CONF_H
+
+typedef enum policy_demand_source {
+    POLICY_DEMAND_TARGET = 0,     /* numberTargetExecutors (follows the ramp) */
+    POLICY_DEMAND_MAX_NEEDED = 1  /* numberMaxNeededExecutors (full backlog) */
+} policy_demand_source;
+
+typedef struct policy_conf {
+    int min_workers;             /* never fewer */
+    int max_workers;             /* never more */
+    int idle_workers;            /* I: idle buffer kept above busy/needed */
+    int scale_down_window_s;     /* W: max recommendation over the last W s */
+    int stale_after_s;           /* feed older than this: hold size */
+    int app_expiry_s;            /* app silent this long: finished */
+    int max_step_up;             /* workers added per evaluation, 0 = no limit */
+    int max_step_down;           /* workers removed per evaluation, 0 = no limit */
+    int tolerance_executors;     /* demand jitter ignored on scale-down */
+    int app_min_executors;       /* gang minimum per app in a shared pool */
+    policy_demand_source demand; /* which gauge is the demand */
+    char pool[64];               /* capacity pool name, "" = none */
+} policy_conf;
+
+#endif
