@@ -36,6 +36,14 @@ typedef struct carbon_line {
  * separated by any run of spaces or tabs. Returns CARBON_OK or a carbon_err. */
 int carbon_parse_line(const char *line, size_t len, carbon_line *out);
 
+/* Returns the first field (the metric path) without parsing the rest, so a
+ * caller can drop irrelevant metrics before paying for number parsing.
+ * CARBON_OK means only "a path followed by more fields": carbon_parse_line
+ * may still reject the line. Otherwise CARBON_E_EMPTY, CARBON_E_FIELDS (a
+ * path alone) or CARBON_E_BINARY (control byte in or right after the path).
+ * *path points into line. */
+int carbon_split_path(const char *line, size_t len, const char **path, size_t *path_len);
+
 /* A streaming splitter: data arrives in arbitrary chunks; complete lines are
  * handed to a callback, a partial tail is carried over in storage the caller
  * owns (max_line bytes). A line longer than max_line is reported once with
@@ -53,12 +61,16 @@ typedef struct carbon_stream {
 void carbon_stream_init(carbon_stream *s, char *carry, size_t max_line);
 
 /* Feeds a chunk. Complete lines inside data are passed without copying; the
- * line pointer is valid only during the callback. Returns the number of
- * lines delivered (including errors). */
+ * line pointer is valid only during the callback. A line is everything
+ * before its '\n' (a '\r' of "\r\n" included: carbon_parse_line drops it),
+ * so max_line bounds that; err is CARBON_OK, or CARBON_E_TOO_LONG with the
+ * line's first max_line bytes. Empty lines are delivered too. Returns the
+ * number of lines delivered (including errors). */
 size_t carbon_stream_feed(carbon_stream *s, const char *data, size_t len,
                           carbon_line_fn fn, void *ctx);
 
-/* End of stream: delivers a last line that had no '\n'. */
+/* End of stream: delivers a last line that had no '\n'. The stream is then
+ * reset and may be reused (e.g. for the next TCP connection). */
 size_t carbon_stream_finish(carbon_stream *s, carbon_line_fn fn, void *ctx);
 
 #endif

@@ -71,15 +71,25 @@ typedef struct spark_metric {
 /* The configured clusters' metrics prefixes, looked up by hash. */
 typedef struct spark_prefixes spark_prefixes;
 
+/* Bounds on one prefix: they also bound the work spark_path_decode does. */
+#define SPARK_PREFIX_MAX_LEN   255
+#define SPARK_PREFIX_MAX_PARTS 16   /* dot-separated components */
+
 /* Returns NULL on allocation failure. Owned by the caller. */
 spark_prefixes *spark_prefixes_create(size_t expected);
 void spark_prefixes_destroy(spark_prefixes *p);
 /* prefix is copied. "" is allowed (a cluster with no GraphiteSink prefix).
- * Returns 0, or -EEXIST if the prefix is already registered, -ENOMEM. */
+ * Returns 0, or -EEXIST if the prefix is already registered, -ENOMEM, or
+ * -EINVAL for cluster < 0 or a prefix that is not non-empty printable
+ * components joined by single dots within the bounds above. */
 int spark_prefixes_add(spark_prefixes *p, const char *prefix, int cluster);
 
 /* Decodes path (not NUL-terminated). Returns SPARK_PATH_OK, SPARK_PATH_SKIP
- * or a negative SPARK_PATH_E_*. Pointers in out point into path. */
+ * or a negative SPARK_PATH_E_*. Pointers in out point into path. On SKIP only
+ * out->kind (NONE) is set; on E_CLUSTER / E_SHAPE kind, name, gauge and
+ * is_counter are set and cluster is -1. An app path's cluster is the longest
+ * registered prefix ending at a dot that leaves a namespace, else "" if
+ * registered; a master/worker path needs its whole prefix registered. */
 int spark_path_decode(const spark_prefixes *p, const char *path, size_t len,
                       spark_metric *out);
 
