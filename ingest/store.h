@@ -29,8 +29,15 @@ enum {
     STORE_E_CAP_SERIES = -3,      /* series cap per app reached */
     STORE_E_CAP_WORKERS = -4,     /* worker source cap reached */
     STORE_E_OLD = -5,             /* timestamp older than the series' latest: dropped */
-    STORE_E_NOMEM = -6
+    STORE_E_NOMEM = -6,
+    STORE_E_INVAL = -7            /* bad kind, missing or over-long name/id */
 };
+
+/* Longest app id, worker source or unknown gauge name kept (bytes). */
+#define STORE_MAX_ID 255
+/* Upper bounds applied to store_limits (values above are clamped). */
+#define STORE_MAX_RING 4096
+#define STORE_MAX_SERIES 254
 
 /* One series: a ring of (timestamp, value), oldest overwritten first. */
 typedef struct store_series store_series;
@@ -40,7 +47,8 @@ typedef struct store_app store_app;
 typedef struct store_worker store_worker;
 
 /* Creates a store for nclusters configured clusters (indexes 0..n-1).
- * Returns NULL on allocation failure. Caller destroys. */
+ * lim may be NULL (all defaults); it is copied. Returns NULL on allocation
+ * failure. Caller destroys; store_destroy frees everything, NULL is a no-op. */
 ss_store *store_create(const store_limits *lim, size_t nclusters);
 void store_destroy(ss_store *s);
 
@@ -48,7 +56,12 @@ void store_destroy(ss_store *s);
  * SPARK_KIND_APP m->app names the app (copied); for SPARK_KIND_WORKER
  * source names the sender (its IP; copied; may be NULL for "unknown").
  * Unknown gauge names are kept under their name while under the series cap.
- * now_ms is the arrival time (last-seen). A change marks the cluster dirty. */
+ * now_ms is the arrival time (last-seen). A change marks the cluster dirty.
+ * Any put to a valid cluster refreshes the cluster's last-seen; a put that
+ * reaches an existing app/worker refreshes its last-seen even when the
+ * sample itself is rejected (STORE_E_OLD, STORE_E_CAP_SERIES): it is alive.
+ * An equal timestamp overwrites the newest sample (Spark resends snapshots).
+ * Nothing is allocated unless an app, worker or series appears. */
 int store_put(ss_store *s, const spark_metric *m, const char *source,
               int64_t ts_ms, double value, int64_t now_ms);
 
@@ -62,7 +75,10 @@ size_t store_take_dirty(ss_store *s, int *out, size_t max);
 /* Marks a cluster dirty by hand (e.g. a timer). */
 void store_mark_dirty(ss_store *s, int cluster);
 
-/* ---- reading (pointers valid until the next store_put/store_expire) ---- */
+/* ---- reading (pointers valid until the next store_put/store_expire) ----
+ * Pointers are owned by the store. The order of store_app_at and
+ * store_worker_at is not stable: a removal moves the last entry into the
+ * removed one's place (indexes 0..count-1 stay dense). */
 size_t store_cluster_count(const ss_store *s);
 int64_t store_cluster_last_seen_ms(const ss_store *s, int cluster); /* 0 = never */
 
@@ -107,7 +123,11 @@ typedef struct store_stats {
     uint64_t rejected_cap_workers;
     uint64_t rejected_old;
     uint64_t expired_apps;
-    uint64_t bytes;               /* memory held by the store */
+    uint64_t bytes;               /* memory held by the store (incl. malloc overhead, estimated) */
+    uint64_t rejected_cluster;    /* STORE_E_CLUSTER */
+    uint64_t rejected_invalid;    /* STORE_E_INVAL */
+    uint64_t rejected_nomem;      /* STORE_E_NOMEM */
+    uint64_t expired_workers;
 } store_stats;
 void store_get_stats(const ss_store *s, store_stats *out);
 
