@@ -1,0 +1,120 @@
+/* carbon_udp.c: carbon plaintext over UDP. Spark's GraphiteSink sends one
+ * line per datagram; several lines in one datagram are accepted too. Each
+ * datagram is a stream of its own: no partial line carries over. */
+#include "ingest/carbon_listen.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+
+#define UDP_BUFFER 65536
+
+struct carbon_udp {
+    uv_udp_t handle;
+    ss_pipeline *pipe;
+    carbon_udp_stats stats;
+    size_t max_line;
+    int port;
+    char *carry;                   /* max_line bytes, reused per datagram */
+    char rbuf[UDP_BUFFER];
+    void (*done)(void *);
+    void *done_ctx;
+};
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    carbon_udp *u = h->data;
+    (void)suggested;
+    *buf = uv_buf_init(u->rbuf, sizeof u->rbuf);
+}
+
+static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+                    const struct sockaddr *addr, unsigned flags)
+{
+    carbon_udp *u = h->data;
+    if (nread < 0) {
+        u->stats.errors++;
+        ss_debug("carbon udp: recv: %s", uv_strerror((int)nread));
+        return;
+    }
+    if (nread == 0 || !addr)
+        return;                     /* nothing more to read this round */
+    u->stats.datagrams++;
+    if (flags & UV_UDP_PARTIAL) {
+        /* A datagram bigger than 64 KiB: the tail is lost, and the last line
+         * in the buffer is cut. Count it; the cut line fails to parse. */
+        u->stats.truncated++;
+    }
+    char peer[64];
+    ss_sockaddr_host(addr, peer, sizeof peer);
+    pipeline_source src = { .pipe = u->pipe, .peer = peer };
+    pipeline_begin_batch(u->pipe);
+    pipeline_feed_datagram(&src, buf->base, (size_t)nread, u->carry, u->max_line);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    carbon_udp *u = h->data;
+    void (*done)(void *) = u->done;
+    void *ctx = u->done_ctx;
+    free(u->carry);
+    free(u);
+    if (done)
+        done(ctx);
+}
+
+carbon_udp *carbon_udp_create(uv_loop_t *loop, const char *host, int port,
+                              size_t max_line, ss_pipeline *pipe,
+                              char *err, size_t errlen)
+{
+    struct sockaddr_storage addr;
+    if (ss_sockaddr(host, port, &addr) != 0) {
+        snprintf(err, errlen, "carbon_udp: cannot resolve host '%s'", host);
+        return NULL;
+    }
+    carbon_udp *u = calloc(1, sizeof *u);
+    char *carry = malloc(max_line);
+    if (!u || !carry) {
+        free(u);
+        free(carry);
+        snprintf(err, errlen, "carbon_udp: out of memory");
+        return NULL;
+    }
+    u->carry = carry;
+    u->max_line = max_line;
+    u->pipe = pipe;
+    uv_udp_init(loop, &u->handle);
+    u->handle.data = u;
+    int rc = uv_udp_bind(&u->handle, (struct sockaddr *)&addr, 0);
+    if (rc == 0) {
+        /* Bursts of one-line datagrams arrive faster than one loop turn. */
+        int size = 4 << 20;
+        uv_recv_buffer_size((uv_handle_t *)&u->handle, &size);
+        rc = uv_udp_recv_start(&u->handle, on_alloc, on_recv);
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "carbon_udp: cannot bind %s:%d: %s", host, port,
+                 uv_strerror(rc));
+        uv_close((uv_handle_t *)&u->handle, on_closed);
+        return NULL;
+    }
+    struct sockaddr_storage bound;
+    int blen = sizeof bound;
+    uv_udp_getsockname(&u->handle, (struct sockaddr *)&bound, &blen);
+    u->port = ss_sockaddr_port((struct sockaddr *)&bound);
+    return u;
+}
+
+int carbon_udp_port(const carbon_udp *u) { return u->port; }
+
+void carbon_udp_get_stats(const carbon_udp *u, carbon_udp_stats *out) { *out = u->stats; }
+
+void carbon_udp_close(carbon_udp *u, void (*done)(void *ctx), void *ctx)
+{
+    u->done = done;
+    u->done_ctx = ctx;
+    uv_udp_recv_stop(&u->handle);
+    uv_close((uv_handle_t *)&u->handle, on_closed);
+}

@@ -1,0 +1,140 @@
+/* main.c: the sparkscaled command line: load the config, run the reactor
+ * until SIGTERM/SIGINT, shut down cleanly (Kafka flushed first). */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "ingest/daemon.h"
+#include "lib/config.h"
+#include "lib/log.h"
+
+#define SHUTDOWN_FLUSH_MS 10000
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "usage: sparkscaled [--config FILE] [--check-config] [--log-level LEVEL]\n"
+        "\n"
+        "Watches Spark's dynamic-allocation metrics (carbon plaintext over TCP/UDP),\n"
+        "decides each cluster's worker count and publishes every decision to Kafka.\n"
+        "\n"
+        "  -c, --config FILE     YAML configuration (default: the embedded defaults:\n"
+        "                        carbon on 127.0.0.1:2003, status on 127.0.0.1:9090,\n"
+        "                        an embedded Kafka broker, one cluster \"demo\")\n"
+        "      --check-config    validate, print the effective configuration, exit 0/1\n"
+        "  -l, --log-level L     debug|info|warn|error (overrides the config)\n"
+        "  -h, --help            this text\n"
+        "  -V, --version         print the version\n"
+        "\n"
+        "Status: GET /healthz, /metrics, /v1/clusters, /v1/kafka on ingest.http.\n");
+}
+
+typedef struct app {
+    uv_loop_t loop;
+    uv_signal_t sigterm, sigint;
+    ss_daemon *daemon;
+    int stopping;
+} app;
+
+static void on_daemon_done(void *ctx)
+{
+    app *a = ctx;
+    a->daemon = NULL;
+    uv_close((uv_handle_t *)&a->sigterm, NULL);
+    uv_close((uv_handle_t *)&a->sigint, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    app *a = h->data;
+    if (a->stopping) {
+        ss_warn("second signal %d: exiting without waiting for Kafka", signum);
+        exit(1);
+    }
+    a->stopping = 1;
+    ss_info("signal %d: shutting down (flushing Kafka, up to %d ms)", signum,
+            SHUTDOWN_FLUSH_MS);
+    ss_daemon_shutdown(a->daemon, SHUTDOWN_FLUSH_MS, on_daemon_done, a);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "check-config", no_argument, NULL, 'C' },
+        { "log-level", required_argument, NULL, 'l' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *config_path = NULL, *log_level = NULL;
+    int check = 0, c;
+    while ((c = getopt_long(argc, argv, "c:l:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config_path = optarg; break;
+        case 'C': check = 1; break;
+        case 'l': log_level = optarg; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("sparkscaled 0.1.0\n"); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "sparkscaled: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+
+    char err[1024];
+    ss_config *cfg = NULL;
+    int rc = config_path
+        ? ss_config_load_file(config_path, &cfg, err, sizeof err)
+        : ss_config_load_string(ss_config_embedded_yaml, "(embedded defaults)", &cfg,
+                                err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "sparkscaled: %s\n", err);
+        return 1;
+    }
+    if (check) {
+        ss_config_print(cfg, stdout);
+        fprintf(stderr, "sparkscaled: configuration %s is valid\n", cfg->source);
+        ss_config_free(cfg);
+        return 0;
+    }
+    const char *level = log_level ? log_level : cfg->log_level;
+    int lv = ss_log_parse_level(level);
+    if (lv < 0) {
+        fprintf(stderr, "sparkscaled: unknown log level '%s'\n", level);
+        ss_config_free(cfg);
+        return 2;
+    }
+    ss_log_set_level((ss_log_level)lv);
+    signal(SIGPIPE, SIG_IGN);
+
+    app a = { 0 };
+    uv_loop_init(&a.loop);
+    a.daemon = ss_daemon_create(&a.loop, cfg, err, sizeof err);
+    if (!a.daemon) {
+        ss_error("%s", err);
+        uv_run(&a.loop, UV_RUN_NOWAIT);
+        uv_loop_close(&a.loop);
+        ss_config_free(cfg);
+        return 1;
+    }
+    uv_signal_init(&a.loop, &a.sigterm);
+    uv_signal_init(&a.loop, &a.sigint);
+    a.sigterm.data = a.sigint.data = &a;
+    uv_signal_start(&a.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&a.sigint, on_signal, SIGINT);
+
+    uv_run(&a.loop, UV_RUN_DEFAULT);
+    rc = uv_loop_close(&a.loop);
+    if (rc != 0)
+        ss_warn("loop closed with handles still open: %s", uv_strerror(rc));
+    ss_config_free(cfg);
+    ss_info("stopped");
+    return 0;
+}

@@ -1,0 +1,107 @@
+/* pipeline.c: per-line work shared by the TCP and UDP listeners. The path is
+ * decoded before the numbers are parsed: most Spark lines are not ours. */
+#include "ingest/pipeline.h"
+
+#include <string.h>
+
+#include "lib/clock.h"
+
+static const char *drop_names[PIPE_DROP_COUNT] = {
+    "unknown_cluster", "bad_path", "cap_apps", "cap_series", "cap_workers",
+    "out_of_order", "nomem",
+};
+
+const char *pipeline_drop_name(int reason)
+{
+    return reason >= 0 && reason < PIPE_DROP_COUNT ? drop_names[reason] : "?";
+}
+
+void pipeline_init(ss_pipeline *p, const spark_prefixes *prefixes, ss_store *store,
+                   int64_t *changed_at_us, size_t nclusters)
+{
+    memset(p, 0, sizeof *p);
+    p->prefixes = prefixes;
+    p->store = store;
+    p->changed_at_us = changed_at_us;
+    p->nclusters = nclusters;
+    pipeline_begin_batch(p);
+}
+
+void pipeline_begin_batch(ss_pipeline *p)
+{
+    p->now_ms = ss_wall_ms();
+    p->now_us = ss_mono_us();
+}
+
+static int store_drop_reason(int rc)
+{
+    switch (rc) {
+    case STORE_E_CAP_APPS:    return PIPE_DROP_CAP_APPS;
+    case STORE_E_CAP_SERIES:  return PIPE_DROP_CAP_SERIES;
+    case STORE_E_CAP_WORKERS: return PIPE_DROP_CAP_WORKERS;
+    case STORE_E_OLD:         return PIPE_DROP_OLD;
+    case STORE_E_NOMEM:       return PIPE_DROP_NOMEM;
+    default:                  return PIPE_DROP_UNKNOWN_CLUSTER;
+    }
+}
+
+void pipeline_on_line(void *ctx, const char *line, size_t len, int err)
+{
+    pipeline_source *src = ctx;
+    ss_pipeline *p = src->pipe;
+
+    p->stats.lines++;
+    p->stats.bytes += len + 1;
+    if (err != CARBON_OK) {
+        p->stats.rejected[err]++;
+        return;
+    }
+
+    const char *path;
+    size_t path_len;
+    int rc = carbon_split_path(line, len, &path, &path_len);
+    if (rc != CARBON_OK) {
+        p->stats.rejected[rc]++;
+        return;
+    }
+
+    spark_metric m;
+    rc = spark_path_decode(p->prefixes, path, path_len, &m);
+    if (rc == SPARK_PATH_SKIP) {
+        p->stats.skipped++;
+        return;
+    }
+    if (rc < 0) {
+        p->stats.dropped[rc == SPARK_PATH_E_CLUSTER ? PIPE_DROP_UNKNOWN_CLUSTER
+                                                    : PIPE_DROP_SHAPE]++;
+        return;
+    }
+
+    carbon_line cl;
+    rc = carbon_parse_line(line, len, &cl);
+    if (rc != CARBON_OK) {
+        p->stats.rejected[rc]++;
+        return;
+    }
+
+    rc = store_put(p->store, &m, src->peer, cl.timestamp_ms, cl.value, p->now_ms);
+    if (rc < 0) {
+        p->stats.dropped[store_drop_reason(rc)]++;
+        return;
+    }
+    p->stats.stored++;
+    /* Remember when the first unevaluated change of this cluster was read:
+     * the reaction-time clock starts here. */
+    if (rc == STORE_CHANGED && (size_t)m.cluster < p->nclusters &&
+        p->changed_at_us[m.cluster] == 0)
+        p->changed_at_us[m.cluster] = p->now_us;
+}
+
+void pipeline_feed_datagram(pipeline_source *src, const char *data, size_t len,
+                            char *carry, size_t max_line)
+{
+    carbon_stream s;
+    carbon_stream_init(&s, carry, max_line);
+    carbon_stream_feed(&s, data, len, pipeline_on_line, src);
+    carbon_stream_finish(&s, pipeline_on_line, src);
+}

@@ -1,0 +1,318 @@
+/* status.c: the status API: /healthz, /metrics (Prometheus text format
+ * 0.0.4), /v1/clusters and /v1/kafka (JSON). Read-only over daemon state. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "ingest/daemon_priv.h"
+#include "lib/clock.h"
+
+/* ---------- JSON ---------- */
+
+static json_t *json_number(double v)
+{
+    if (v == floor(v) && fabs(v) < 9e15)
+        return json_integer((json_int_t)v);
+    return json_real(v);
+}
+
+static json_t *json_int_or_null(int v)
+{
+    return v < 0 ? json_null() : json_integer(v);
+}
+
+static json_t *series_json(const store_series *se)
+{
+    int64_t ts;
+    double v;
+    json_t *o = json_object();
+    if (store_series_sample(se, 0, &ts, &v) == 0) {
+        json_object_set_new(o, "value", json_number(v));
+        json_object_set_new(o, "ts_ms", json_integer(ts));
+    }
+    json_object_set_new(o, "samples", json_integer((json_int_t)store_series_len(se)));
+    return o;
+}
+
+static json_t *app_json(const store_app *a)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(store_app_id(a)));
+    json_object_set_new(o, "first_seen_ms", json_integer(store_app_first_seen_ms(a)));
+    json_object_set_new(o, "last_seen_ms", json_integer(store_app_last_seen_ms(a)));
+    json_t *g = json_object();
+    for (size_t i = 0; i < store_app_series_count(a); i++) {
+        const store_series *se = store_app_series_at(a, i);
+        json_object_set_new(g, store_series_name(se), series_json(se));
+    }
+    json_object_set_new(o, "gauges", g);
+    return o;
+}
+
+static json_t *decision_json(const ss_daemon *d, int c)
+{
+    const cluster_rt *rt = &d->rt[c];
+    if (!rt->published)
+        return json_null();
+    static const char *states[] = { "failed", "pending", "acked" };
+    json_t *o = json_object();
+    json_object_set_new(o, "epoch", json_integer((json_int_t)rt->pub_epoch));
+    json_object_set_new(o, "sequence", json_integer((json_int_t)rt->pub_sequence));
+    json_object_set_new(o, "desired", json_integer(rt->pub_desired));
+    json_object_set_new(o, "decided_at_ms", json_integer(rt->pub_at_ms));
+    json_object_set_new(o, "reason", json_string(rt->pub_reason));
+    json_object_set_new(o, "delivery", json_string(states[rt->pub_state + 1]));
+    return o;
+}
+
+static json_t *cluster_json(const ss_daemon *d, int c, int64_t now_ms)
+{
+    const ss_cluster_conf *cc = &d->cfg->clusters[c];
+    const cluster_rt *rt = &d->rt[c];
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(cc->name));
+    json_object_set_new(o, "metrics_prefix", json_string(cc->metrics_prefix));
+    int64_t seen = store_cluster_last_seen_ms(d->store, c);
+    json_object_set_new(o, "last_seen_ms", seen ? json_integer(seen) : json_null());
+    json_object_set_new(o, "stale", json_boolean(
+        !seen || now_ms - seen > (int64_t)cc->policy.stale_after_s * 1000));
+
+    json_t *w = json_object();
+    const policy_result *r = &rt->result;
+    json_object_set_new(w, "current", rt->evaluated ? json_int_or_null(r->current) : json_null());
+    json_object_set_new(w, "busy", rt->evaluated ? json_int_or_null(r->busy) : json_null());
+    json_object_set_new(w, "needed", rt->evaluated ? json_int_or_null(r->needed) : json_null());
+    json_object_set_new(w, "recommended", rt->evaluated ? json_int_or_null(r->recommendation) : json_null());
+    json_object_set_new(w, "desired", rt->evaluated ? json_int_or_null(r->desired) : json_null());
+    json_object_set_new(w, "min", json_integer(cc->policy.min_workers));
+    json_object_set_new(w, "max", json_integer(cc->policy.max_workers));
+    json_object_set_new(o, "workers", w);
+
+    json_t *rec = json_object();
+    if (rt->evaluated) {
+        json_object_set_new(rec, "desired", json_int_or_null(r->desired));
+        json_object_set_new(rec, "demand_executors", json_integer(r->demand_executors));
+        json_object_set_new(rec, "executors_per_worker", json_integer(r->executors_per_worker));
+        json_object_set_new(rec, "code", json_string(policy_code_name(r->code)));
+        json_object_set_new(rec, "reason", json_string(r->reason));
+    }
+    if (cc->policy.pool[0]) {
+        json_object_set_new(rec, "pool", json_string(cc->policy.pool));
+        json_object_set_new(rec, "pool_granted", json_int_or_null(rt->granted));
+        json_object_set_new(rec, "pool_note", json_string(rt->pool_note));
+    }
+    json_object_set_new(o, "recommendation", rec);
+    json_object_set_new(o, "decision", decision_json(d, c));
+
+    json_t *apps = json_array();
+    for (size_t i = 0; i < store_app_count(d->store, c); i++)
+        json_array_append_new(apps, app_json(store_app_at(d->store, c, i)));
+    json_object_set_new(o, "apps", apps);
+
+    json_t *mg = json_object();
+    for (size_t i = 0; i < store_master_series_count(d->store, c); i++) {
+        const store_series *se = store_master_series_at(d->store, c, i);
+        json_object_set_new(mg, store_series_name(se), series_json(se));
+    }
+    json_t *m = json_object();
+    json_object_set_new(m, "gauges", mg);
+    json_object_set_new(o, "master", m);
+
+    json_t *ws = json_array();
+    for (size_t i = 0; i < store_worker_count(d->store, c); i++) {
+        const store_worker *wk = store_worker_at(d->store, c, i);
+        json_t *wo = json_object();
+        json_object_set_new(wo, "source", json_string(store_worker_source(wk)));
+        json_object_set_new(wo, "last_seen_ms", json_integer(store_worker_last_seen_ms(wk)));
+        json_t *g = json_object();
+        for (size_t k = 0; k < store_worker_series_count(wk); k++) {
+            const store_series *se = store_worker_series_at(wk, k);
+            json_object_set_new(g, store_series_name(se), series_json(se));
+        }
+        json_object_set_new(wo, "gauges", g);
+        json_array_append_new(ws, wo);
+    }
+    json_object_set_new(o, "worker_sources", ws);
+    return o;
+}
+
+static void send_json(ss_http_response *res, int status, json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    ss_http_response_status(res, status, "application/json");
+    if (s) {
+        ss_http_response_append(res, s, strlen(s));
+        ss_http_response_append(res, "\n", 1);
+        free(s);
+    }
+}
+
+static void clusters_handler(ss_daemon *d, const ss_http_request *req, ss_http_response *res)
+{
+    int64_t now = ss_wall_ms();
+    json_t *list = json_array();
+    /* ?name=alpha narrows the answer to one cluster: 10,000 clusters make a
+     * big document. */
+    const char *only = NULL;
+    if (req->query && strncmp(req->query, "name=", 5) == 0)
+        only = req->query + 5;
+    for (size_t c = 0; c < d->cfg->nclusters; c++) {
+        if (only && strcmp(only, d->cfg->clusters[c].name) != 0)
+            continue;
+        json_array_append_new(list, cluster_json(d, (int)c, now));
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "generated_at_ms", json_integer(now));
+    json_object_set_new(o, "clusters", list);
+    send_json(res, 200, o);
+}
+
+static void kafka_handler(ss_daemon *d, ss_http_response *res)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "brokers", json_string(ss_bus_bootstrap(d->bus)));
+    json_object_set_new(o, "embedded", json_boolean(strcmp(d->cfg->kafka.brokers, "embedded") == 0));
+    json_object_set_new(o, "decisions_topic", json_string(d->cfg->kafka.decisions_topic));
+    json_object_set_new(o, "audit_topic", json_string(d->cfg->kafka.audit_topic));
+    send_json(res, 200, o);
+}
+
+/* ---------- Prometheus ---------- */
+
+#define P(...) ss_http_response_printf(res, __VA_ARGS__)
+
+static void metric_head(ss_http_response *res, const char *name, const char *type,
+                        const char *help)
+{
+    P("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void metrics_handler(ss_daemon *d, ss_http_response *res)
+{
+    const pipeline_stats *ps = &d->pipe.stats;
+    ss_http_response_status(res, 200, "text/plain; version=0.0.4; charset=utf-8");
+
+    metric_head(res, "sparkscale_carbon_lines_total", "counter", "Carbon lines received (TCP and UDP).");
+    P("sparkscale_carbon_lines_total %llu\n", (unsigned long long)ps->lines);
+    metric_head(res, "sparkscale_carbon_bytes_total", "counter", "Carbon bytes received.");
+    P("sparkscale_carbon_bytes_total %llu\n", (unsigned long long)ps->bytes);
+    metric_head(res, "sparkscale_carbon_lines_stored_total", "counter", "Spark allocation, master and worker lines stored.");
+    P("sparkscale_carbon_lines_stored_total %llu\n", (unsigned long long)ps->stored);
+    metric_head(res, "sparkscale_carbon_lines_skipped_total", "counter", "Well-formed lines of metrics sparkscale does not track.");
+    P("sparkscale_carbon_lines_skipped_total %llu\n", (unsigned long long)ps->skipped);
+    metric_head(res, "sparkscale_carbon_lines_rejected_total", "counter", "Lines dropped, by reason.");
+    for (int i = 1; i < CARBON_E_COUNT; i++)
+        P("sparkscale_carbon_lines_rejected_total{reason=\"%s\"} %llu\n", carbon_err_name(i),
+          (unsigned long long)ps->rejected[i]);
+    for (int i = 0; i < PIPE_DROP_COUNT; i++)
+        P("sparkscale_carbon_lines_rejected_total{reason=\"%s\"} %llu\n", pipeline_drop_name(i),
+          (unsigned long long)ps->dropped[i]);
+
+    if (d->tcp) {
+        carbon_tcp_stats ts;
+        carbon_tcp_get_stats(d->tcp, &ts);
+        metric_head(res, "sparkscale_carbon_tcp_connections_total", "counter", "Carbon TCP connections accepted.");
+        P("sparkscale_carbon_tcp_connections_total %llu\n", (unsigned long long)ts.accepted);
+        metric_head(res, "sparkscale_carbon_tcp_connections_open", "gauge", "Carbon TCP connections open now.");
+        P("sparkscale_carbon_tcp_connections_open %llu\n", (unsigned long long)ts.open);
+        metric_head(res, "sparkscale_carbon_tcp_connections_closed_total", "counter", "Carbon TCP connections closed by the daemon, by reason.");
+        P("sparkscale_carbon_tcp_connections_closed_total{reason=\"max_clients\"} %llu\n", (unsigned long long)ts.refused_max_clients);
+        P("sparkscale_carbon_tcp_connections_closed_total{reason=\"idle\"} %llu\n", (unsigned long long)ts.closed_idle);
+        P("sparkscale_carbon_tcp_connections_closed_total{reason=\"read_error\"} %llu\n", (unsigned long long)ts.read_errors);
+    }
+    if (d->udp) {
+        carbon_udp_stats us;
+        carbon_udp_get_stats(d->udp, &us);
+        metric_head(res, "sparkscale_carbon_udp_datagrams_total", "counter", "Carbon UDP datagrams received.");
+        P("sparkscale_carbon_udp_datagrams_total %llu\n", (unsigned long long)us.datagrams);
+        metric_head(res, "sparkscale_carbon_udp_truncated_total", "counter", "UDP datagrams larger than 64 KiB (tail lost).");
+        P("sparkscale_carbon_udp_truncated_total %llu\n", (unsigned long long)us.truncated);
+    }
+
+    store_stats ss;
+    store_get_stats(d->store, &ss);
+    metric_head(res, "sparkscale_store_apps", "gauge", "Spark applications tracked.");
+    P("sparkscale_store_apps %llu\n", (unsigned long long)ss.apps);
+    metric_head(res, "sparkscale_store_series", "gauge", "Gauge series held in ring buffers.");
+    P("sparkscale_store_series %llu\n", (unsigned long long)ss.series);
+    metric_head(res, "sparkscale_store_worker_sources", "gauge", "Spark worker metric sources tracked.");
+    P("sparkscale_store_worker_sources %llu\n", (unsigned long long)ss.workers);
+    metric_head(res, "sparkscale_store_bytes", "gauge", "Memory held by the store.");
+    P("sparkscale_store_bytes %llu\n", (unsigned long long)ss.bytes);
+    metric_head(res, "sparkscale_store_apps_expired_total", "counter", "Applications that stopped reporting and were dropped.");
+    P("sparkscale_store_apps_expired_total %llu\n", (unsigned long long)ss.expired_apps);
+
+    metric_head(res, "sparkscale_policy_evaluations_total", "counter", "Policy evaluations.");
+    P("sparkscale_policy_evaluations_total %llu\n", (unsigned long long)d->evaluations);
+    metric_head(res, "sparkscale_decisions_published_total", "counter", "Decisions handed to Kafka.");
+    P("sparkscale_decisions_published_total %llu\n", (unsigned long long)d->decisions_published);
+    metric_head(res, "sparkscale_decisions_failed_total", "counter", "Decisions Kafka reported as failed (they are retried).");
+    P("sparkscale_decisions_failed_total %llu\n", (unsigned long long)d->decisions_failed);
+
+    ss_bus_stats bs;
+    ss_bus_get_stats(d->bus, &bs);
+    status_bus_metrics(res, &bs);
+
+    metric_head(res, "sparkscale_reaction_seconds", "histogram",
+                "From reading the carbon line that changed demand to Kafka acknowledging the decision.");
+    uint64_t cum = 0;
+    for (int i = 0; i < 16; i++) {
+        cum += d->reaction_hist[i];
+        if (i == 15)
+            P("sparkscale_reaction_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+        else
+            P("sparkscale_reaction_seconds_bucket{le=\"%g\"} %llu\n", decider_reaction_bounds_s[i],
+              (unsigned long long)cum);
+    }
+    P("sparkscale_reaction_seconds_sum %.6f\n", d->reaction_sum_s);
+    P("sparkscale_reaction_seconds_count %llu\n", (unsigned long long)d->reaction_count);
+
+    metric_head(res, "sparkscale_cluster_workers", "gauge", "Workers per cluster: current, busy, recommended, desired.");
+    for (size_t c = 0; c < d->cfg->nclusters; c++) {
+        const cluster_rt *rt = &d->rt[c];
+        if (!rt->evaluated)
+            continue;
+        const char *n = d->cfg->clusters[c].name;
+        const policy_result *r = &rt->result;
+        if (r->current >= 0)
+            P("sparkscale_cluster_workers{cluster=\"%s\",kind=\"current\"} %d\n", n, r->current);
+        if (r->busy >= 0)
+            P("sparkscale_cluster_workers{cluster=\"%s\",kind=\"busy\"} %d\n", n, r->busy);
+        P("sparkscale_cluster_workers{cluster=\"%s\",kind=\"recommended\"} %d\n", n, r->recommendation);
+        if (r->desired >= 0)
+            P("sparkscale_cluster_workers{cluster=\"%s\",kind=\"desired\"} %d\n", n, r->desired);
+    }
+    metric_head(res, "sparkscale_cluster_demand_executors", "gauge", "Executors Spark asks for, per cluster.");
+    for (size_t c = 0; c < d->cfg->nclusters; c++)
+        if (d->rt[c].evaluated)
+            P("sparkscale_cluster_demand_executors{cluster=\"%s\"} %d\n", d->cfg->clusters[c].name,
+              d->rt[c].result.demand_executors);
+    metric_head(res, "sparkscale_cluster_last_seen_timestamp_seconds", "gauge", "When a cluster last sent data.");
+    for (size_t c = 0; c < d->cfg->nclusters; c++) {
+        int64_t seen = store_cluster_last_seen_ms(d->store, (int)c);
+        if (seen)
+            P("sparkscale_cluster_last_seen_timestamp_seconds{cluster=\"%s\"} %.3f\n",
+              d->cfg->clusters[c].name, seen / 1000.0);
+    }
+}
+
+void status_handle(void *ctx, const ss_http_request *req, ss_http_response *res)
+{
+    ss_daemon *d = ctx;
+    if (strcmp(req->path, "/healthz") == 0) {
+        ss_http_response_status(res, 200, "text/plain");
+        ss_http_response_printf(res, "ok\n");
+    } else if (strcmp(req->path, "/metrics") == 0) {
+        metrics_handler(d, res);
+    } else if (strcmp(req->path, "/v1/clusters") == 0) {
+        clusters_handler(d, req, res);
+    } else if (strcmp(req->path, "/v1/kafka") == 0) {
+        kafka_handler(d, res);
+    } else {
+        ss_http_response_status(res, 404, "text/plain");
+        ss_http_response_printf(res, "not found: try /healthz /metrics /v1/clusters /v1/kafka\n");
+    }
+}

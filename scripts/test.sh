@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The whole test suite: installs missing packages, builds with -Werror, runs
+# every ctest test (unit, runtime, fuzz-corpus replay), the same under
+# ASan+UBSan, the unit tests under valgrind, and the real-Spark check.
+# Usage: scripts/test.sh            (everything)
+#        SS_TEST_QUICK=1 scripts/test.sh   (skip sanitizer, valgrind and Spark)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+jobs=${SS_JOBS:-2}
+
+scripts/install-deps.sh all
+
+passed=0; failed=0; failures=()
+stage() {  # stage NAME COMMAND...: runs a stage, records pass/fail, never aborts
+  local name=$1; shift
+  echo
+  echo "==== $name"
+  if "$@"; then passed=$((passed + 1)); echo "==== $name: PASS"
+  else failed=$((failed + 1)); failures+=("$name"); echo "==== $name: FAIL"; fi
+}
+
+build() {  # build DIR CMAKE-ARGS...
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DSS_WERROR=ON "$@" >/dev/null && cmake --build "$dir" -j"$jobs" >/dev/null
+}
+
+ctest_in() {  # ctest_in DIR [ctest args]
+  local dir=$1; shift
+  (cd "$dir" && ctest --output-on-failure -j"$jobs" "$@")
+}
+
+valgrind_units() {
+  local dir=$1 rc=0
+  for t in "$dir"/tests/test_*; do
+    case "$(basename "$t")" in test_*) ;; *) continue ;; esac
+    # Only the unit tests: runtime ones spawn threads and processes and are
+    # covered by the ASan build.
+    [ -f "tests/unit/$(basename "$t").c" ] || continue
+    echo "valgrind $(basename "$t")"
+    if ! SS_SOURCE_DIR=$root SS_BUILD_DIR=$dir valgrind -q --error-exitcode=99 --leak-check=full \
+         --errors-for-leak-kinds=definite "$t" >/tmp/ss-valgrind.log 2>&1; then
+      cat /tmp/ss-valgrind.log; rc=1
+    fi
+  done
+  return $rc
+}
+
+stage "build (gcc, -Werror)"            build build/ci
+stage "ctest"                           ctest_in build/ci
+if [ -z "${SS_TEST_QUICK:-}" ]; then
+  stage "build (ASan+UBSan)"            build build/asan -DSS_SANITIZE=ON
+  stage "ctest under ASan+UBSan"        ctest_in build/asan
+  stage "unit tests under valgrind"     valgrind_units build/ci
+  stage "real Spark check"              tests/spark/run_spark_check.sh "$root/build/ci/ingest/sparkscaled"
+fi
+
+echo
+echo "stages: $passed passed, $failed failed"
+for f in "${failures[@]+"${failures[@]}"}"; do echo "  failed: $f"; done
+[ "$failed" -eq 0 ]
