@@ -1,0 +1,352 @@
+/* decide.c: policy_evaluate, the per-cluster rule of DESIGN.md "The decision":
+ * D = clamp(max(N, A) + I, min, max), up at once, down through a window. */
+#include "policy/policy.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const reason_names[POLICY_R_COUNT] = {
+    [POLICY_R_UP] = "up",
+    [POLICY_R_DOWN] = "down",
+    [POLICY_R_STEADY] = "steady",
+    [POLICY_R_AT_MIN] = "at_min",
+    [POLICY_R_AT_MAX] = "at_max",
+    [POLICY_R_HOLD_WINDOW] = "hold_window",
+    [POLICY_R_HOLD_TOLERANCE] = "hold_tolerance",
+    [POLICY_R_HOLD_STALE] = "hold_stale",
+    [POLICY_R_HOLD_NO_DATA] = "hold_no_data",
+    [POLICY_R_INITIAL] = "initial",
+};
+
+const char *policy_reason_name(policy_reason r)
+{
+    if ((int)r < 0 || r >= POLICY_R_COUNT)
+        return "unknown";
+    return reason_names[r];
+}
+
+void policy_state_init(policy_state *st, int64_t now_ms)
+{
+    memset(st, 0, sizeof(*st));
+    policy_window_init(&st->window, 0);
+    st->init_ms = now_ms;
+    st->last_eval_ms = 0;
+    st->last_desired = -1;
+    st->last_recommendation = -1;
+}
+
+/* Bounded text builder: appends until full, then marks the cut with "...". */
+typedef struct text {
+    char *buf;
+    size_t len;
+    size_t off;
+    int cut;
+} text;
+
+__attribute__((format(printf, 2, 3)))
+static void put(text *t, const char *fmt, ...)
+{
+    if (t->cut)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(t->buf + t->off, t->len - t->off, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= t->len - t->off) {
+        t->cut = 1;
+        t->off = t->len - 1;
+        if (t->len >= 4)
+            memcpy(t->buf + t->len - 4, "...", 4);
+        return;
+    }
+    t->off += (size_t)n;
+}
+
+static const char *app_name(const policy_app *a)
+{
+    return a->id && a->id[0] ? a->id : "?";
+}
+
+/* The demand and sizing half of the reason: the same for every outcome. */
+static void put_sizing(text *t, const policy_input *in, const policy_result *r,
+                       const int *top, int ntop)
+{
+    const policy_conf *c = in->conf;
+    if (r->active_apps == 0) {
+        put(t, "no active apps");
+    } else if (r->active_apps == 1) {
+        put(t, "%s wants %lld executors", app_name(&in->apps[top[0]]),
+            (long long)r->demand_executors);
+    } else {
+        put(t, "%d apps want %lld executors (", r->active_apps,
+            (long long)r->demand_executors);
+        for (int i = 0; i < ntop; i++)
+            put(t, "%s%s %d", i ? ", " : "", app_name(&in->apps[top[i]]),
+                policy_app_demand(c, &in->apps[top[i]]));
+        if (r->active_apps > ntop)
+            put(t, ", +%d more", r->active_apps - ntop);
+        put(t, ")");
+    }
+    if (r->expired_apps > 0)
+        put(t, " [%d finished]", r->expired_apps);
+    put(t, " = %d workers", r->needed);
+    if (r->flags & POLICY_F_BUSY_UNKNOWN)
+        put(t, "; busy unknown");
+    else
+        put(t, "; %d busy", r->busy);
+    put(t, "; +%d idle -> %d", r->idle, r->recommendation);
+    if (r->flags & POLICY_F_BUSY_FLOOR)
+        put(t, " (max %d, but %d busy stay)", c->max_workers, r->busy);
+    else if (r->flags & POLICY_F_CLAMP_MAX)
+        put(t, " (capped at max %d)", c->max_workers);
+    else if (r->flags & POLICY_F_CLAMP_MIN)
+        put(t, " (raised to min %d)", c->min_workers);
+    else
+        put(t, " (max %d)", c->max_workers);
+}
+
+/* Keeps the indices of the (up to) POLICY_REASON_APPS largest demands. */
+static void keep_top(int *top, int *ntop, const policy_input *in, int idx, int demand)
+{
+    int n = *ntop;
+    if (n == POLICY_REASON_APPS &&
+        demand <= policy_app_demand(in->conf, &in->apps[top[n - 1]]))
+        return;
+    if (n < POLICY_REASON_APPS)
+        n++;
+    int i = n - 1;
+    while (i > 0 && policy_app_demand(in->conf, &in->apps[top[i - 1]]) < demand) {
+        top[i] = top[i - 1];
+        i--;
+    }
+    top[i] = idx;
+    *ntop = n;
+}
+
+static int fail(policy_result *out, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(policy_result *out, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out->reason_text, sizeof(out->reason_text), fmt, ap);
+    va_end(ap);
+    out->desired = -1;
+    out->flags |= POLICY_F_NO_DECISION;
+    return rc;
+}
+
+static int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+/* clamp(max(N, A) + I, min, max), then never below A. */
+static int recommend(const policy_conf *c, int64_t needed, int busy, int idle, unsigned *flags)
+{
+    int64_t r = max64(needed, busy) + idle;
+    if (r < c->min_workers) {
+        r = c->min_workers;
+        *flags |= POLICY_F_CLAMP_MIN;
+    }
+    if (r > c->max_workers) {
+        r = c->max_workers;
+        *flags |= POLICY_F_CLAMP_MAX;
+    }
+    if (r < busy) {
+        /* max_workers lowered under running work: busy workers still stay. */
+        r = busy;
+        *flags |= POLICY_F_BUSY_FLOOR;
+    }
+    return (int)r;
+}
+
+int policy_evaluate(const policy_input *in, policy_state *st, policy_result *out)
+{
+    if (!out)
+        return -EINVAL;
+    memset(out, 0, sizeof(*out));
+    out->desired = -1;
+    out->current = in ? in->current_workers : -1;
+    if (!in || !st || !in->conf || (in->napps > 0 && !in->apps))
+        return fail(out, -EINVAL, "policy: missing input");
+    const policy_conf *c = in->conf;
+    if (c->min_workers < 0 || c->max_workers < c->min_workers || c->idle_workers < 0 ||
+        c->max_step_up < 0 || c->max_step_down < 0 || c->tolerance_executors < 0)
+        return fail(out, -EINVAL, "policy: invalid knobs (min %d, max %d, idle %d, steps %d/%d, "
+                    "tolerance %d)", c->min_workers, c->max_workers, c->idle_workers,
+                    c->max_step_up, c->max_step_down, c->tolerance_executors);
+    int e = policy_executors_per_worker(in->worker_cores, in->worker_memory_mb,
+                                        in->executor_cores, in->executor_memory_mb);
+    if (e == -EINVAL)
+        return fail(out, e, "policy: worker (%d cores, %d MB) or executor (%d cores, %d MB) "
+                    "size not positive", in->worker_cores, in->worker_memory_mb,
+                    in->executor_cores, in->executor_memory_mb);
+    if (e < 0)
+        return fail(out, e, "policy: an executor (%d cores, %d MB) does not fit in a worker "
+                    "(%d cores, %d MB)", in->executor_cores, in->executor_memory_mb,
+                    in->worker_cores, in->worker_memory_mb);
+
+    const int64_t now = in->now_ms;
+    int64_t sum = 0;
+    int top[POLICY_REASON_APPS];
+    int ntop = 0;
+    for (size_t i = 0; i < in->napps; i++) {
+        const policy_app *a = &in->apps[i];
+        if (!policy_app_active(c, a, now)) {
+            out->expired_apps++;
+            continue;
+        }
+        int d = policy_app_demand(c, a);
+        sum += d;
+        out->active_apps++;
+        keep_top(top, &ntop, in, (int)i, d);
+    }
+
+    unsigned flags = 0;
+    int busy = in->busy_workers;
+    if (busy < 0) {
+        busy = 0;
+        flags |= POLICY_F_BUSY_UNKNOWN;
+    }
+    int64_t needed = (sum + e - 1) / e;
+    int rec = recommend(c, needed, busy, c->idle_workers, &flags);
+    unsigned ignored = 0;
+    /* Hysteresis: sized for demand + tolerance, a drop of up to tolerance
+     * executors from the demand that set the current size changes nothing. */
+    int rec_tol = c->tolerance_executors > 0
+        ? recommend(c, (sum + c->tolerance_executors + e - 1) / e, busy, c->idle_workers,
+                    &ignored)
+        : rec;
+
+    int base = in->current_workers >= 0 ? in->current_workers : st->last_desired;
+    if (in->current_workers < 0)
+        flags |= POLICY_F_CURRENT_UNKNOWN;
+
+    out->per_worker = e;
+    out->demand_executors = sum;
+    out->needed = needed > INT_MAX ? INT_MAX : (int)needed;
+    out->busy = busy;
+    out->idle = c->idle_workers;
+    out->recommendation = rec;
+    out->flags = flags;
+
+    policy_window_resize(&st->window, (int64_t)c->scale_down_window_s * 1000, now);
+
+    text t = {out->reason_text, sizeof(out->reason_text), 0, 0};
+    int no_data = in->last_data_ms <= 0;
+    int64_t age_ms = now - in->last_data_ms;
+    int stale = !no_data && c->stale_after_s > 0 && age_ms > (int64_t)c->stale_after_s * 1000;
+
+    if (no_data || stale) {
+        /* Missing data is never a reason to resize. The held size also fills
+         * the window, so when data comes back nothing shrinks for W. */
+        out->reason = no_data ? POLICY_R_HOLD_NO_DATA : POLICY_R_HOLD_STALE;
+        out->held = 1;
+        out->stale = 1;
+        flags |= POLICY_F_HELD | POLICY_F_STALE;
+        if (base >= 0) {
+            policy_window_push(&st->window, now, base);
+            st->seeded = 1;
+        }
+        out->desired = base;
+        if (no_data)
+            put(&t, "no data since start");
+        else
+            put(&t, "feed stale %llds (limit %ds)", (long long)(age_ms / 1000), c->stale_after_s);
+        if (base >= 0) {
+            put(&t, ": hold %d", base);
+        } else {
+            flags |= POLICY_F_NO_DECISION;
+            put(&t, ", size unknown: no decision");
+        }
+        out->window_max = policy_window_max(&st->window, now, base);
+        if (stale) {
+            put(&t, "; last: ");
+            put_sizing(&t, in, out, top, ntop);
+        }
+    } else {
+        st->fresh_data_seen = 1;
+        if (!st->seeded && base >= 0) {
+            /* First fresh look after a start: the size found counts as a
+             * recommendation, so a restart never shrinks sooner than W. */
+            policy_window_push(&st->window, now, base);
+            st->seeded = 1;
+        }
+        policy_window_push(&st->window, now, rec);
+        int wmax = policy_window_max(&st->window, now, rec);
+        out->window_max = wmax;
+        put_sizing(&t, in, out, top, ntop);
+
+        if (base < 0) {
+            out->reason = POLICY_R_INITIAL;
+            out->desired = wmax;
+            put(&t, "; size unknown: set %d", wmax);
+        } else if (rec > base) {
+            int64_t d = rec;
+            if (c->max_step_up > 0 && d > (int64_t)base + c->max_step_up) {
+                d = (int64_t)base + c->max_step_up;
+                flags |= POLICY_F_STEP_LIMITED;
+            }
+            out->reason = POLICY_R_UP;
+            out->desired = (int)d;
+            put(&t, "; up %d -> %d", base, out->desired);
+            if (flags & POLICY_F_STEP_LIMITED)
+                put(&t, " (step %d)", c->max_step_up);
+        } else if (rec == base) {
+            out->desired = base;
+            if (flags & POLICY_F_CLAMP_MAX) {
+                out->reason = POLICY_R_AT_MAX;
+                put(&t, "; steady at max");
+            } else if (flags & POLICY_F_CLAMP_MIN) {
+                out->reason = POLICY_R_AT_MIN;
+                put(&t, "; steady at min");
+            } else {
+                out->reason = POLICY_R_STEADY;
+                put(&t, "; steady");
+            }
+        } else {
+            int cand = wmax > rec_tol ? wmax : rec_tol;
+            if (cand >= base) {
+                out->desired = base;
+                out->held = 1;
+                flags |= POLICY_F_HELD;
+                if (wmax >= base) {
+                    out->reason = POLICY_R_HOLD_WINDOW;
+                    put(&t, "; hold %d: %d within last %ds", base, wmax, c->scale_down_window_s);
+                } else {
+                    out->reason = POLICY_R_HOLD_TOLERANCE;
+                    put(&t, "; hold %d: drop within tolerance of %d executors", base,
+                        c->tolerance_executors);
+                }
+            } else {
+                int d = cand;
+                if (c->max_step_down > 0 && d < base - c->max_step_down) {
+                    d = base - c->max_step_down;
+                    flags |= POLICY_F_STEP_LIMITED;
+                }
+                out->reason = POLICY_R_DOWN;
+                out->desired = d;
+                put(&t, "; down %d -> %d", base, d);
+                if (wmax > rec && wmax >= rec_tol)
+                    put(&t, " (window max %d over %ds)", wmax, c->scale_down_window_s);
+                else if (rec_tol > rec)
+                    put(&t, " (tolerance %d executors)", c->tolerance_executors);
+                if (flags & POLICY_F_STEP_LIMITED)
+                    put(&t, " (step %d)", c->max_step_down);
+            }
+        }
+    }
+
+    out->flags = flags;
+    if (out->desired >= 0)
+        st->last_desired = out->desired;
+    st->last_recommendation = rec;
+    st->last_eval_ms = now;
+    st->evaluations++;
+    return 0;
+}

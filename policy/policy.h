@@ -1,0 +1,132 @@
+/* policy.h: the per-cluster decision: Spark's executor demand in, a desired
+ * worker count and a one-line reason out. Pure: no I/O, no clocks, no malloc. */
+#ifndef SS_POLICY_H
+#define SS_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy/policy_conf.h"
+#include "policy/window.h"
+
+#define POLICY_REASON_MAX 320   /* bytes of policy_result.reason, NUL included */
+#define POLICY_REASON_APPS 3    /* apps named in a reason; the rest are counted */
+
+/* One Spark application of a cluster, as the caller last saw it. */
+typedef struct policy_app {
+    const char *id;               /* borrowed, NUL-terminated; may be NULL ("?") */
+    int64_t start_ms;             /* FIFO key in pools: see policy_app_start_ms */
+    int target_executors;         /* numberTargetExecutors; < 0 = unknown = 0 */
+    int max_needed_executors;     /* numberMaxNeededExecutors; < 0 = unknown */
+    int64_t last_seen_ms;         /* newest gauge of this app */
+} policy_app;
+
+/* Everything one evaluation looks at. Nothing here is kept by the policy:
+ * all pointers are borrowed for the duration of the call. */
+typedef struct policy_input {
+    const policy_conf *conf;
+    int worker_cores;
+    int worker_memory_mb;
+    int executor_cores;
+    int executor_memory_mb;
+    int current_workers;          /* the size we would change (replicas); -1 unknown */
+    int busy_workers;             /* A: workers with used cores; -1 unknown (= 0) */
+    const policy_app *apps;       /* napps entries, expired ones included */
+    size_t napps;
+    int64_t last_data_ms;         /* newest data of any kind; 0 = none since start */
+    int64_t now_ms;
+} policy_input;
+
+/* What the decision was, as a code (stable, for metrics and the bus). */
+typedef enum policy_reason {
+    POLICY_R_UP = 0,          /* grows to the recommendation (maybe step-limited) */
+    POLICY_R_DOWN,            /* shrinks: window and tolerance allow it */
+    POLICY_R_STEADY,          /* recommendation equals the current size */
+    POLICY_R_AT_MIN,          /* steady, held up by min_workers */
+    POLICY_R_AT_MAX,          /* steady, capped by max_workers */
+    POLICY_R_HOLD_WINDOW,     /* lower recommendation, but a higher one within W */
+    POLICY_R_HOLD_TOLERANCE,  /* lower recommendation, drop within tolerance */
+    POLICY_R_HOLD_STALE,      /* feed older than stale_after_s: keep the size */
+    POLICY_R_HOLD_NO_DATA,    /* no data since start: keep the size */
+    POLICY_R_INITIAL,         /* current size unknown: desired = window max */
+    POLICY_R_COUNT
+} policy_reason;
+
+/* Flags qualifying a result (bitwise OR in policy_result.flags). */
+enum {
+    POLICY_F_HELD          = 1 << 0,  /* desired is the current size on purpose */
+    POLICY_F_STALE         = 1 << 1,  /* feed stale or absent */
+    POLICY_F_NO_DECISION   = 1 << 2,  /* hold with unknown size: desired = -1 */
+    POLICY_F_CLAMP_MIN     = 1 << 3,  /* max(N, A) + I was below min_workers */
+    POLICY_F_CLAMP_MAX     = 1 << 4,  /* max(N, A) + I was above max_workers */
+    POLICY_F_BUSY_FLOOR    = 1 << 5,  /* A beat max_workers: busy workers stay */
+    POLICY_F_STEP_LIMITED  = 1 << 6,  /* max_step_up/max_step_down cut the change */
+    POLICY_F_BUSY_UNKNOWN  = 1 << 7,  /* busy_workers was -1, counted as 0 */
+    POLICY_F_CURRENT_UNKNOWN = 1 << 8 /* current_workers was -1 */
+};
+
+typedef struct policy_result {
+    int desired;              /* workers to have; -1 = no decision (see F_NO_DECISION) */
+    int recommendation;       /* clamp(max(N, A) + I), before window/steps/holds */
+    int window_max;           /* highest recommendation within W (incl. this one) */
+    int needed;               /* N = ceil(demand / E) */
+    int busy;                 /* A as used (unknown = 0) */
+    int idle;                 /* I */
+    int per_worker;           /* E: executors per worker */
+    int64_t demand_executors; /* sum over active apps */
+    int current;              /* as given (-1 unknown) */
+    int active_apps;          /* apps not expired */
+    int expired_apps;         /* apps silent longer than app_expiry_s */
+    policy_reason reason;
+    unsigned flags;
+    int held;                 /* != 0: a hold (window, tolerance, stale, no data) */
+    int stale;                /* != 0: feed stale or no data since start */
+    char reason_text[POLICY_REASON_MAX];
+} policy_result;
+
+/* Per-cluster memory between evaluations. Caller-allocated, fixed size
+ * (about 0.8 KiB), plain data: may be copied, never needs freeing. */
+typedef struct policy_state {
+    policy_window window;     /* recommendations of the last W seconds */
+    int64_t init_ms;          /* when the state started (daemon start) */
+    int64_t last_eval_ms;
+    int last_desired;         /* -1 = none yet */
+    int last_recommendation;  /* -1 = none yet */
+    int seeded;               /* the size found at start was put in the window */
+    int fresh_data_seen;      /* fresh data has been seen since init */
+    uint32_t evaluations;
+} policy_state;
+
+/* Starts a cluster's state: no history, so nothing will shrink before fresh
+ * data and a full window W have passed (restart safety). */
+void policy_state_init(policy_state *st, int64_t now_ms);
+
+/* The rule, once. Reads in (borrowed), updates st, fills out.
+ * Returns 0, -EINVAL (NULL or nonsense input: negative sizes, min > max),
+ * or -EDOM (an executor does not fit in a worker: E < 1). On error st is
+ * untouched, out->desired = -1 and out->reason_text says what is wrong. */
+int policy_evaluate(const policy_input *in, policy_state *st, policy_result *out);
+
+/* E = floor(min(worker_cores / executor_cores, worker_memory_mb / executor_memory_mb)).
+ * Returns E >= 1, -EINVAL for non-positive sizes, -EDOM when E < 1. */
+int policy_executors_per_worker(int worker_cores, int worker_memory_mb,
+                                int executor_cores, int executor_memory_mb);
+
+/* An app's demand under conf->demand: numberTargetExecutors, or with
+ * POLICY_DEMAND_MAX_NEEDED max(target, numberMaxNeededExecutors) (target
+ * alone when max-needed is unknown; target still carries minExecutors). */
+int policy_app_demand(const policy_conf *conf, const policy_app *app);
+
+/* Non-zero while the app counts: seen within app_expiry_s (0 = never expires). */
+int policy_app_active(const policy_conf *conf, const policy_app *app, int64_t now_ms);
+
+/* Start time of a Spark app from its id: standalone "app-YYYYMMDDHHMMSS-NNNN"
+ * (the master formats it in its own time zone; read here as UTC, which keeps
+ * the order of one master's apps) or local mode "local-<epoch ms>".
+ * Anything else, or NULL, returns fallback (e.g. first-seen time). */
+int64_t policy_app_start_ms(const char *app_id, int64_t fallback);
+
+/* Stable lowercase name of a reason code ("up", "hold_window", ...). */
+const char *policy_reason_name(policy_reason r);
+
+#endif
