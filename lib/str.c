@@ -1,0 +1,14 @@
+/* str.c: bounded string copies. */
+#include "lib/str.h"
+#include <string.h>
+
+size_t ss_strlcpy(char *dst, const char *src, size_t size)
+{
+    size_t len = strlen(src);
+    if (size) {
+        size_t n = len < size - 1 ? len : size - 1;
+        memcpy(dst, src, n);
+        dst[n] = '\0';
+    }
+    return len;
+}
