@@ -94,6 +94,8 @@ typedef struct ss_config {
     struct {
         int evaluate_interval_ms;         /* timer re-evaluation */
         int dry_run;                      /* decisions carry the dry-run flag */
+        policy_conf defaults;             /* top-level policy keys; each cluster
+                                           * starts from these, then overrides */
     } policy;
 
     char log_level[16];
@@ -120,10 +122,14 @@ int ss_config_load_string(const char *yaml, const char *source, ss_config **out,
 
 void ss_config_free(ss_config *cfg);
 
-/* Writes the effective configuration (defaults filled in) as YAML. */
+/* Writes the effective configuration (every key, defaults filled in) as YAML
+ * that ss_config_load_string accepts back. Kafka property values whose key
+ * looks secret (password, secret, sasl.oauthbearer, ssl.key.pem) print as
+ * "******". */
 void ss_config_print(const ss_config *cfg, FILE *out);
 
-/* Index of the cluster named name, or -1. */
+/* Index of the cluster named name, or -1. Linear scan: call it at start-up,
+ * not per metric line. */
 int ss_config_cluster_index(const ss_config *cfg, const char *name);
 
 #endif
