@@ -1,0 +1,894 @@
+/* http_server.c: the status API's HTTP/1.1 server: a strict, bounded request
+ * parser (RFC 9112) and per-connection state machines on one libuv loop. */
+#include "ingest/http_server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "lib/log.h"
+
+#define DEFAULT_CTYPE "text/plain; charset=utf-8"
+#define CTYPE_MAX 128
+#define METHOD_MAX 16
+#define LINGER_MAX_MS 2000            /* draining after a final reply */
+#define WRITE_HIGH_WATER (64 * 1024)  /* unsent reply bytes before we stop reading */
+#define LISTEN_BACKLOG 511
+
+struct ss_http_response {
+    int status;     /* 0 = not set: 200 */
+    int bad;        /* invalid status or content type */
+    int nomem;      /* an append failed: the body is incomplete */
+    char ctype[CTYPE_MAX];
+    char *body;
+    size_t len, cap;
+};
+
+/* OPEN: parsing requests. DRAINING: the last reply is queued; we shut down
+ * our side and discard input until EOF or the linger timer, so the kernel
+ * does not answer unread input with a RST that could destroy the reply.
+ * CLOSED: uv_close called, memory freed when both handles report closed. */
+enum conn_state { C_OPEN, C_DRAINING, C_CLOSED };
+
+typedef struct conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_shutdown_t shut;
+    ss_http_server *srv;
+    struct conn *prev, *next;
+    enum conn_state state;
+    int handles;        /* libuv handles not yet closed */
+    int reading;
+    int paused;         /* reading stopped until queued replies are written */
+    int peer_eof;
+    int shut_done;
+    unsigned writes;    /* uv_write requests in flight */
+    uint64_t skip;      /* request body bytes still to discard */
+    size_t len;         /* bytes buffered in in[] */
+    size_t scan;        /* in[0..scan) holds no end of head */
+    char in[SS_HTTP_MAX_HEAD];
+} conn;
+
+struct ss_http_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    ss_http_handler handler;
+    void *ctx;
+    int port;
+    uint64_t timeout_ms;
+    size_t max_conns;
+    conn *conns;        /* every connection not yet freed, closing ones too */
+    size_t live;        /* listener + connections + rejected sockets not yet freed */
+    ss_http_stats st;
+    int closing;
+    void (*done)(void *);
+    void *done_ctx;
+};
+
+typedef struct wreq {
+    uv_write_t req;
+    char *body;         /* owned */
+    char head[512];
+} wreq;
+
+enum { F_CLOSE = 1, F_HEAD = 2, F_KEEPALIVE10 = 4, F_ALLOW = 8 };
+
+static void process(conn *c);
+
+/* ---- responses built by handlers ---- */
+
+void ss_http_response_status(ss_http_response *res, int status, const char *content_type)
+{
+    if (status < 200 || status > 599) {
+        /* 1xx are not final replies; anything else is not a status */
+        res->bad = 1;
+        return;
+    }
+    res->status = status;
+    if (!content_type) {
+        res->ctype[0] = '\0';
+        return;
+    }
+    size_t n = strnlen(content_type, CTYPE_MAX);
+    if (n == 0 || n == CTYPE_MAX) {
+        res->bad = 1;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)content_type[i];
+        /* no CR/LF: a content type must not be able to inject header lines */
+        if ((ch < 0x20 && ch != '\t') || ch >= 0x7f) {
+            res->bad = 1;
+            return;
+        }
+    }
+    memcpy(res->ctype, content_type, n + 1);
+}
+
+/* Makes room for extra more bytes (plus a NUL for vsnprintf). */
+static int reserve(ss_http_response *res, size_t extra)
+{
+    if (res->nomem)
+        return -ENOMEM;
+    if (extra > SS_HTTP_MAX_RESPONSE - res->len) {
+        res->nomem = 1;
+        return -ENOMEM;
+    }
+    size_t need = res->len + extra + 1;
+    if (need <= res->cap)
+        return 0;
+    size_t cap = res->cap ? res->cap : 1024;
+    while (cap < need)
+        cap *= 2;
+    if (cap > SS_HTTP_MAX_RESPONSE + 1)
+        cap = SS_HTTP_MAX_RESPONSE + 1;
+    char *b = realloc(res->body, cap);
+    if (!b) {
+        res->nomem = 1;
+        return -ENOMEM;
+    }
+    res->body = b;
+    res->cap = cap;
+    return 0;
+}
+
+int ss_http_response_append(ss_http_response *res, const char *data, size_t len)
+{
+    int r = reserve(res, len);
+    if (r < 0)
+        return r;
+    if (len)
+        memcpy(res->body + res->len, data, len);
+    res->len += len;
+    return 0;
+}
+
+int ss_http_response_vprintf(ss_http_response *res, const char *fmt, va_list ap)
+{
+    if (res->nomem)
+        return -ENOMEM;
+    size_t room = res->cap - res->len;
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(res->body ? res->body + res->len : NULL, room, fmt, ap2);
+    va_end(ap2);
+    if (n < 0) {
+        res->bad = 1;
+        return -EINVAL;
+    }
+    if ((size_t)n >= room) {
+        int r = reserve(res, (size_t)n);
+        if (r < 0)
+            return r;
+        vsnprintf(res->body + res->len, res->cap - res->len, fmt, ap);
+    }
+    res->len += (size_t)n;
+    return 0;
+}
+
+int ss_http_response_printf(ss_http_response *res, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int r = ss_http_response_vprintf(res, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+/* ---- request parsing (pure, over one complete head) ---- */
+
+typedef struct head {
+    char *method;
+    const char *path;
+    const char *query;
+    int minor;          /* HTTP/1.minor */
+    int conn_close, conn_keep_alive;
+    int hosts;
+    int has_cl;
+    int te;
+    int expect;
+    uint64_t cl;
+} head;
+
+/* RFC 9110 5.6.2 token characters */
+static int is_tchar(unsigned char ch)
+{
+    if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'))
+        return 1;
+    return ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+}
+
+static int name_is(const char *name, size_t len, const char *want)
+{
+    return strlen(want) == len && strncasecmp(name, want, len) == 0;
+}
+
+/* Connection: a comma list of options (RFC 9110 7.6.1). */
+static void parse_connection(head *h, const char *v, const char *end)
+{
+    while (v < end) {
+        const char *comma = memchr(v, ',', (size_t)(end - v));
+        const char *e = comma ? comma : end;
+        const char *a = v, *b = e;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        if (name_is(a, (size_t)(b - a), "close"))
+            h->conn_close = 1;
+        else if (name_is(a, (size_t)(b - a), "keep-alive"))
+            h->conn_keep_alive = 1;
+        v = comma ? comma + 1 : end;
+    }
+}
+
+/* buf[0..len) is a whole head ending in an empty line. Splits it in place
+ * (NULs after method, path, query). Returns 0 or the HTTP status to reply
+ * with before closing. */
+static int parse_head(char *buf, size_t len, head *h)
+{
+    char *end = buf + len;
+    char *eol = memchr(buf, '\n', len);
+    char *le = (eol > buf && eol[-1] == '\r') ? eol - 1 : eol;
+
+    /* request-line = method SP request-target SP HTTP-version, single spaces */
+    char *p = buf;
+    while (p < le && is_tchar((unsigned char)*p))
+        p++;
+    if (p == buf || p - buf > METHOD_MAX || p == le || *p != ' ')
+        return 400;
+    char *sp1 = p;
+    char *target = ++p;
+    while (p < le && (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f)
+        p++;
+    if (p == target || p == le || *p != ' ')
+        return 400;
+    char *sp2 = p;
+    char *v = p + 1;
+    if (le - v != 8 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' || v[5] > '9' || v[6] != '.'
+        || v[7] < '0' || v[7] > '9')
+        return 400;
+    if (v[5] != '1')
+        return 505;
+    h->minor = v[7] - '0';
+    *sp1 = '\0';
+    *sp2 = '\0';
+    h->method = buf;
+
+    int nheaders = 0;
+    for (p = eol + 1; p < end; p = eol + 1) {
+        eol = memchr(p, '\n', (size_t)(end - p));
+        le = (eol > p && eol[-1] == '\r') ? eol - 1 : eol;
+        if (le == p)
+            break;
+        if (++nheaders > SS_HTTP_MAX_HEADERS)
+            return 431;
+        /* obs-fold and whitespace before the colon are smuggling vectors:
+         * RFC 9112 5.1 and 5.2 say reject */
+        char *colon = p;
+        while (colon < le && is_tchar((unsigned char)*colon))
+            colon++;
+        if (colon == p || colon == le || *colon != ':')
+            return 400;
+        char *val = colon + 1, *vend = le;
+        while (val < vend && (*val == ' ' || *val == '\t'))
+            val++;
+        while (vend > val && (vend[-1] == ' ' || vend[-1] == '\t'))
+            vend--;
+        for (char *q = val; q < vend; q++) {
+            unsigned char ch = (unsigned char)*q;
+            if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+                return 400;
+        }
+        size_t nlen = (size_t)(colon - p);
+        if (name_is(p, nlen, "host")) {
+            h->hosts++;
+        } else if (name_is(p, nlen, "content-length")) {
+            uint64_t x = 0;
+            if (val == vend || vend - val > 18)
+                return 400;
+            for (char *q = val; q < vend; q++) {
+                if (*q < '0' || *q > '9')
+                    return 400;
+                x = x * 10 + (uint64_t)(*q - '0');
+            }
+            if (h->has_cl && h->cl != x)
+                return 400;
+            h->has_cl = 1;
+            h->cl = x;
+        } else if (name_is(p, nlen, "transfer-encoding")) {
+            h->te = 1;
+        } else if (name_is(p, nlen, "connection")) {
+            parse_connection(h, val, vend);
+        } else if (name_is(p, nlen, "expect")) {
+            h->expect = 1;
+        }
+    }
+
+    /* RFC 9112 6.1: Transfer-Encoding with Content-Length is a smuggling
+     * attempt; chunked request bodies are not worth supporting here. */
+    if (h->te)
+        return h->has_cl ? 400 : 501;
+    /* RFC 9112 3.2: Host is required in 1.1 and must not repeat */
+    if (h->hosts > 1 || (h->minor >= 1 && h->hosts == 0))
+        return 400;
+
+    char *q = strchr(target, '?');
+    h->query = "";
+    if (q) {
+        *q = '\0';
+        h->query = q + 1;
+    }
+    h->path = target;
+    if (target[0] == '/')
+        return 0;
+    if (strcmp(target, "*") == 0 && strcmp(h->method, "OPTIONS") == 0)
+        return 0;
+    /* absolute-form (RFC 9112 3.2.2), which proxies send: drop scheme and authority */
+    size_t skip = strncasecmp(target, "http://", 7) == 0    ? 7
+                  : strncasecmp(target, "https://", 8) == 0 ? 8
+                                                             : 0;
+    if (skip == 0)
+        return 400;
+    const char *slash = strchr(target + skip, '/');
+    h->path = slash ? slash : "/";
+    return 0;
+}
+
+/* ---- connections ---- */
+
+static void srv_unref(ss_http_server *s)
+{
+    if (--s->live > 0 || !s->closing)
+        return;
+    void (*done)(void *) = s->done;
+    void *ctx = s->done_ctx;
+    free(s);
+    if (done)
+        done(ctx);
+}
+
+static void on_conn_handle_closed(uv_handle_t *h)
+{
+    conn *c = h->data;
+    if (--c->handles > 0)
+        return;
+    ss_http_server *s = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    free(c);
+    srv_unref(s);
+}
+
+static void conn_close(conn *c)
+{
+    if (c->state == C_CLOSED)
+        return;
+    c->state = C_CLOSED;
+    c->srv->st.open--;
+    uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    conn *c = t->data;
+    if (c->state == C_OPEN)
+        c->srv->st.timeouts++;
+    conn_close(c);
+}
+
+static void arm_timer(conn *c, uint64_t ms)
+{
+    uv_timer_start(&c->timer, on_timeout, ms, 0);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    conn *c = h->data;
+    if (c->state == C_OPEN)
+        *buf = uv_buf_init(c->in + c->len, (unsigned)(sizeof c->in - c->len));
+    else
+        *buf = uv_buf_init(c->in, sizeof c->in); /* draining: scratch space */
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+
+static void start_reading(conn *c)
+{
+    if (c->reading || c->peer_eof || c->state == C_CLOSED)
+        return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
+        conn_close(c);
+        return;
+    }
+    c->reading = 1;
+}
+
+static void stop_reading(conn *c)
+{
+    if (c->reading)
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    conn *c = req->handle->data;
+    if (c->state == C_CLOSED)
+        return;
+    if (status < 0 || c->peer_eof) {
+        conn_close(c);
+        return;
+    }
+    c->shut_done = 1;
+}
+
+/* The last reply is queued: send FIN after it, then wait (bounded) for the
+ * peer's EOF while discarding what it still sends. */
+static void begin_drain(conn *c)
+{
+    if (c->state != C_OPEN)
+        return;
+    c->state = C_DRAINING;
+    c->len = 0;
+    c->skip = 0;
+    c->paused = 0;
+    uint64_t t = c->srv->timeout_ms;
+    arm_timer(c, t < LINGER_MAX_MS ? t : LINGER_MAX_MS);
+    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+        conn_close(c);
+        return;
+    }
+    start_reading(c);
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    conn *c = st->data;
+    if (nread == 0 || c->state == C_CLOSED)
+        return;
+    if (nread == UV_EOF) {
+        c->peer_eof = 1;
+        stop_reading(c);
+        if (c->state == C_OPEN && c->writes > 0)
+            begin_drain(c); /* a half-closed client still gets its replies */
+        else if (c->state == C_OPEN || c->shut_done)
+            conn_close(c);
+        return; /* else on_shutdown closes */
+    }
+    if (nread < 0) {
+        conn_close(c);
+        return;
+    }
+    if (c->state != C_OPEN)
+        return;
+    c->len += (size_t)nread;
+    process(c);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    wreq *w = (wreq *)req;
+    conn *c = req->handle->data;
+    free(w->body);
+    free(w);
+    c->writes--;
+    if (c->state == C_CLOSED)
+        return;
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    if (c->state != C_OPEN)
+        return;
+    arm_timer(c, c->srv->timeout_ms); /* the client is reading: progress */
+    if (c->paused && c->writes == 0) {
+        c->paused = 0;
+        process(c);
+        if (c->state == C_OPEN && !c->paused)
+            start_reading(c);
+    }
+}
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "";
+    }
+}
+
+/* IMF-fixdate (RFC 9110 5.6.7), independent of the C locale. */
+static void http_date(char *out, size_t outlen)
+{
+    static const char days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+    static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    snprintf(out, outlen, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7],
+             tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+             tm.tm_sec);
+}
+
+/* Queues one reply. Takes body (malloc'd or NULL). Returns 0 or a uv error,
+ * in which case the connection is closed. */
+static int queue_reply(conn *c, int status, const char *ctype, char *body, size_t len,
+                       unsigned flags)
+{
+    wreq *w = malloc(sizeof *w);
+    if (!w) {
+        free(body);
+        conn_close(c);
+        return UV_ENOMEM;
+    }
+    char date[64];
+    http_date(date, sizeof date);
+    /* RFC 9110 6.4.1: 204 and 304 carry no content */
+    int nobody = status == 204 || status == 304;
+    int n = snprintf(w->head, sizeof w->head, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
+                     reason(status), date);
+    if (!nobody)
+        n += snprintf(w->head + n, sizeof w->head - (size_t)n,
+                      "Content-Type: %s\r\nContent-Length: %zu\r\n", ctype, len);
+    n += snprintf(w->head + n, sizeof w->head - (size_t)n, "%s%s\r\n",
+                  (flags & F_CLOSE) ? "Connection: close\r\n"
+                  : (flags & F_KEEPALIVE10) ? "Connection: keep-alive\r\n"
+                                            : "",
+                  (flags & F_ALLOW) ? "Allow: GET, HEAD\r\n" : "");
+    size_t send_len = (nobody || (flags & F_HEAD)) ? 0 : len;
+    w->body = body;
+    uv_buf_t bufs[2] = { uv_buf_init(w->head, (unsigned)n),
+                         uv_buf_init(body, (unsigned)send_len) };
+    int r = uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, send_len ? 2 : 1, on_write);
+    if (r < 0) {
+        free(body);
+        free(w);
+        conn_close(c);
+        return r;
+    }
+    c->writes++;
+    c->srv->st.requests++;
+    return 0;
+}
+
+static int reply_error(conn *c, int status, unsigned flags)
+{
+    c->srv->st.bad_requests++;
+    char text[64];
+    int n = snprintf(text, sizeof text, "%d %s\n", status, reason(status));
+    char *body = malloc((size_t)n);
+    if (body)
+        memcpy(body, text, (size_t)n);
+    return queue_reply(c, status, DEFAULT_CTYPE, body, body ? (size_t)n : 0, flags);
+}
+
+static void consume(conn *c, size_t n)
+{
+    memmove(c->in, c->in + n, c->len - n);
+    c->len -= n;
+    c->scan = 0;
+}
+
+/* Offset just past the empty line ending the head, or 0 if not there yet.
+ * Resumes where the last search stopped so a byte-by-byte client costs O(n). */
+static size_t find_head_end(conn *c)
+{
+    for (size_t i = c->scan; i < c->len; i++) {
+        if (c->in[i] != '\n')
+            continue;
+        if ((i >= 1 && c->in[i - 1] == '\n') || (i >= 2 && c->in[i - 1] == '\r' && c->in[i - 2] == '\n'))
+            return i + 1;
+    }
+    c->scan = c->len;
+    return 0;
+}
+
+static void handle_request(conn *c, size_t end)
+{
+    ss_http_server *s = c->srv;
+    head h;
+    memset(&h, 0, sizeof h);
+    int err = parse_head(c->in, end, &h);
+    if (err) {
+        if (reply_error(c, err, F_CLOSE) == 0)
+            begin_drain(c);
+        return;
+    }
+    int is_get = strcmp(h.method, "GET") == 0;
+    int is_head = strcmp(h.method, "HEAD") == 0;
+    int keep = h.minor >= 1 ? !h.conn_close : (h.conn_keep_alive && !h.conn_close);
+    uint64_t body = h.has_cl ? h.cl : 0;
+    /* A client that sent Expect may not send the body once it sees a final
+     * reply, so the framing of what follows is unknown: close. */
+    if (body > SS_HTTP_MAX_SKIP_BODY || (body > 0 && h.expect))
+        keep = 0;
+    unsigned flags = (keep ? 0 : F_CLOSE) | (is_head ? F_HEAD : 0)
+                     | (keep && h.minor == 0 ? F_KEEPALIVE10 : 0);
+    int r;
+    if (!is_get && !is_head) {
+        r = reply_error(c, 405, flags | F_ALLOW);
+    } else if (body > SS_HTTP_MAX_SKIP_BODY) {
+        r = reply_error(c, 413, flags);
+    } else {
+        ss_http_response res;
+        memset(&res, 0, sizeof res);
+        ss_http_request req = { h.method, h.path, h.query };
+        s->handler(s->ctx, &req, &res);
+        if (c->state != C_OPEN) { /* the handler closed the server */
+            free(res.body);
+            return;
+        }
+        if (res.bad || res.nomem) {
+            ss_warn("http: handler for %s %s failed to build a reply (%s)", h.method, h.path,
+                    res.nomem ? "out of memory or too large" : "invalid status or content type");
+            free(res.body);
+            r = reply_error(c, 500, flags);
+        } else {
+            r = queue_reply(c, res.status ? res.status : 200, res.ctype[0] ? res.ctype : DEFAULT_CTYPE,
+                            res.body, res.len, flags);
+        }
+    }
+    if (r < 0 || c->state != C_OPEN)
+        return;
+    if (!keep) {
+        begin_drain(c);
+        return;
+    }
+    consume(c, end);
+    c->skip = body;
+    arm_timer(c, s->timeout_ms);
+    /* backpressure: a pipelining client that does not read its replies
+     * must not make us buffer without bound */
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > WRITE_HIGH_WATER) {
+        c->paused = 1;
+        stop_reading(c);
+    }
+}
+
+static void process(conn *c)
+{
+    while (c->state == C_OPEN && !c->paused) {
+        if (c->skip > 0) {
+            size_t n = c->skip < c->len ? (size_t)c->skip : c->len;
+            consume(c, n);
+            c->skip -= n;
+            if (c->skip > 0)
+                return;
+        }
+        /* RFC 9112 2.2: ignore empty lines before a request-line */
+        size_t lead = 0;
+        while (lead < c->len) {
+            if (c->in[lead] == '\n')
+                lead++;
+            else if (c->in[lead] == '\r' && lead + 1 < c->len && c->in[lead + 1] == '\n')
+                lead += 2;
+            else
+                break;
+        }
+        if (lead)
+            consume(c, lead);
+        if (c->len == 0)
+            return;
+        size_t end = find_head_end(c);
+        if (end == 0) {
+            if (c->len == sizeof c->in) {
+                int status = memchr(c->in, '\n', c->len) ? 431 : 414;
+                if (reply_error(c, status, F_CLOSE) == 0)
+                    begin_drain(c);
+            }
+            return;
+        }
+        handle_request(c, end);
+    }
+}
+
+/* ---- listener ---- */
+
+static void on_reject_closed(uv_handle_t *h)
+{
+    ss_http_server *s = h->data;
+    free(h);
+    srv_unref(s);
+}
+
+/* Over the limit: accept (libuv stops polling the listener until we do),
+ * say 503 if the socket takes it at once, and close. */
+static void reject(ss_http_server *s)
+{
+    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                               "Connection: close\r\n\r\n";
+    uv_tcp_t *t = malloc(sizeof *t);
+    if (!t || uv_tcp_init(s->loop, t) < 0) {
+        free(t);
+        ss_error("http: out of memory rejecting a connection");
+        return;
+    }
+    t->data = s;
+    s->live++;
+    if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)t) == 0) {
+        s->st.rejected++;
+        uv_buf_t b = uv_buf_init((char *)busy, sizeof busy - 1);
+        (void)uv_try_write((uv_stream_t *)t, &b, 1);
+    }
+    uv_close((uv_handle_t *)t, on_reject_closed);
+}
+
+static void on_connection(uv_stream_t *l, int status)
+{
+    ss_http_server *s = l->data;
+    if (status < 0) {
+        ss_warn("http: accept: %s", uv_strerror(status));
+        return;
+    }
+    if (s->st.open >= s->max_conns) {
+        reject(s);
+        return;
+    }
+    conn *c = calloc(1, sizeof *c);
+    if (!c || uv_tcp_init(s->loop, &c->tcp) < 0) {
+        free(c);
+        reject(s);
+        return;
+    }
+    uv_timer_init(s->loop, &c->timer);
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->srv = s;
+    c->handles = 2;
+    c->state = C_OPEN;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->live++;
+    s->st.open++;
+    if (uv_accept(l, (uv_stream_t *)&c->tcp) < 0) {
+        conn_close(c);
+        return;
+    }
+    s->st.accepted++;
+    /* replies are single writes; no reason to wait for Nagle */
+    uv_tcp_nodelay(&c->tcp, 1);
+    arm_timer(c, s->timeout_ms);
+    start_reading(c);
+}
+
+static int parse_addr(const char *host, int port, struct sockaddr_storage *out)
+{
+    char buf[64];
+    size_t n = strlen(host);
+    memset(out, 0, sizeof *out);
+    if (strcmp(host, "localhost") == 0)
+        host = "127.0.0.1";
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+        if (n - 2 >= sizeof buf)
+            return UV_EINVAL;
+        memcpy(buf, host + 1, n - 2);
+        buf[n - 2] = '\0';
+        return uv_ip6_addr(buf, port, (struct sockaddr_in6 *)out);
+    }
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)out) == 0)
+        return 0;
+    return uv_ip6_addr(host, port, (struct sockaddr_in6 *)out);
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    srv_unref(h->data);
+}
+
+ss_http_server *ss_http_server_create(uv_loop_t *loop, const char *host, int port,
+                                      ss_http_handler handler, void *ctx,
+                                      char *err, size_t errlen)
+{
+    struct sockaddr_storage addr;
+    if (!loop || !host || !handler || port < 0 || port > 65535) {
+        snprintf(err, errlen, "http: invalid arguments");
+        return NULL;
+    }
+    if (parse_addr(host, port, &addr) < 0) {
+        snprintf(err, errlen, "http: host '%s' is not a numeric IPv4/IPv6 address", host);
+        return NULL;
+    }
+    ss_http_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "http: out of memory");
+        return NULL;
+    }
+    s->loop = loop;
+    s->handler = handler;
+    s->ctx = ctx;
+    s->timeout_ms = SS_HTTP_DEFAULT_TIMEOUT_MS;
+    s->max_conns = SS_HTTP_DEFAULT_MAX_CONNS;
+    int r = uv_tcp_init(loop, &s->listener);
+    if (r < 0) {
+        snprintf(err, errlen, "http: %s", uv_strerror(r));
+        free(s);
+        return NULL;
+    }
+    s->listener.data = s;
+    s->live = 1;
+    r = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
+    if (r == 0)
+        r = uv_listen((uv_stream_t *)&s->listener, LISTEN_BACKLOG, on_connection);
+    if (r == 0) {
+        struct sockaddr_storage bound;
+        int len = sizeof bound;
+        r = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &len);
+        if (r == 0)
+            s->port = ntohs(bound.ss_family == AF_INET6
+                                ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                : ((struct sockaddr_in *)&bound)->sin_port);
+    }
+    if (r < 0) {
+        snprintf(err, errlen, "http: cannot listen on %s port %d: %s", host, port, uv_strerror(r));
+        s->closing = 1;
+        uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+        return NULL;
+    }
+    return s;
+}
+
+int ss_http_server_port(const ss_http_server *s)
+{
+    return s->port;
+}
+
+void ss_http_server_set_timeout(ss_http_server *s, uint64_t timeout_ms)
+{
+    s->timeout_ms = timeout_ms ? timeout_ms : SS_HTTP_DEFAULT_TIMEOUT_MS;
+}
+
+void ss_http_server_set_max_connections(ss_http_server *s, size_t max_conns)
+{
+    s->max_conns = max_conns ? max_conns : SS_HTTP_DEFAULT_MAX_CONNS;
+}
+
+void ss_http_server_stats(const ss_http_server *s, ss_http_stats *out)
+{
+    *out = s->st;
+}
+
+void ss_http_server_close(ss_http_server *s, void (*done)(void *ctx), void *ctx)
+{
+    if (!s || s->closing)
+        return;
+    s->closing = 1;
+    s->done = done;
+    s->done_ctx = ctx;
+    uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+    for (conn *c = s->conns; c; c = c->next)
+        conn_close(c);
+}
