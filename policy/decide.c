@@ -249,6 +249,11 @@ int policy_evaluate(const policy_input *in, policy_state *st, policy_result *out
         out->held = 1;
         out->stale = 1;
         flags |= POLICY_F_HELD | POLICY_F_STALE;
+        if (base >= 0 && base < busy) {
+            /* Busy workers stay even while we cannot see demand. */
+            base = busy;
+            flags |= POLICY_F_BUSY_FLOOR;
+        }
         if (base >= 0) {
             policy_window_push(&st->window, now, base);
             st->seeded = 1;
@@ -292,6 +297,8 @@ int policy_evaluate(const policy_input *in, policy_state *st, policy_result *out
                 d = (int64_t)base + c->max_step_up;
                 flags |= POLICY_F_STEP_LIMITED;
             }
+            if (d < busy)
+                d = busy;   /* the step never leaves busy workers uncounted */
             out->reason = POLICY_R_UP;
             out->desired = (int)d;
             put(&t, "; up %d -> %d", base, out->desired);
