@@ -297,12 +297,15 @@ int policy_evaluate(const policy_input *in, policy_state *st, policy_result *out
                 d = (int64_t)base + c->max_step_up;
                 flags |= POLICY_F_STEP_LIMITED;
             }
-            if (d < busy)
+            int floored = d < busy;
+            if (floored)
                 d = busy;   /* the step never leaves busy workers uncounted */
             out->reason = POLICY_R_UP;
             out->desired = (int)d;
             put(&t, "; up %d -> %d", base, out->desired);
-            if (flags & POLICY_F_STEP_LIMITED)
+            if (floored)
+                put(&t, " (step %d, raised to %d busy)", c->max_step_up, busy);
+            else if (flags & POLICY_F_STEP_LIMITED)
                 put(&t, " (step %d)", c->max_step_up);
         } else if (rec == base) {
             out->desired = base;

@@ -80,8 +80,9 @@ typedef struct policy_pool {
  *     goes, for apps older than the first waiting one (younger apps only
  *     use free slots of their cluster);
  *  4. idle buffers, then any remaining desire, by cluster in order of their
- *     oldest app, to clusters without waiting apps (a spare worker in such a
- *     cluster would start the waiting app partially, defeating the gang).
+ *     oldest app, to clusters with no app held back by steps 2-3 (a spare
+ *     worker there would start the held app partially, defeating the gang
+ *     and the queue).
  * Executor slots are counted per cluster (E per worker), so apps of one
  * cluster share workers. order is caller scratch of napps entries (left in
  * FIFO order). All arrays are caller-owned; no allocation.
