@@ -104,6 +104,11 @@ static const path_case cases_no_empty[] = {
      "numberAllExecutors", SPARK_G_ALL_EXECUTORS, 0},
     {"team.x.app" EAM "numberAllExecutors", SPARK_PATH_E_CLUSTER, SPARK_KIND_APP, -1, NULL,
      "numberAllExecutors", SPARK_G_ALL_EXECUTORS, 0},
+    /* A prefix must be followed by a namespace, not by an empty component. */
+    {"alpha..app" EAM "numberAllExecutors", SPARK_PATH_E_CLUSTER, SPARK_KIND_APP, -1, NULL,
+     "numberAllExecutors", SPARK_G_ALL_EXECUTORS, 0},
+    {"beta.prod..app" EAM "numberAllExecutors", SPARK_PATH_OK, SPARK_KIND_APP, C_BETA,
+     "prod..app", "numberAllExecutors", SPARK_G_ALL_EXECUTORS, 0},
     /* No prefix matches and "" is not registered. */
     {"gamma.app-1" EAM "numberTargetExecutors", SPARK_PATH_E_CLUSTER, SPARK_KIND_APP, -1, NULL,
      "numberTargetExecutors", SPARK_G_TARGET_EXECUTORS, 0},
@@ -223,6 +228,8 @@ static const path_case cases_with_empty[] = {
     /* Shape errors stay shape errors. */
     {"driver.ExecutorAllocationManager.executors.numberTargetExecutors", SPARK_PATH_E_SHAPE,
      SPARK_KIND_APP, -1, NULL, "numberTargetExecutors", SPARK_G_TARGET_EXECUTORS, 0},
+    {"alpha..app" EAM "numberAllExecutors", SPARK_PATH_OK, SPARK_KIND_APP, C_EMPTY,
+     "alpha..app", "numberAllExecutors", SPARK_G_ALL_EXECUTORS, 0},
     {"gamma.." EAM "x", SPARK_PATH_E_SHAPE, SPARK_KIND_APP, -1, NULL, "x", SPARK_G_UNKNOWN, 0},
     SKIP("app-1.driver.BlockManager.memory.memUsed_MB"),
 };
