@@ -53,8 +53,8 @@ int ss_http_response_vprintf(ss_http_response *res, const char *fmt, va_list ap)
 /* Listens on host:port. host is a numeric IPv4 or IPv6 address ("127.0.0.1",
  * "::1", "[::1]", "0.0.0.0", "::") or "localhost"; port 0 picks a free port.
  * handler/ctx are borrowed until the done callback of ss_http_server_close.
- * Returns NULL on error with a message in err; a handle already created is
- * then closed and freed when the loop next runs. */
+ * Returns NULL on error with a message in err (err may be NULL); a handle
+ * already created is then closed and freed when the loop next runs. */
 ss_http_server *ss_http_server_create(uv_loop_t *loop, const char *host, int port,
                                       ss_http_handler handler, void *ctx,
                                       char *err, size_t errlen);

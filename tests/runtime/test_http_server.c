@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ingest/http_server.h"
@@ -127,10 +128,20 @@ static fixture *start_server(uint64_t timeout_ms, size_t max_conns)
 
 /* Closes the server with whatever connections are open, and checks that
  * every handle was closed: uv_loop_close fails with EBUSY otherwise. */
+static void join_loop(fixture *f)
+{
+    /* a server that fails to close its handles fails the test, not hangs it */
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 10;
+    if (pthread_timedjoin_np(f->thread, NULL, &deadline) != 0)
+        fail_msg("the server loop did not end: handles left open");
+}
+
 static void stop_server(fixture *f)
 {
     uv_async_send(&f->stop);
-    pthread_join(f->thread, NULL);
+    join_loop(f);
     assert_int_equal(f->done_calls, 1);
     assert_int_equal(uv_loop_close(&f->loop), 0);
     pthread_mutex_destroy(&f->mu);
@@ -433,6 +444,43 @@ static void test_pipelined(void **state)
     stop_server(f);
 }
 
+static void test_backpressure(void **state)
+{
+    enum { N = 30 };
+    fixture *f = start_server(5000, 0);
+    client c;
+    client_open(&c, f->port);
+    char reqs[N * 32];
+    size_t k = 0;
+    for (int i = 0; i < N; i++)
+        k += (size_t)sprintf(reqs + k, "GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
+    /* the client reads nothing: once the kernel buffers are full the server
+     * must stop taking requests instead of queueing N * 2 MiB of replies */
+    assert_int_equal(send_all(c.fd, reqs, k), 0);
+    ss_http_stats st = { 0 };
+    for (int i = 0; i < 500 && st.requests == 0; i++) {
+        usleep(2000);
+        st = get_stats(f);
+    }
+    usleep(100000);
+    st = get_stats(f);
+    print_message("replies queued while the client was not reading: %llu of %d\n",
+                  (unsigned long long)st.requests, N);
+    assert_true(st.requests >= 1);
+    assert_true(st.requests < N / 2);
+    /* and it resumes as the client reads */
+    for (int i = 0; i < N; i++) {
+        resp r;
+        expect_response(&c, 200, NULL, &r);
+        assert_int_equal(r.body_len, (size_t)BIG_LINES * 16);
+        free(r.body);
+    }
+    st = get_stats(f);
+    assert_int_equal(st.requests, N);
+    client_close(&c);
+    stop_server(f);
+}
+
 static void test_http10(void **state)
 {
     fixture *f = start_server(5000, 0);
@@ -731,7 +779,8 @@ static void test_slow_client_timeout(void **state)
 
 static void test_close_with_open_connections(void **state)
 {
-    fixture *f = start_server(5000, 0);
+    /* a timeout far past join_loop's deadline: only the close ends them */
+    fixture *f = start_server(60000, 0);
     client idle, half, busy, draining;
     client_open(&idle, f->port);
     client_open(&half, f->port);
@@ -799,7 +848,7 @@ static void test_close_from_handler(void **state)
     client_send(&c, "GET /shutdown HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_true(server_closed(&c)); /* no reply: the server went away */
     client_close(&c);
-    pthread_join(f->thread, NULL);
+    join_loop(f);
     assert_int_equal(f->done_calls, 1);
     assert_int_equal(uv_loop_close(&f->loop), 0);
     free(f);
@@ -878,6 +927,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get_and_keep_alive),
         cmocka_unit_test(test_pipelined),
+        cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_http10),
         cmocka_unit_test(test_oversized_head),
         cmocka_unit_test(test_malformed),
