@@ -22,6 +22,7 @@ typedef struct cluster_rt {
     policy_result result;          /* the newest evaluation */
     int evaluated;                 /* result is valid */
     int granted;                   /* after pool grants; -1 = no pool */
+    int pool_dirty;                /* evaluated since its pool last granted */
     char pool_note[256];           /* why the pool held it back, "" = nothing */
     /* The newest decision handed to the bus. */
     int published;                 /* a decision was published */
@@ -31,7 +32,6 @@ typedef struct cluster_rt {
     uint64_t pub_epoch;
     int pub_state;                 /* 0 pending, 1 acked, -1 failed */
     char pub_reason[POLICY_REASON_MAX];
-    int64_t pending_read_us;       /* read time of the line behind the decision in flight */
 } cluster_rt;
 
 struct ss_daemon {
@@ -51,12 +51,10 @@ struct ss_daemon {
     uv_timer_t evaluate_timer;     /* periodic: expiry, staleness, heartbeat */
     int64_t started_ms;
     uint64_t evaluations;
-    uint64_t decisions_published;
-    uint64_t decisions_failed;
-    /* line read -> Kafka ack, microseconds: fixed buckets for /metrics */
-    uint64_t reaction_hist[16];
-    uint64_t reaction_count;
-    double reaction_sum_s;
+    int64_t bus_epoch;             /* producer epoch of this process */
+    void *decider;                 /* decider.c's scratch */
+    void *pools;                   /* pools.c's state */
+    int hooks_started;             /* evaluate_check/timer initialised */
     int closing;
     int pending_closes;
     int flush_timeout_ms;
@@ -66,12 +64,22 @@ struct ss_daemon {
 
 /* decider.c */
 int decider_init(ss_daemon *d);
+void decider_free(ss_daemon *d);
 void decider_evaluate_dirty(ss_daemon *d);
 void decider_tick(ss_daemon *d);
 void decider_on_delivery(void *ctx, const char *cluster, uint64_t sequence, int err,
                          int64_t latency_us);
-/* Upper bounds (seconds) of the reaction histogram buckets; 16 entries, last = +Inf. */
-extern const double decider_reaction_bounds_s[16];
+
+/* The policy input of cluster c from the store; apps is caller scratch of
+ * cap entries (ids borrowed from the store until its next change). */
+void decider_input(ss_daemon *d, int c, int64_t now_ms, policy_app *apps, size_t cap,
+                   policy_input *in);
+
+/* pools.c: shared capacity pools cut their clusters' grants (rt->granted)
+ * when a member was evaluated since the last grant. */
+int pools_init(ss_daemon *d);
+void pools_apply(ss_daemon *d, int64_t now_ms);
+void pools_free(ss_daemon *d);
 
 /* status.c: the HTTP handler for /healthz, /metrics, /v1/clusters, /v1/kafka. */
 void status_handle(void *ctx, const ss_http_request *req, ss_http_response *res);

@@ -1,6 +1,7 @@
 /* status.c: the status API: /healthz, /metrics (Prometheus text format
  * 0.0.4), /v1/clusters and /v1/kafka (JSON). Read-only over daemon state. */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -93,10 +94,10 @@ static json_t *cluster_json(const ss_daemon *d, int c, int64_t now_ms)
     json_t *rec = json_object();
     if (rt->evaluated) {
         json_object_set_new(rec, "desired", json_int_or_null(r->desired));
-        json_object_set_new(rec, "demand_executors", json_integer(r->demand_executors));
-        json_object_set_new(rec, "executors_per_worker", json_integer(r->executors_per_worker));
-        json_object_set_new(rec, "code", json_string(policy_code_name(r->code)));
-        json_object_set_new(rec, "reason", json_string(r->reason));
+        json_object_set_new(rec, "demand_executors", json_integer((json_int_t)r->demand_executors));
+        json_object_set_new(rec, "executors_per_worker", json_integer(r->per_worker));
+        json_object_set_new(rec, "code", json_string(policy_reason_name(r->reason)));
+        json_object_set_new(rec, "reason", json_string(r->reason_text));
     }
     if (cc->policy.pool[0]) {
         json_object_set_new(rec, "pool", json_string(cc->policy.pool));
@@ -190,6 +191,52 @@ static void metric_head(ss_http_response *res, const char *name, const char *typ
     P("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+static void histogram(ss_http_response *res, const char *name, const char *help,
+                      const ss_bus_latency *l)
+{
+    metric_head(res, name, "histogram", help);
+    uint64_t cum = 0;
+    for (int i = 0; i < SS_BUS_LAT_BUCKETS; i++) {
+        cum += l->buckets[i];
+        if (i == SS_BUS_LAT_BUCKETS - 1)
+            P("%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+        else
+            P("%s_bucket{le=\"%g\"} %llu\n", name, ss_bus_latency_bounds_us[i] / 1e6,
+              (unsigned long long)cum);
+    }
+    P("%s_sum %.6f\n%s_count %llu\n", name, l->sum_us / 1e6, name, (unsigned long long)l->count);
+}
+
+static void bus_metrics(ss_http_response *res, const ss_bus_stats *b)
+{
+    static const struct { const char *name, *type, *help; size_t off; } rows[] = {
+#define ROW(n, t, h, f) { "sparkscale_" n, t, h, offsetof(ss_bus_stats, f) }
+        ROW("decisions_published_total", "counter", "Decisions handed to Kafka.", published),
+        ROW("decisions_delivered_total", "counter", "Decisions acknowledged by Kafka (acks=all).", delivered),
+        ROW("decisions_failed_total", "counter", "Delivery errors (each retried or superseded).", failed),
+        ROW("decisions_superseded_total", "counter", "Undelivered decisions replaced by a newer one of their cluster.", superseded),
+        ROW("decisions_dropped_total", "counter", "Decisions lost for good (holding area full).", dropped),
+        ROW("decisions_retried_total", "counter", "Decisions re-produced after a failure.", retried),
+        ROW("decisions_pending", "gauge", "Decisions not yet acknowledged: in flight plus held.", pending),
+        ROW("decisions_held", "gauge", "Decisions held by sparkscaled for a retry (newest per cluster).", held),
+        ROW("audit_published_total", "counter", "Actuation results handed to Kafka.", audit_published),
+        ROW("audit_pending", "gauge", "Actuation results not yet acknowledged.", audit_pending),
+#undef ROW
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        metric_head(res, rows[i].name, rows[i].type, rows[i].help);
+        P("%s %llu\n", rows[i].name,
+          (unsigned long long)*(const uint64_t *)((const char *)b + rows[i].off));
+    }
+    metric_head(res, "sparkscale_kafka_brokers_up", "gauge", "Kafka brokers connected (-1 = not known yet).");
+    P("sparkscale_kafka_brokers_up %d\n", b->broker_state < 0 ? -1 : b->brokers_up);
+    histogram(res, "sparkscale_kafka_delivery_seconds",
+              "From handing a decision to Kafka to its acknowledgement.", &b->latency);
+    histogram(res, "sparkscale_reaction_seconds",
+              "From reading the carbon line that changed demand to Kafka acknowledging the decision.",
+              &b->trigger_latency);
+}
+
 static void metrics_handler(ss_daemon *d, ss_http_response *res)
 {
     const pipeline_stats *ps = &d->pipe.stats;
@@ -247,28 +294,9 @@ static void metrics_handler(ss_daemon *d, ss_http_response *res)
 
     metric_head(res, "sparkscale_policy_evaluations_total", "counter", "Policy evaluations.");
     P("sparkscale_policy_evaluations_total %llu\n", (unsigned long long)d->evaluations);
-    metric_head(res, "sparkscale_decisions_published_total", "counter", "Decisions handed to Kafka.");
-    P("sparkscale_decisions_published_total %llu\n", (unsigned long long)d->decisions_published);
-    metric_head(res, "sparkscale_decisions_failed_total", "counter", "Decisions Kafka reported as failed (they are retried).");
-    P("sparkscale_decisions_failed_total %llu\n", (unsigned long long)d->decisions_failed);
-
     ss_bus_stats bs;
     ss_bus_get_stats(d->bus, &bs);
-    status_bus_metrics(res, &bs);
-
-    metric_head(res, "sparkscale_reaction_seconds", "histogram",
-                "From reading the carbon line that changed demand to Kafka acknowledging the decision.");
-    uint64_t cum = 0;
-    for (int i = 0; i < 16; i++) {
-        cum += d->reaction_hist[i];
-        if (i == 15)
-            P("sparkscale_reaction_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
-        else
-            P("sparkscale_reaction_seconds_bucket{le=\"%g\"} %llu\n", decider_reaction_bounds_s[i],
-              (unsigned long long)cum);
-    }
-    P("sparkscale_reaction_seconds_sum %.6f\n", d->reaction_sum_s);
-    P("sparkscale_reaction_seconds_count %llu\n", (unsigned long long)d->reaction_count);
+    bus_metrics(res, &bs);
 
     metric_head(res, "sparkscale_cluster_workers", "gauge", "Workers per cluster: current, busy, recommended, desired.");
     for (size_t c = 0; c < d->cfg->nclusters; c++) {
@@ -288,8 +316,8 @@ static void metrics_handler(ss_daemon *d, ss_http_response *res)
     metric_head(res, "sparkscale_cluster_demand_executors", "gauge", "Executors Spark asks for, per cluster.");
     for (size_t c = 0; c < d->cfg->nclusters; c++)
         if (d->rt[c].evaluated)
-            P("sparkscale_cluster_demand_executors{cluster=\"%s\"} %d\n", d->cfg->clusters[c].name,
-              d->rt[c].result.demand_executors);
+            P("sparkscale_cluster_demand_executors{cluster=\"%s\"} %lld\n", d->cfg->clusters[c].name,
+              (long long)d->rt[c].result.demand_executors);
     metric_head(res, "sparkscale_cluster_last_seen_timestamp_seconds", "gauge", "When a cluster last sent data.");
     for (size_t c = 0; c < d->cfg->nclusters; c++) {
         int64_t seen = store_cluster_last_seen_ms(d->store, (int)c);

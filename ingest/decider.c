@@ -1,0 +1,267 @@
+/* decider.c: turns the store into policy inputs, runs the policy for dirty
+ * clusters (after every loop turn) and all clusters (on a timer), and hands
+ * changed decisions, or unchanged ones every heartbeat, to the bus. */
+#include "ingest/daemon_priv.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "lib/str.h"
+
+/* Scratch shared by evaluations; sized for the largest cluster. */
+typedef struct decider_scratch {
+    policy_app *apps;
+    ss_app_demand *demand;
+    size_t cap;
+} decider_scratch;
+
+static decider_scratch *scratch_of(ss_daemon *d) { return (decider_scratch *)d->decider; }
+
+int decider_init(ss_daemon *d)
+{
+    decider_scratch *s = calloc(1, sizeof *s);
+    if (!s)
+        return -1;
+    s->cap = d->cfg->store.max_apps_per_cluster > 0 ? (size_t)d->cfg->store.max_apps_per_cluster : 64;
+    s->apps = calloc(s->cap, sizeof *s->apps);
+    s->demand = calloc(s->cap, sizeof *s->demand);
+    if (!s->apps || !s->demand) {
+        free(s->apps);
+        free(s->demand);
+        free(s);
+        return -1;
+    }
+    d->decider = s;
+    if (pools_init(d) != 0)
+        return -1;
+    int64_t now = ss_wall_ms();
+    for (size_t c = 0; c < d->cfg->nclusters; c++) {
+        policy_state_init(&d->rt[c].pstate, now);
+        d->rt[c].granted = -1;
+    }
+    return 0;
+}
+
+void decider_free(ss_daemon *d)
+{
+    decider_scratch *s = scratch_of(d);
+    if (!s)
+        return;
+    free(s->apps);
+    free(s->demand);
+    free(s);
+    d->decider = NULL;
+    pools_free(d);
+}
+
+static int gauge_int(const store_app *a, int gauge)
+{
+    double v;
+    int64_t ts;
+    if (store_app_latest(a, gauge, &v, &ts) != 0 || v != v)
+        return -1;
+    return v < 0 ? 0 : v > 1e9 ? 1000000000 : (int)v;
+}
+
+/* Workers the master says are alive: the size we would change. Staleness
+ * is the policy's business (a stale feed holds the size). */
+static int current_workers(const ss_daemon *d, int c)
+{
+    double v;
+    int64_t ts;
+    if (store_master_latest(d->store, c, SPARK_G_MASTER_ALIVE_WORKERS, &v, &ts) != 0)
+        return -1;
+    return v < 0 ? 0 : (int)v;
+}
+
+/* Worker sources whose newest coresUsed is above zero, among fresh ones. */
+static int busy_workers(const ss_daemon *d, int c, int64_t now_ms, int64_t stale_ms)
+{
+    size_t n = store_worker_count(d->store, c);
+    int busy = 0, known = 0;
+    for (size_t i = 0; i < n; i++) {
+        const store_worker *w = store_worker_at(d->store, c, i);
+        if (now_ms - store_worker_last_seen_ms(w) > stale_ms)
+            continue;
+        double v;
+        int64_t ts;
+        if (store_worker_latest(w, SPARK_G_WORKER_CORES_USED, &v, &ts) != 0)
+            continue;
+        known++;
+        if (v > 0)
+            busy++;
+    }
+    return known ? busy : -1;
+}
+
+static void publish(ss_daemon *d, int c, int64_t now_ms, int heartbeat)
+{
+    const ss_cluster_conf *cc = &d->cfg->clusters[c];
+    cluster_rt *rt = &d->rt[c];
+    const policy_result *r = &rt->result;
+    decider_scratch *s = scratch_of(d);
+    size_t napps = store_app_count(d->store, c);
+    if (napps > s->cap)
+        napps = s->cap;
+    for (size_t i = 0; i < napps; i++) {
+        const store_app *a = store_app_at(d->store, c, i);
+        ss_app_demand *ad = &s->demand[i];
+        ss_strlcpy(ad->app_id, store_app_id(a), sizeof ad->app_id);
+        ad->target_executors = gauge_int(a, SPARK_G_TARGET_EXECUTORS);
+        if (ad->target_executors < 0)
+            ad->target_executors = 0;
+        ad->max_needed_executors = gauge_int(a, SPARK_G_MAX_NEEDED_EXECUTORS);
+        ad->all_executors = gauge_int(a, SPARK_G_ALL_EXECUTORS);
+        ad->start_ms = policy_app_start_ms(store_app_id(a), store_app_first_seen_ms(a));
+    }
+    int desired = rt->granted >= 0 ? rt->granted : r->desired;
+    ss_decision dec = {
+        .decided_at_ms = now_ms,
+        .current_workers = r->current,
+        .busy_workers = r->busy,
+        .desired_workers = desired,
+        .recommended_workers = r->recommendation,
+        .executors_per_worker = r->per_worker,
+        .apps = s->demand,
+        .napps = napps,
+        .reason_code = heartbeat ? SS_REASON_HEARTBEAT
+                     : rt->granted >= 0 && rt->granted < r->desired ? SS_REASON_POOL_LIMIT
+                     : (int)r->reason + 1,
+        .dry_run = d->cfg->policy.dry_run,
+        .trigger_us = heartbeat ? 0 : d->changed_at_us[c],
+    };
+    ss_strlcpy(dec.cluster, cc->name, sizeof dec.cluster);
+    ss_strlcpy(dec.reason, r->reason_text, sizeof dec.reason);
+    if (rt->pool_note[0]) {
+        size_t n = strlen(dec.reason);
+        ss_strlcpy(dec.reason + n, "; ", sizeof dec.reason - n);
+        ss_strlcpy(dec.reason + n + 2, rt->pool_note, sizeof dec.reason - n - 2);
+    }
+    uint64_t seq = 0;
+    int rc = ss_bus_publish_seq(d->bus, &dec, &seq);
+    if (rc != 0) {
+        ss_warn("cluster %s: decision %d not published: %s", cc->name, desired, strerror(-rc));
+        return;
+    }
+    rt->published = 1;
+    rt->pub_desired = desired;
+    rt->pub_at_ms = now_ms;
+    rt->pub_sequence = seq;
+    rt->pub_epoch = (uint64_t)d->bus_epoch;
+    rt->pub_state = 0;
+    ss_strlcpy(rt->pub_reason, dec.reason, sizeof rt->pub_reason);
+    if (!heartbeat)
+        ss_info("cluster %s: desired %d workers (#%llu): %s", cc->name, desired,
+                (unsigned long long)seq, dec.reason);
+}
+
+void decider_input(ss_daemon *d, int c, int64_t now_ms, policy_app *apps, size_t cap,
+                   policy_input *in)
+{
+    const ss_cluster_conf *cc = &d->cfg->clusters[c];
+    size_t napps = store_app_count(d->store, c);
+    if (napps > cap)
+        napps = cap;
+    for (size_t i = 0; i < napps; i++) {
+        const store_app *a = store_app_at(d->store, c, i);
+        apps[i] = (policy_app){
+            .id = store_app_id(a),
+            .start_ms = policy_app_start_ms(store_app_id(a), store_app_first_seen_ms(a)),
+            .target_executors = gauge_int(a, SPARK_G_TARGET_EXECUTORS),
+            .max_needed_executors = gauge_int(a, SPARK_G_MAX_NEEDED_EXECUTORS),
+            .last_seen_ms = store_app_last_seen_ms(a),
+        };
+    }
+    int64_t stale_ms = (int64_t)cc->policy.stale_after_s * 1000;
+    *in = (policy_input){
+        .conf = &cc->policy,
+        .worker_cores = cc->worker_cores,
+        .worker_memory_mb = cc->worker_memory_mb,
+        .executor_cores = cc->executor_cores,
+        .executor_memory_mb = cc->executor_memory_mb,
+        .current_workers = current_workers(d, c),
+        .busy_workers = busy_workers(d, c, now_ms, stale_ms),
+        .apps = apps,
+        .napps = napps,
+        .last_data_ms = store_cluster_last_seen_ms(d->store, c),
+        .now_ms = now_ms,
+    };
+}
+
+/* Runs the policy for cluster c. */
+static void evaluate(ss_daemon *d, int c, int64_t now_ms)
+{
+    cluster_rt *rt = &d->rt[c];
+    decider_scratch *s = scratch_of(d);
+    policy_input in;
+    decider_input(d, c, now_ms, s->apps, s->cap, &in);
+    int rc = policy_evaluate(&in, &rt->pstate, &rt->result);
+    d->evaluations++;
+    rt->evaluated = 1;
+    rt->pool_dirty = 1;
+    if (rc != 0)
+        ss_warn("cluster %s: policy: %s", d->cfg->clusters[c].name, rt->result.reason_text);
+}
+
+static void maybe_publish(ss_daemon *d, int c, int64_t now_ms)
+{
+    cluster_rt *rt = &d->rt[c];
+    int desired = rt->granted >= 0 ? rt->granted : rt->result.desired;
+    if (desired < 0)
+        return;                     /* no decision: size unknown and feed stale */
+    int64_t heartbeat_ms = (int64_t)d->cfg->kafka.heartbeat_s * 1000;
+    if (!rt->published || desired != rt->pub_desired)
+        publish(d, c, now_ms, 0);
+    else if (heartbeat_ms > 0 && now_ms - rt->pub_at_ms >= heartbeat_ms)
+        publish(d, c, now_ms, 1);
+    /* The change was evaluated: the next one starts its own clock. */
+    d->changed_at_us[c] = 0;
+}
+
+void decider_evaluate_dirty(ss_daemon *d)
+{
+    size_t n = store_take_dirty(d->store, d->dirty, d->cfg->nclusters);
+    if (n == 0)
+        return;
+    int64_t now = ss_wall_ms();
+    for (size_t i = 0; i < n; i++)
+        evaluate(d, d->dirty[i], now);
+    pools_apply(d, now);
+    for (size_t i = 0; i < n; i++)
+        maybe_publish(d, d->dirty[i], now);
+}
+
+void decider_tick(ss_daemon *d)
+{
+    int64_t now = ss_wall_ms();
+    size_t n = d->cfg->nclusters;
+    for (size_t c = 0; c < n; c++) {
+        const policy_conf *pc = &d->cfg->clusters[c].policy;
+        if (pc->app_expiry_s > 0)
+            store_expire(d->store, (int)c, now, (int64_t)pc->app_expiry_s * 1000);
+    }
+    store_take_dirty(d->store, d->dirty, n);   /* all are evaluated below */
+    for (size_t c = 0; c < n; c++)
+        evaluate(d, (int)c, now);
+    pools_apply(d, now);
+    for (size_t c = 0; c < n; c++)
+        maybe_publish(d, (int)c, now);
+}
+
+void decider_on_delivery(void *ctx, const char *cluster, uint64_t sequence, int err,
+                         int64_t latency_us)
+{
+    ss_daemon *d = ctx;
+    (void)latency_us;             /* the bus keeps the latency histograms */
+    int c = ss_config_cluster_index(d->cfg, cluster);
+    if (c < 0)
+        return;
+    cluster_rt *rt = &d->rt[c];
+    if (rt->pub_sequence != sequence)
+        return;
+    rt->pub_state = err == 0 ? 1 : err == -EAGAIN ? 0 : -1;
+}
