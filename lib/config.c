@@ -982,8 +982,19 @@ static int cluster_post(ctx *c, yaml_node_t *node, void *elem)
     ss_cluster_conf *cl = elem;
     cl->line = (int)node->start_mark.line + 1;
     /* The usual setup: the GraphiteSink prefix is the cluster's name. */
-    if (!map_get(c, node, "metrics_prefix"))
+    if (!map_get(c, node, "metrics_prefix")) {
+        static const field prefix = { .key = "metrics_prefix", .type = FT_STRING, .flags = F_PREFIX };
+        const char *why = check_string(&prefix, cl->name);
+        if (why) {
+            size_t old = path_push_key(c, "name");
+            yaml_node_t *n = map_get(c, node, "name");
+            int rc = fail(c, n ? n->start_mark : node->start_mark,
+                          "cannot be the default metrics_prefix: %s; set metrics_prefix", why);
+            path_pop(c, old);
+            return rc;
+        }
         set_str(cl->metrics_prefix, sizeof cl->metrics_prefix, cl->name, strlen(cl->name));
+    }
     if (cl->target.kind == SS_TARGET_OSHINKO && cl->target.workload[0] == '\0')
         set_str(cl->target.workload, sizeof cl->target.workload, cl->name, strlen(cl->name));
     return 0;
@@ -1227,6 +1238,7 @@ static int load_buffer(const char *yaml, size_t len, const char *source, ss_conf
 {
     yaml_parser_t parser;
     yaml_document_t doc;
+    ctx c = { .source = source, .err = err, .errlen = errlen };
     int rc = 0;
 
     *out = NULL;
@@ -1254,7 +1266,8 @@ static int load_buffer(const char *yaml, size_t len, const char *source, ss_conf
         goto cleanup;
     }
     snprintf(cfg->source, sizeof cfg->source, "%s", source);
-    ctx c = { .source = source, .doc = &doc, .cfg = cfg, .err = err, .errlen = errlen };
+    c.doc = &doc;
+    c.cfg = cfg;
 
     /* A second document would be silently ignored otherwise. */
     yaml_document_t next;
@@ -1304,6 +1317,40 @@ int ss_config_load_string(const char *yaml, const char *source, ss_config **out,
     return load_buffer(yaml, len, source, out, err, errlen);
 }
 
+/* Reads all of f into a NUL-terminated buffer, growing it up to the limit;
+ * works for pipes too (--config /dev/stdin). Caller frees *out. */
+static int read_all(FILE *f, char **out, size_t *outlen)
+{
+    size_t cap = 64 * 1024, len = 0;
+    char *buf = malloc(cap);
+    if (!buf)
+        return -ENOMEM;
+    for (;;) {
+        len += fread(buf + len, 1, cap - 1 - len, f);
+        if (ferror(f)) {
+            free(buf);
+            return -EIO;
+        }
+        if (len < cap - 1)
+            break;
+        if (cap > CONFIG_MAX_BYTES) {
+            free(buf);
+            return -EFBIG;
+        }
+        char *bigger = realloc(buf, cap * 2);
+        if (!bigger) {
+            free(buf);
+            return -ENOMEM;
+        }
+        buf = bigger;
+        cap *= 2;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    *outlen = len;
+    return 0;
+}
+
 int ss_config_load_file(const char *path, ss_config **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -1313,22 +1360,19 @@ int ss_config_load_file(const char *path, ss_config **out, char *err, size_t err
         set_err(err, errlen, "%s: cannot open: %s", path, strerror(e));
         return -e;
     }
-    char *buf = malloc(CONFIG_MAX_BYTES + 1);
-    if (!buf) {
-        fclose(f);
-        return -ENOMEM;
-    }
-    size_t len = fread(buf, 1, CONFIG_MAX_BYTES + 1, f);
-    int rerr = ferror(f);
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = read_all(f, &buf, &len);
     fclose(f);
-    int rc;
-    if (rerr) {
-        set_err(err, errlen, "%s: read error", path);
-        rc = -EIO;
-    } else if (len > CONFIG_MAX_BYTES) {
-        set_err(err, errlen, "%s: larger than %zu bytes", path, CONFIG_MAX_BYTES);
+    if (rc == 0 && len > CONFIG_MAX_BYTES)
         rc = -EFBIG;
-    } else if (memchr(buf, '\0', len)) {
+    if (rc == -EFBIG)
+        set_err(err, errlen, "%s: larger than %zu bytes", path, CONFIG_MAX_BYTES);
+    else if (rc == -EIO)
+        set_err(err, errlen, "%s: read error", path);
+    else if (rc == -ENOMEM)
+        set_err(err, errlen, "%s: out of memory", path);
+    else if (memchr(buf, '\0', len)) {
         set_err(err, errlen, "%s: contains a NUL byte (not a text file?)", path);
         rc = -EINVAL;
     } else {

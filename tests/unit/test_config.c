@@ -523,6 +523,11 @@ static void test_validation_errors(void **state)
                  "t.yaml:3:32: ", "clusters[1].metrics_prefix: ", "duplicate", NULL);
     expect_error("clusters:\n  - name: a\n    metrics_prefix: \"a..b\"\n",
                  "t.yaml:3:21: ", "clusters[0].metrics_prefix: ", "empty path component", NULL);
+    /* A valid name need not be a valid prefix: the default must be checked too. */
+    expect_error("clusters:\n  - name: spark.\n", "t.yaml:2:11: ", "clusters[0].name: ",
+                 "default metrics_prefix", NULL);
+    ss_config *cfg = load_ok("clusters:\n  - { name: spark., metrics_prefix: spark }\n");
+    ss_config_free(cfg);
     expect_error("clusters:\n  - name: a\n    metrics_prefix: \"a b\"\n",
                  "clusters[0].metrics_prefix: ", "blanks", NULL);
     expect_error("clusters: []\n", "t.yaml:1:11: ", "clusters: ", "at least one cluster", NULL);
@@ -802,6 +807,20 @@ static void test_many_clusters(void **state)
     assert_int_equal(ss_config_cluster_index(cfg, "c2999"), 2999);
     assert_int_equal(cfg->clusters[1234].line, 1236);
     ss_config_free(cfg);
+
+    /* The same from a file bigger than the reader's first buffer. */
+    char path[] = "/tmp/test_config_many_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_true(o > 64 * 1024);
+    assert_int_equal(write(fd, yaml, o), (ssize_t)o);
+    close(fd);
+    char err[512] = "";
+    assert_int_equal(ss_config_load_file(path, &cfg, err, sizeof err), 0);
+    assert_int_equal(cfg->nclusters, N);
+    assert_string_equal(cfg->clusters[N - 1].metrics_prefix, "p.2999");
+    ss_config_free(cfg);
+    unlink(path);
     /* The last one duplicates an early one. */
     snprintf(yaml + o, cap - o, "  - { name: c7 }\n");
     expect_error(yaml, "clusters[3000].name: ", "duplicate cluster name \"c7\"", "first at line 9", NULL);
