@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sparklib  # noqa: E402
 from sparklib import log  # noqa: E402

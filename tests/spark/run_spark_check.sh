@@ -54,7 +54,7 @@ rm -rf "$work" && mkdir -p "$work" || fail "cannot create $work"
 
 # 2. Free loopback ports and a config with one cluster whose prefix the sink uses.
 read -r carbon_tcp carbon_udp http < <("$py" -c '
-import sys; sys.path.insert(0, sys.argv[1]); import sparklib
+import sys; sys.dont_write_bytecode = True; sys.path.insert(0, sys.argv[1]); import sparklib
 print(*sparklib.free_ports(3))' "$here") || fail "cannot pick free ports"
 cat > "$work/sparkscaled.yaml" <<EOF
 ingest:
