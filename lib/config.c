@@ -1,6 +1,5 @@
-/* config.c: the YAML configuration loader. One declarative table per section
- * (key, type, bounds, offset, default, description) drives parsing, defaults,
- * validation messages and ss_config_print, in the manner of fluent-bit's config_map. */
+/* config.c: the YAML configuration loader (libyaml document API). One table per
+ * section (key, type, bounds, offset, default, description) drives parsing, defaults and printing. */
 #include "lib/config.h"
 
 #include <ctype.h>
