@@ -756,14 +756,19 @@ static void test_round_trip(void **state)
 static void test_example_file(void **state)
 {
     (void)state;
+    /* ctest sets SS_SOURCE_DIR; by hand, try the source tree and build dirs. */
     char path[1024];
     const char *src = getenv("SS_SOURCE_DIR");
-    snprintf(path, sizeof path, "%s/deploy/sparkscale.example.yaml", src ? src : "../..");
-    FILE *probe = fopen(path, "r");
-    if (!probe) /* run from the source tree or a build dir directly under it */
-        snprintf(path, sizeof path, "%s", "../deploy/sparkscale.example.yaml");
-    else
-        fclose(probe);
+    static const char *roots[] = { ".", "..", "../.." };
+    if (src) {
+        snprintf(path, sizeof path, "%s/deploy/sparkscale.example.yaml", src);
+    } else {
+        for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++) {
+            snprintf(path, sizeof path, "%s/deploy/sparkscale.example.yaml", roots[i]);
+            if (access(path, R_OK) == 0)
+                break;
+        }
+    }
     ss_config *cfg = NULL;
     char err[512] = "";
     int rc = ss_config_load_file(path, &cfg, err, sizeof err);
