@@ -93,11 +93,16 @@ static void put_sizing(text *t, const policy_input *in, const policy_result *r,
     if (r->expired_apps > 0)
         put(t, " [%d finished]", r->expired_apps);
     put(t, " = %d workers", r->needed);
+    if (c->idle_mode == POLICY_IDLE_OVER_NEED)
+        put(t, "; +%d idle", r->idle);
     if (r->flags & POLICY_F_BUSY_UNKNOWN)
         put(t, "; busy unknown");
     else
         put(t, "; %d busy", r->busy);
-    put(t, "; +%d idle -> %d", r->idle, r->recommendation);
+    if (c->idle_mode == POLICY_IDLE_OVER_NEED)
+        put(t, " -> %d", r->recommendation);
+    else
+        put(t, "; +%d idle -> %d", r->idle, r->recommendation);
     if (r->flags & POLICY_F_BUSY_FLOOR)
         put(t, " (max %d, but %d busy stay)", c->max_workers, r->busy);
     else if (r->flags & POLICY_F_CLAMP_MAX)
@@ -145,10 +150,11 @@ static int64_t max64(int64_t a, int64_t b)
     return a > b ? a : b;
 }
 
-/* clamp(max(N, A) + I, min, max), then never below A. */
+/* clamp(max(N, A) + I, min, max) (or max(N + I, A)), then never below A. */
 static int recommend(const policy_conf *c, int64_t needed, int busy, int idle, unsigned *flags)
 {
-    int64_t r = max64(needed, busy) + idle;
+    int64_t r = c->idle_mode == POLICY_IDLE_OVER_NEED ? max64(needed + idle, busy)
+                                                      : max64(needed, busy) + idle;
     if (r < c->min_workers) {
         r = c->min_workers;
         *flags |= POLICY_F_CLAMP_MIN;
@@ -216,8 +222,9 @@ int policy_evaluate(const policy_input *in, policy_state *st, policy_result *out
     int64_t needed = (sum + e - 1) / e;
     int rec = recommend(c, needed, busy, c->idle_workers, &flags);
     unsigned ignored = 0;
-    /* Hysteresis: sized for demand + tolerance, a drop of up to tolerance
-     * executors from the demand that set the current size changes nothing. */
+    /* Sized for demand + tolerance, the current size still fits: then a
+     * drop of up to tolerance executors from the demand that set the size
+     * changes nothing (no one-executor jitter). */
     int rec_tol = c->tolerance_executors > 0
         ? recommend(c, (sum + c->tolerance_executors + e - 1) / e, busy, c->idle_workers,
                     &ignored)
@@ -320,8 +327,11 @@ int policy_evaluate(const policy_input *in, policy_state *st, policy_result *out
                 put(&t, "; steady");
             }
         } else {
-            int cand = wmax > rec_tol ? wmax : rec_tol;
-            if (cand >= base) {
+            /* Tolerance decides hold or not; a real drop goes to the
+             * window's level, not above it. */
+            int hold_at = wmax > rec_tol ? wmax : rec_tol;
+            int cand = wmax;
+            if (hold_at >= base) {
                 out->desired = base;
                 out->held = 1;
                 flags |= POLICY_F_HELD;
@@ -342,10 +352,8 @@ int policy_evaluate(const policy_input *in, policy_state *st, policy_result *out
                 out->reason = POLICY_R_DOWN;
                 out->desired = d;
                 put(&t, "; down %d -> %d", base, d);
-                if (wmax > rec && wmax >= rec_tol)
+                if (wmax > rec)
                     put(&t, " (window max %d over %ds)", wmax, c->scale_down_window_s);
-                else if (rec_tol > rec)
-                    put(&t, " (tolerance %d executors)", c->tolerance_executors);
                 if (flags & POLICY_F_STEP_LIMITED)
                     put(&t, " (step %d)", c->max_step_down);
             }

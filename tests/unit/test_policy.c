@@ -318,12 +318,17 @@ static void test_tolerance(void **unused)
     assert_int_equal(f.res.desired, 8);
     assert_int_equal(f.res.reason, POLICY_R_HOLD_TOLERANCE);
     assert_non_null(strstr(f.res.reason_text, "hold 8: drop within tolerance of 1 executors"));
-    f.apps[0].target_executors = 10;   /* drop of 4: down, sized for 11 */
+    f.apps[0].target_executors = 10;   /* drop of 4: down, to the demand itself */
     assert_int_equal(fx_eval_at(&f, T0 + 2 * SEC), 0);
     assert_int_equal(f.res.reason, POLICY_R_DOWN);
     assert_int_equal(f.res.recommendation, 6);
-    assert_int_equal(f.res.desired, 7);
-    assert_non_null(strstr(f.res.reason_text, "down 8 -> 7 (tolerance 1 executors)"));
+    assert_int_equal(f.res.desired, 6);
+    assert_non_null(strstr(f.res.reason_text, "; down 8 -> 6"));
+    /* to zero demand: tolerance leaves no phantom executor behind */
+    f.in.current_workers = 6;
+    f.apps[0].target_executors = 0;
+    assert_int_equal(fx_eval_at(&f, T0 + 3 * SEC), 0);
+    assert_int_equal(f.res.desired, 1);
 }
 
 /* Demand oscillating by <= tolerance: no resize at all, even with W = 0;
@@ -573,6 +578,44 @@ static void test_reason_text(void **unused)
         assert_non_null(policy_reason_name((policy_reason)r));
 }
 
+/* idle_mode OVER_NEED: I over the need, busy as a floor only. */
+static void test_idle_over_need(void **unused)
+{
+    (void)unused;
+    static const struct {
+        int busy, demand, rec;
+    } rows[] = {
+        {2, 14, 8},     /* N 7 + 1 */
+        {9, 14, 9},     /* fragmented: 9 busy already hold spare slots */
+        {12, 4, 12},    /* never below busy */
+        {0, 0, 1},      /* 0 + 1 */
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        fx f;
+        fx_init(&f, T0);
+        f.conf.idle_mode = POLICY_IDLE_OVER_NEED;
+        f.conf.min_workers = 0;
+        f.in.busy_workers = rows[i].busy;
+        fx_app(&f, 0, "app-20261121093000-0003", rows[i].demand, -1);
+        assert_int_equal(fx_eval_at(&f, T0), 0);
+        assert_int_equal(f.res.recommendation, rows[i].rec);
+        f.conf.idle_mode = POLICY_IDLE_OVER_BUSY;   /* the DESIGN.md rule differs here */
+        policy_state_init(&f.st, T0);
+        assert_int_equal(fx_eval_at(&f, T0), 0);
+        int n = (rows[i].demand + 1) / 2;
+        assert_int_equal(f.res.recommendation, (n > rows[i].busy ? n : rows[i].busy) + 1);
+    }
+    fx f;
+    fx_init(&f, T0);
+    f.conf.idle_mode = POLICY_IDLE_OVER_NEED;
+    f.in.busy_workers = 9;
+    f.in.current_workers = 9;
+    fx_app(&f, 0, "app-20261121093000-0003", 14, -1);
+    assert_int_equal(fx_eval_at(&f, T0), 0);
+    assert_string_equal(f.res.reason_text, "app-20261121093000-0003 wants 14 executors = 7 workers; "
+                                           "+1 idle; 9 busy -> 9 (max 20); steady");
+}
+
 static void test_app_start_ms(void **unused)
 {
     (void)unused;
@@ -688,6 +731,7 @@ int main(void)
         cmocka_unit_test(test_restart),
         cmocka_unit_test(test_max_needed),
         cmocka_unit_test(test_reason_text),
+        cmocka_unit_test(test_idle_over_need),
         cmocka_unit_test(test_app_start_ms),
         cmocka_unit_test(test_invariants_random),
     };
