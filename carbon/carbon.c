@@ -87,6 +87,19 @@ int carbon_split_path(const char *line, size_t len, const char **path, size_t *p
     size_t pos = 0, start = 0;
     int rc;
 
+    /* Fast path for the common shape "<path> ...": most lines are skipped
+     * right after this call, so it only finds the first blank (SIMD memchr)
+     * and leaves byte validation to carbon_parse_line on the lines we keep. */
+    if (len > 0 && !is_blank(line[0])) {
+        const char *sp = memchr(line, ' ', len);
+        if (sp) {
+            const char *tab = memchr(line, '\t', (size_t)(sp - line));
+            const char *end = tab ? tab : sp;
+            *path = line;
+            *path_len = (size_t)(end - line);
+            return CARBON_OK;
+        }
+    }
     len = strip_cr(line, len);
     rc = next_field(line, len, &pos, &start);
     if (rc != CARBON_OK)

@@ -38,9 +38,10 @@ int carbon_parse_line(const char *line, size_t len, carbon_line *out);
 
 /* Returns the first field (the metric path) without parsing the rest, so a
  * caller can drop irrelevant metrics before paying for number parsing.
- * CARBON_OK means only "a path followed by more fields": carbon_parse_line
- * may still reject the line. Otherwise CARBON_E_EMPTY, CARBON_E_FIELDS (a
- * path alone) or CARBON_E_BINARY (control byte in or right after the path).
+ * CARBON_OK means only "a path followed by a blank": carbon_parse_line
+ * may still reject the line, and control bytes are not looked for on this
+ * fast path (they are by carbon_parse_line). Otherwise CARBON_E_EMPTY,
+ * CARBON_E_FIELDS (a path alone) or CARBON_E_BINARY.
  * *path points into line. */
 int carbon_split_path(const char *line, size_t len, const char **path, size_t *path_len);
 

@@ -83,6 +83,18 @@ void pipeline_on_line(void *ctx, const char *line, size_t len, int err)
         p->stats.rejected[rc]++;
         return;
     }
+    /* The full parse is the authority on where the path ends. */
+    if (cl.path != path || cl.path_len != path_len) {
+        rc = spark_path_decode(p->prefixes, cl.path, cl.path_len, &m);
+        if (rc != SPARK_PATH_OK) {
+            if (rc == SPARK_PATH_SKIP)
+                p->stats.skipped++;
+            else
+                p->stats.dropped[rc == SPARK_PATH_E_CLUSTER ? PIPE_DROP_UNKNOWN_CLUSTER
+                                                            : PIPE_DROP_SHAPE]++;
+            return;
+        }
+    }
 
     rc = store_put(p->store, &m, src->peer, cl.timestamp_ms, cl.value, p->now_ms);
     if (rc < 0) {
