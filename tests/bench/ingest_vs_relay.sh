@@ -70,7 +70,7 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$hport/healthz" >/dev/null 2>
 # --- carbon-c-relay, one worker, blackhole
 rport=$(free_port)
 cat >"$work/relay.conf" <<CONF
-listen type linemode tcp 127.0.0.1:$rport proto tcp;
+listen type linemode 127.0.0.1:$rport proto tcp;
 match * send to blackhole stop;
 CONF
 carbon-c-relay -f "$work/relay.conf" -w 1 -s -l "$work/relay.log" &
