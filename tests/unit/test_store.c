@@ -450,8 +450,11 @@ static void test_unknown_by_name(void **state)
     u3.name = buf;
     u3.name_len = strlen("numberFutureExecutors");
     assert_int_equal(store_put(s, &u3, NULL, 3000, 7, 3), STORE_CHANGED);
+    /* a prefix of a held name is another name */
+    spark_metric u4 = unknown_m(SPARK_KIND_APP, 0, "a", "numberFuture");
+    assert_int_equal(store_put(s, &u4, NULL, 1000, 11, 1), STORE_CHANGED);
     const store_app *a = store_app_find(s, 0, "a", 1);
-    assert_int_equal(store_app_series_count(a), 2);
+    assert_int_equal(store_app_series_count(a), 3);
     int found = 0;
     for (size_t i = 0; i < store_app_series_count(a); i++) {
         const store_series *se = store_app_series_at(a, i);
@@ -466,9 +469,13 @@ static void test_unknown_by_name(void **state)
         } else if (strcmp(store_series_name(se), "numberFutureExecutorsX") == 0) {
             found |= 2;
             assert_true(v == 5.0);
+        } else if (strcmp(store_series_name(se), "numberFuture") == 0) {
+            found |= 4;
+            assert_true(v == 11.0);
+            assert_int_equal(ts, 1000);
         }
     }
-    assert_int_equal(found, 3);
+    assert_int_equal(found, 7);
     /* unknown names of the master and workers are kept likewise */
     spark_metric mm = unknown_m(SPARK_KIND_MASTER, 0, NULL, "deadWorkers");
     assert_int_equal(store_put(s, &mm, NULL, 1000, 1, 1), STORE_CHANGED);
