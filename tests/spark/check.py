@@ -97,6 +97,15 @@ class Observer:
             problems.append("no app with an id starting with 'app-' (apps seen: %s)" % sorted(self.apps))
         if app_id and app_id not in self.apps:
             problems.append("the job's app id %s never appeared" % app_id)
+        # Only one application ran: anything else is a mis-decoded path (executor metrics
+        # "<app>.<executor id>.*", or the driver's LiveListenerBus timer named
+        # "...listenerProcessingTime.org.apache.spark.ExecutorAllocationManager$...").
+        if app_id and set(self.apps) - {app_id}:
+            problems.append("apps other than the job's: %s" % sorted(set(self.apps) - {app_id}))
+        for i, s in self.apps.items():
+            odd = sorted(g for g in s["gauges"] if not re.fullmatch(r"[A-Za-z0-9_]+", g))
+            if odd:
+                problems.append("app %s has mis-decoded gauge names %s" % (i, odd))
         a = self.apps.get(app_id)
         if a is not None:
             for name in ("numberTargetExecutors", "numberAllExecutors"):
@@ -146,6 +155,8 @@ def main():
     ap.add_argument("--timeout", type=float, default=200, help="seconds for the whole Spark run")
     ap.add_argument("--work", default=os.path.join(sparklib.HERE, "work", "check"))
     ap.add_argument("--pgid-file", help="append Spark process group ids here (for the caller's trap)")
+    ap.add_argument("--all-instances", action="store_true",
+                    help="sink on every Spark instance, unfiltered (executors, decoy paths): ~500 lines/s")
     a = ap.parse_args()
     # SIGTERM (from the caller's timeout or trap) unwinds through the cleanup below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -154,7 +165,8 @@ def main():
     app_id = None
     failure = None
     try:
-        with sparklib.SparkCluster(os.path.join(a.work, "spark"), a.carbon_port, a.prefix) as cl:
+        with sparklib.SparkCluster(os.path.join(a.work, "spark"), a.carbon_port, a.prefix,
+                                   sink_all=a.all_instances) as cl:
             cl.start(timeout=min(90, a.timeout))
             job = cl.submit(tasks=24, task_s=1.0, linger_s=14)
             if a.pgid_file:

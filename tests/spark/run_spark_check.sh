@@ -2,6 +2,7 @@
 # The real-Spark check: a Spark standalone Master + Worker and a dynamic-allocation job send their
 # GraphiteSink metrics to sparkscaled; asserts /v1/clusters shows the app's demand and the master.
 # Usage: tests/spark/run_spark_check.sh [path/to/sparkscaled]   (or env SPARKSCALED)
+#   SPARK_CHECK_ALL_INSTANCES=1: every Spark instance sends everything (executors, no regex).
 # Exit 0 only on PASS; everything it started is stopped on exit; bounded to ~4 minutes.
 set -uo pipefail
 
@@ -93,7 +94,8 @@ done
 #    margin for its own cleanup; timeout(1) is the backstop.
 "$py" "$here/check.py" --http "127.0.0.1:$http" --carbon-port "$carbon_tcp" \
   --cluster sparkcheck --prefix sparkcheck --timeout $((budget - 30)) \
-  --work "$work" --pgid-file "$work/pgids" > "$work/check.out" 2>"$work/check.err" &
+  --work "$work" --pgid-file "$work/pgids" ${SPARK_CHECK_ALL_INSTANCES:+--all-instances} \
+  > "$work/check.out" 2>"$work/check.err" &
 check_pid=$!
 # Wait for check.py, no longer than the budget; wait is interrupted by the TERM/INT traps.
 waited=0
