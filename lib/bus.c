@@ -647,6 +647,7 @@ static void rebuild_producer(ss_bus *bus)
         return;
     }
     bus->fatal = 0;
+    bus->st.producer_rebuilds++;
     ss_info("bus: producer rebuilt; %" PRIu64 " decisions re-queued", bus->st.held);
     retry_held(bus, ss_mono_us(), 1);
 }
@@ -838,6 +839,11 @@ const char *ss_bus_bootstrap(const ss_bus *bus)
 void *ss_bus_mock_cluster(const ss_bus *bus)
 {
     return bus ? bus->mock : NULL;
+}
+
+void *ss_bus_producer_handle(const ss_bus *bus)
+{
+    return bus ? bus->rk : NULL;
 }
 
 uint64_t ss_bus_last_sequence(const ss_bus *bus, const char *cluster)

@@ -175,6 +175,7 @@ typedef struct ss_bus_stats {
     uint64_t audit_pending;
     ss_bus_latency latency;    /* publish call -> delivery report */
     ss_bus_latency trigger_latency; /* ss_decision.trigger_us -> delivery report */
+    uint64_t producer_rebuilds; /* after fatal librdkafka errors */
     int brokers_up;            /* brokers currently connected (from librdkafka stats) */
     int broker_state;          /* 1 = some broker reachable, 0 = all down, -1 = not known yet */
     int64_t epoch;             /* producer_epoch of this process */
@@ -218,8 +219,12 @@ uint64_t ss_bus_last_sequence(const ss_bus *bus, const char *cluster);
 void ss_bus_get_stats(const ss_bus *bus, ss_bus_stats *out);
 
 /* Embedded mode only: the mock cluster (rd_kafka_mock_cluster_t *) for
- * tests that inject errors; NULL with real brokers. */
+ * tests that inject errors; NULL with real brokers. Owned by the bus. */
 void *ss_bus_mock_cluster(const ss_bus *bus);
+
+/* The producer (rd_kafka_t *), for tests and diagnostics; it changes when a
+ * fatal librdkafka error makes the bus rebuild it. Owned by the bus. */
+void *ss_bus_producer_handle(const ss_bus *bus);
 
 /* Starts shutdown: no new publishes; waits up to flush_timeout_ms (on the
  * loop, never blocking it) for in-flight and held records, logs what could
@@ -245,10 +250,11 @@ typedef struct ss_bus_record {
 
 /* A plain consumer (no group membership, nothing committed) assigned to
  * every partition of the given topics, from the beginning or the end.
- * props (may be NULL) are passed to librdkafka. A topic that does not
- * exist is an error naming it. The caller closes the reader. */
+ * props (may be NULL) are passed to librdkafka. Blocks up to timeout_ms for
+ * the topics' metadata; a topic that does not exist is an error naming it.
+ * On success *out is the caller's, to close with ss_bus_reader_close. */
 int ss_bus_reader_open(const char *brokers, const char *const *topics, size_t ntopics,
-                       int from_beginning, const ss_kv *props, size_t nprops,
+                       int from_beginning, const ss_kv *props, size_t nprops, int timeout_ms,
                        ss_bus_reader **out, char *err, size_t errlen);
 
 /* Waits up to timeout_ms (blocking: for CLIs and tests, not the daemon loop).

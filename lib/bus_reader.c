@@ -15,7 +15,6 @@
 #include "lib/log.h"
 
 #define MAX_PARTITIONS 100000
-#define METADATA_TIMEOUT_MS 10000
 
 typedef struct reader_part {
     char *topic;      /* owned */
@@ -47,7 +46,7 @@ static void reader_log(const rd_kafka_t *rk, int level, const char *fac, const c
     ss_log(level <= 3 ? SS_LOG_WARN : SS_LOG_DEBUG, "rdkafka %s: %s", fac, buf);
 }
 
-static int add_partitions(ss_bus_reader *r, const char *topic, char *err, size_t errlen)
+static int add_partitions(ss_bus_reader *r, const char *topic, int timeout_ms, char *err, size_t errlen)
 {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(r->rk, topic, NULL);
     if (!rkt) {
@@ -55,7 +54,7 @@ static int add_partitions(ss_bus_reader *r, const char *topic, char *err, size_t
         return -EINVAL;
     }
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(r->rk, 0, rkt, &md, METADATA_TIMEOUT_MS);
+    rd_kafka_resp_err_t e = rd_kafka_metadata(r->rk, 0, rkt, &md, timeout_ms > 0 ? timeout_ms : 1);
     rd_kafka_topic_destroy(rkt);
     if (e) {
         set_err(err, errlen, "metadata for %s: %s", topic, rd_kafka_err2str(e));
@@ -97,7 +96,7 @@ out:
 }
 
 int ss_bus_reader_open(const char *brokers, const char *const *topics, size_t ntopics,
-                       int from_beginning, const ss_kv *props, size_t nprops,
+                       int from_beginning, const ss_kv *props, size_t nprops, int timeout_ms,
                        ss_bus_reader **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -144,7 +143,7 @@ int ss_bus_reader_open(const char *brokers, const char *const *topics, size_t nt
 
     int rc;
     for (size_t i = 0; i < ntopics; i++)
-        if ((rc = add_partitions(r, topics[i], err, errlen)) < 0)
+        if ((rc = add_partitions(r, topics[i], timeout_ms, err, errlen)) < 0)
             goto fail;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)r->nparts);
     for (size_t i = 0; i < r->nparts; i++)

@@ -151,7 +151,7 @@ static void print_error(int json, const ss_bus_record *rec, const char *what, in
 {
     char msg[256];
     snprintf(msg, sizeof msg, "cannot decode %s (%zu bytes): %s", what, rec->len,
-             rc == -EBADMSG ? "not a valid protobuf message of this type"
+             rc == -EBADMSG ? "not a valid record of this type (bad protobuf, or no cluster)"
              : rc == -E2BIG ? "beyond the size bounds"
              : rc == -EINVAL ? "an identifier is too long"
                              : strerror(-rc));
@@ -342,7 +342,8 @@ static int cmd_audit(int argc, char **argv)
     const char *topics[2] = { dtopic, atopic };
     ss_bus_reader *r = NULL;
     char err[512] = "";
-    int rc = ss_bus_reader_open(brokers, topics, 2, from_beginning, props, nprops, &r, err, sizeof err);
+    int rc = ss_bus_reader_open(brokers, topics, 2, from_beginning, props, nprops, wait_s * 1000, &r, err,
+                            sizeof err);
     for (size_t i = 0; i < nprops; i++)
         free(prop_store[i]);
     if (rc < 0) {
