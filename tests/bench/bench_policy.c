@@ -65,8 +65,8 @@ int main(void)
     for (int c = 0; c < NCLUSTERS; c++) {
         policy_app *a = &apps[c * NAPPS];
         for (int j = 0; j < NAPPS; j++) {
-            snprintf(ids[c * NAPPS + j], sizeof(ids[0]), "app-20261121%02d%02d00-%04d",
-                     j, c % 60, c % 10000);
+            snprintf(ids[c * NAPPS + j], sizeof(ids[0]), "app-20261121%02u%02u00-%04u",
+                     (unsigned)j % 24, (unsigned)c % 60, (unsigned)c % 10000);
             a[j].id = ids[c * NAPPS + j];
             a[j].start_ms = policy_app_start_ms(a[j].id, now);
             a[j].target_executors = (int)rnd(12);
