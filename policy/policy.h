@@ -102,6 +102,24 @@ typedef struct policy_state {
 void policy_state_init(policy_state *st, int64_t now_ms);
 
 /* The rule, once. Reads in (borrowed), updates st, fills out.
+ *  rec = clamp(max(N, A) + I, min, max)   (idle_mode OVER_NEED: max(N + I, A))
+ *        and never below A, not even above max_workers (busy workers stay);
+ *  base = current_workers, or the last desired when current is unknown;
+ *  rec > base: up at once, at most max_step_up (but never below A);
+ *  rec < base: down to the highest rec of the last W seconds, at most
+ *        max_step_down a time; held when that max is still >= base
+ *        (HOLD_WINDOW) or when demand + tolerance_executors would still
+ *        need base workers (HOLD_TOLERANCE: a drop of <= tolerance from the
+ *        demand that set the size changes nothing);
+ *  no data since start (last_data_ms <= 0) or older than stale_after_s:
+ *        hold base (no growth either; raised to A if A > base). With base
+ *        unknown: desired = -1 and POLICY_F_NO_DECISION: publish nothing.
+ *        A held size also enters the window, so nothing shrinks for W
+ *        after the feed comes back;
+ *  first fresh evaluation after policy_state_init: base enters the window,
+ *        so a restarted daemon never shrinks sooner than W (a first report
+ *        may cover only some of the apps);
+ *  base unknown with fresh data: desired = window max (POLICY_R_INITIAL).
  * Returns 0, -EINVAL (NULL or nonsense input: negative sizes, min > max),
  * or -EDOM (an executor does not fit in a worker: E < 1). On error st is
  * untouched, out->desired = -1 and out->reason_text says what is wrong. */
