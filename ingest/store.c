@@ -555,13 +555,13 @@ int store_put(ss_store *s, const spark_metric *m, const char *source,
         s->st.rejected_cluster++;
         return STORE_E_CLUSTER;
     }
+    struct cluster *cl = &s->cl[c];
+    cl->last_seen_ms = now_ms;   /* the feed is alive whatever becomes of the sample */
     int g = m->gauge;
     if (g < SPARK_G_UNKNOWN || g >= NGAUGES ||
         (g == SPARK_G_UNKNOWN && (!m->name || m->name_len == 0 || m->name_len > STORE_MAX_ID)))
         goto inval;
 
-    struct cluster *cl = &s->cl[c];
-    cl->last_seen_ms = now_ms;
     struct src *src;
     int created = 0;
     if (m->kind == SPARK_KIND_MASTER) {
@@ -619,10 +619,9 @@ int store_put(ss_store *s, const spark_metric *m, const char *source,
             goto inval;
         }
         rc = src_add(s, src, g, m->name, m->name_len, ts_ms, value);
-        if (rc < 0 && !created)
-            return rc;
         if (rc < 0) {
-            mark_dirty(s, c);   /* the new app/worker itself is a change */
+            if (created)
+                mark_dirty(s, c);   /* the new app/worker itself is a change */
             return rc;
         }
     }

@@ -61,7 +61,8 @@ void store_destroy(ss_store *s);
  * reaches an existing app/worker refreshes its last-seen even when the
  * sample itself is rejected (STORE_E_OLD, STORE_E_CAP_SERIES): it is alive.
  * An equal timestamp overwrites the newest sample (Spark resends snapshots).
- * Nothing is allocated unless an app, worker or series appears. */
+ * Nothing is allocated unless an app, worker or series appears.
+ * s and m must not be NULL; m's strings are only read during the call. */
 int store_put(ss_store *s, const spark_metric *m, const char *source,
               int64_t ts_ms, double value, int64_t now_ms);
 

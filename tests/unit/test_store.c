@@ -284,6 +284,7 @@ static void test_older_dropped(void **state)
     assert_int_equal(store_take_dirty(s, d, 4), 1);
     assert_int_equal(put_app(s, 0, "a", g, 10, 9, 5), STORE_E_OLD);
     assert_int_equal(store_take_dirty(s, d, 4), 0);   /* a rejection is no change */
+    assert_int_equal(store_cluster_last_seen_ms(s, 0), 5);   /* but the feed is alive */
     store_destroy(s);
 }
 
