@@ -23,6 +23,7 @@
 
 _Static_assert(sizeof(ss_target_kind) == sizeof(int), "enums are stored through int");
 _Static_assert(sizeof(policy_demand_source) == sizeof(int), "enums are stored through int");
+_Static_assert(sizeof(policy_idle_mode) == sizeof(int), "enums are stored through int");
 
 typedef enum field_type {
     FT_END = 0,  /* table terminator */
@@ -108,6 +109,9 @@ typedef struct ctx {
 static const enum_opt demand_opts[] = {
     { "target", POLICY_DEMAND_TARGET }, { "max_needed", POLICY_DEMAND_MAX_NEEDED }, { NULL, 0 }
 };
+static const enum_opt idle_mode_opts[] = {
+    { "busy", POLICY_IDLE_OVER_BUSY }, { "need", POLICY_IDLE_OVER_NEED }, { NULL, 0 }
+};
 static const enum_opt target_opts[] = {
     { "none", SS_TARGET_NONE }, { "kubernetes", SS_TARGET_KUBERNETES },
     { "oshinko", SS_TARGET_OSHINKO }, { "exec", SS_TARGET_EXEC }, { NULL, 0 }
@@ -190,6 +194,8 @@ static const field policy_fields[] = {
     FLD_ENUM("demand", policy_conf, demand, demand_opts, "target",
              "target = numberTargetExecutors, max_needed = numberMaxNeededExecutors"),
     FLD_STR("pool", policy_conf, pool, "", F_NAME, "capacity pool (declared under pools), \"\" = none"),
+    FLD_ENUM("idle_mode", policy_conf, idle_mode, idle_mode_opts, "busy",
+             "busy = max(N, A) + I idle workers; need = max(N + I, A), no ratchet under executor churn"),
     FLD_END
 };
 

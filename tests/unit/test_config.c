@@ -182,6 +182,7 @@ static const char every_key_yaml[] =
     "  app_min_executors: 17\n"
     "  demand: max_needed\n"
     "  pool: p1\n"
+    "  idle_mode: need\n"
     "log_level: debug\n"
     "pools:\n"
     "  - { name: p1, max_workers: 30 }\n"
