@@ -195,6 +195,12 @@ int ss_daemon_port(const ss_daemon *d, int which)
     }
 }
 
+void ss_daemon_set_reaction_hook(ss_daemon *d, ss_daemon_reaction_fn fn, void *ctx)
+{
+    d->reaction_hook = fn;
+    d->reaction_ctx = ctx;
+}
+
 const char *ss_daemon_kafka_bootstrap(const ss_daemon *d)
 {
     return ss_bus_bootstrap(d->bus);

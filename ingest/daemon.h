@@ -24,6 +24,14 @@ int ss_daemon_port(const ss_daemon *d, int which);
 /* The Kafka bootstrap list in use (the embedded broker's too). */
 const char *ss_daemon_kafka_bootstrap(const ss_daemon *d);
 
+/* Reaction time, for benchmarks and tests: called on the loop thread when
+ * Kafka acknowledges a decision that a carbon line triggered, with the
+ * microseconds from reading that line to the acknowledgement. Set it before
+ * the loop runs. */
+typedef void (*ss_daemon_reaction_fn)(void *ctx, const char *cluster, uint64_t sequence,
+                                      int64_t reaction_us);
+void ss_daemon_set_reaction_hook(ss_daemon *d, ss_daemon_reaction_fn fn, void *ctx);
+
 /* Stops listening, evaluates once more, flushes Kafka (bounded by
  * flush_timeout_ms), closes every handle and frees the daemon; then calls
  * done(ctx). The loop returns once done has run. */

@@ -32,6 +32,7 @@ typedef struct cluster_rt {
     uint64_t pub_epoch;
     int pub_state;                 /* 0 pending, 1 acked, -1 failed */
     char pub_reason[POLICY_REASON_MAX];
+    int64_t pub_trigger_us;        /* read time of the line behind it, 0 = timer */
 } cluster_rt;
 
 struct ss_daemon {
@@ -54,6 +55,8 @@ struct ss_daemon {
     int64_t bus_epoch;             /* producer epoch of this process */
     void *decider;                 /* decider.c's scratch */
     void *pools;                   /* pools.c's state */
+    ss_daemon_reaction_fn reaction_hook;
+    void *reaction_ctx;
     int hooks_started;             /* evaluate_check/timer initialised */
     int closing;
     int pending_closes;

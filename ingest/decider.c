@@ -153,6 +153,7 @@ static void publish(ss_daemon *d, int c, int64_t now_ms, int heartbeat)
     rt->pub_sequence = seq;
     rt->pub_epoch = (uint64_t)d->bus_epoch;
     rt->pub_state = 0;
+    rt->pub_trigger_us = dec.trigger_us;
     ss_strlcpy(rt->pub_reason, dec.reason, sizeof rt->pub_reason);
     if (!heartbeat)
         ss_info("cluster %s: desired %d workers (#%llu): %s", cc->name, desired,
@@ -264,4 +265,6 @@ void decider_on_delivery(void *ctx, const char *cluster, uint64_t sequence, int 
     if (rt->pub_sequence != sequence)
         return;
     rt->pub_state = err == 0 ? 1 : err == -EAGAIN ? 0 : -1;
+    if (err == 0 && rt->pub_trigger_us > 0 && d->reaction_hook)
+        d->reaction_hook(d->reaction_ctx, cluster, sequence, ss_mono_us() - rt->pub_trigger_us);
 }

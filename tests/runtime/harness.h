@@ -34,28 +34,29 @@ typedef struct harness {
     char err[1024];
 } harness;
 
-static void h_daemon_done(void *ctx)
+static inline void h_daemon_done(void *ctx)
 {
     harness *h = ctx;
     uv_close((uv_handle_t *)&h->stop, NULL);
 }
 
-static void h_on_stop(uv_async_t *a)
+static inline void h_on_stop(uv_async_t *a)
 {
     harness *h = a->data;
     ss_daemon_shutdown(h->daemon, 5000, h_daemon_done, h);
 }
 
-static void *h_thread(void *arg)
+static inline void *h_thread(void *arg)
 {
     harness *h = arg;
     uv_run(&h->loop, UV_RUN_DEFAULT);
     return NULL;
 }
 
-/* Starts the daemon from YAML text (ports should be 0). Returns 0 or -1
- * with h->err set. */
-static int harness_start(harness *h, const char *yaml)
+/* Starts the daemon from YAML text (ports should be 0), with an optional
+ * reaction hook. Returns 0 or -1 with h->err set. */
+static inline int harness_start_hook(harness *h, const char *yaml, ss_daemon_reaction_fn hook,
+                              void *hook_ctx)
 {
     memset(h, 0, sizeof *h);
     if (ss_config_load_string(yaml, "test.yaml", &h->cfg, h->err, sizeof h->err) != 0)
@@ -72,15 +73,22 @@ static int harness_start(harness *h, const char *yaml)
     h->udp_port = ss_daemon_port(h->daemon, SS_PORT_CARBON_UDP);
     h->http_port = ss_daemon_port(h->daemon, SS_PORT_HTTP);
     snprintf(h->bootstrap, sizeof h->bootstrap, "%s", ss_daemon_kafka_bootstrap(h->daemon));
+    if (hook)
+        ss_daemon_set_reaction_hook(h->daemon, hook, hook_ctx);
     uv_async_init(&h->loop, &h->stop, h_on_stop);
     h->stop.data = h;
     pthread_create(&h->thread, NULL, h_thread, h);
     return 0;
 }
 
+static inline int harness_start(harness *h, const char *yaml)
+{
+    return harness_start_hook(h, yaml, NULL, NULL);
+}
+
 /* Stops the daemon, joins its thread and checks the loop closed clean:
  * returns the uv_loop_close result (0 = every handle was closed). */
-static int harness_stop(harness *h)
+static inline int harness_stop(harness *h)
 {
     uv_async_send(&h->stop);
     pthread_join(h->thread, NULL);
@@ -89,7 +97,7 @@ static int harness_stop(harness *h)
     return rc;
 }
 
-static int h_connect(int type, int port)
+static inline int h_connect(int type, int port)
 {
     int fd = socket(AF_INET, type, 0);
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
@@ -103,7 +111,7 @@ static int h_connect(int type, int port)
     return fd;
 }
 
-static int h_write_all(int fd, const char *data, size_t len)
+static inline int h_write_all(int fd, const char *data, size_t len)
 {
     while (len > 0) {
         ssize_t w = write(fd, data, len);
@@ -119,7 +127,7 @@ static int h_write_all(int fd, const char *data, size_t len)
 }
 
 /* Connect, send, close (Spark 3.2+ style); waits for the daemon to close. */
-static int tcp_send(harness *h, const char *data, size_t len)
+static inline int tcp_send(harness *h, const char *data, size_t len)
 {
     int fd = h_connect(SOCK_STREAM, h->tcp_port);
     if (fd < 0)
@@ -133,7 +141,7 @@ static int tcp_send(harness *h, const char *data, size_t len)
     return rc;
 }
 
-static int udp_send(harness *h, const char *data, size_t len)
+static inline int udp_send(harness *h, const char *data, size_t len)
 {
     int fd = h_connect(SOCK_DGRAM, h->udp_port);
     if (fd < 0)
@@ -144,7 +152,7 @@ static int udp_send(harness *h, const char *data, size_t len)
 }
 
 /* GET path; returns the body (malloc'd) and the status in *status. */
-static char *http_get(harness *h, const char *path, int *status)
+static inline char *http_get(harness *h, const char *path, int *status)
 {
     int fd = h_connect(SOCK_STREAM, h->http_port);
     if (fd < 0)
@@ -172,7 +180,7 @@ static char *http_get(harness *h, const char *path, int *status)
     return out;
 }
 
-static json_t *get_json(harness *h, const char *path)
+static inline json_t *get_json(harness *h, const char *path)
 {
     int status;
     char *body = http_get(h, path, &status);
@@ -186,7 +194,7 @@ static json_t *get_json(harness *h, const char *path)
 }
 
 /* Value of a Prometheus sample line "name{labels} value" (exact name+labels). */
-static double get_metric(harness *h, const char *name_and_labels)
+static inline double get_metric(harness *h, const char *name_and_labels)
 {
     int status;
     char *body = http_get(h, "/metrics", &status);
@@ -205,7 +213,7 @@ static double get_metric(harness *h, const char *name_and_labels)
 }
 
 /* Polls until get_metric(name) >= want or timeout_ms passes; returns the last value. */
-static double wait_metric(harness *h, const char *name, double want, int timeout_ms)
+static inline double wait_metric(harness *h, const char *name, double want, int timeout_ms)
 {
     double v = -1;
     for (int waited = 0; waited <= timeout_ms; waited += 20) {
@@ -218,7 +226,7 @@ static double wait_metric(harness *h, const char *name, double want, int timeout
 }
 
 /* The JSON of cluster name's app id, or NULL (borrowed from root). */
-static json_t *find_app(json_t *root, const char *cluster, const char *app)
+static inline json_t *find_app(json_t *root, const char *cluster, const char *app)
 {
     json_t *cl, *a;
     size_t i, k;
@@ -232,7 +240,7 @@ static json_t *find_app(json_t *root, const char *cluster, const char *app)
     return NULL;
 }
 
-static json_t *find_cluster(json_t *root, const char *cluster)
+static inline json_t *find_cluster(json_t *root, const char *cluster)
 {
     json_t *cl;
     size_t i;
@@ -243,7 +251,7 @@ static json_t *find_cluster(json_t *root, const char *cluster)
 }
 
 /* Latest value of app gauge, or -1e9 when absent. */
-static double app_gauge(json_t *app, const char *gauge)
+static inline double app_gauge(json_t *app, const char *gauge)
 {
     json_t *g = json_object_get(json_object_get(app, "gauges"), gauge);
     json_t *v = json_object_get(g, "value");
