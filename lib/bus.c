@@ -468,7 +468,11 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         ss_warn("bus: all Kafka brokers are down (%s): decisions are kept until they return", reason);
         return;
     }
-    ss_warn("bus: kafka: %s: %s", rd_kafka_err2name(err), reason);
+    /* Connection errors also arrive as librdkafka log lines: no second copy. */
+    if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__RESOLVE)
+        ss_debug("bus: kafka: %s: %s", rd_kafka_err2name(err), reason);
+    else
+        ss_warn("bus: kafka: %s: %s", rd_kafka_err2name(err), reason);
 }
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)

@@ -134,6 +134,11 @@ static int nothing_pending(harness *h)
     return s.pending == 0 && s.audit_pending == 0;
 }
 
+static int brokers_down(harness *h)
+{
+    return stats(h).broker_state == 0;
+}
+
 static void on_closed(void *ctx)
 {
     ((harness *)ctx)->closed = 1;
@@ -369,7 +374,8 @@ static void test_broker_outage(void **state)
             decision(&d, k_clusters[c], 1000 + i);
             assert_int_equal(ss_bus_publish(h->bus, &d), 0);
         }
-    run_until(h, never, 1500);
+    /* librdkafka reports all brokers down once its reconnects fail. */
+    assert_true(run_until(h, brokers_down, 10000));
     ss_bus_stats s = stats(h);
     assert_int_equal(s.delivered, 1);
     assert_int_equal(s.pending, 3 * per);
@@ -597,11 +603,11 @@ static void test_no_busy_loop(void **state)
     uv_prepare_init(&h->loop, &p);
     p.data = &turns;
     uv_prepare_start(&p, count_turn);
-    run_until(h, never, 2000);
+    run_until(h, never, 1200);
     uv_close((uv_handle_t *)&p, NULL);
-    /* About 4 safety-timer ticks and 2 statistics events in 2 s; a polling
+    /* About 2 safety-timer ticks and 1 statistics event in 1.2 s; a polling
      * implementation would turn thousands of times. */
-    assert_true(turns < 100);
+    assert_true(turns < 60);
     assert_true(turns >= 2);
     harness_close(h, 1000);
     free(h);
@@ -658,10 +664,10 @@ static void test_close_flush(void **state)
     free(h);
 }
 
-static void *g_old_rk;
 static int rebuilt(harness *h)
 {
-    return ss_bus_producer_handle(h->bus) != g_old_rk && ss_bus_producer_handle(h->bus) != NULL;
+    /* (Not the handle's address: the new one may be allocated where the old one was.) */
+    return stats(h).producer_rebuilds == 1 && ss_bus_producer_handle(h->bus) != NULL;
 }
 
 /* A fatal idempotent-producer error: the bus rebuilds the producer and the
@@ -678,8 +684,8 @@ static void test_fatal_error_rebuild(void **state)
             decision(&d, k_clusters[c], 10 * c + i);
             assert_int_equal(ss_bus_publish(h->bus, &d), 0);
         }
-    g_old_rk = ss_bus_producer_handle(h->bus);
-    assert_int_equal(rd_kafka_test_fatal_error(g_old_rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+    assert_int_equal(rd_kafka_test_fatal_error(ss_bus_producer_handle(h->bus),
+                                               RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
                                                "injected by test_bus"),
                      0);
     assert_true(run_until(h, rebuilt, 10000));
@@ -712,6 +718,8 @@ static void test_fatal_error_rebuild(void **state)
 int main(void)
 {
     ss_log_set_level(getenv("SS_TEST_VERBOSE") ? SS_LOG_DEBUG : SS_LOG_ERROR);
+    if (getenv("SS_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("SS_TEST_FILTER"));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_publish_order_round_trip),
         cmocka_unit_test(test_broker_outage),
