@@ -352,6 +352,8 @@ int spark_path_decode(const spark_prefixes *p, const char *path, size_t len,
     size_t last;
 
     out->kind = SPARK_KIND_NONE;
+    if (len == 0)
+        return SPARK_PATH_SKIP;
     dot = memrchr(path, '.', len);
     if (!dot)
         return SPARK_PATH_SKIP;

@@ -309,6 +309,7 @@ static void test_decode_in_line(void **state)
     assert_int_equal(m.gauge, SPARK_G_UNKNOWN);
     assert_int_equal(m.name_len, strlen("numberTargetExecut"));
     assert_int_equal(spark_path_decode(p, line, 0, &m), SPARK_PATH_SKIP);
+    assert_int_equal(spark_path_decode(p, NULL, 0, &m), SPARK_PATH_SKIP);
     spark_prefixes_destroy(p);
 }
 
