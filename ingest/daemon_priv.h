@@ -52,6 +52,8 @@ struct ss_daemon {
     uv_timer_t evaluate_timer;     /* periodic: expiry, staleness, heartbeat */
     int64_t started_ms;
     uint64_t evaluations;
+    int64_t pass_us;               /* last timer pass over every cluster (policy + pools) */
+    int64_t pass_max_us;
     int64_t bus_epoch;             /* producer epoch of this process */
     void *decider;                 /* decider.c's scratch */
     void *pools;                   /* pools.c's state */

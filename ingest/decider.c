@@ -17,7 +17,50 @@ typedef struct decider_scratch {
     policy_app *apps;
     ss_app_demand *demand;
     size_t cap;
+    int *by_name;                 /* cluster indexes sorted by name: delivery lookups */
+    const ss_config *cfg;
+    struct input_cache *cache;    /* per cluster */
 } decider_scratch;
+
+/* A cluster's policy inputs, rebuilt from the store only when the cluster
+ * changed (a changed sample, a new or expired app all mark it dirty).
+ * Between changes only last-seen times move, and those are read through the
+ * cached app handles, which stay valid until an app expires (dirty again).
+ * This keeps the timer pass over 10,000 clusters off the store's rings. */
+typedef struct input_cache {
+    policy_app *apps;
+    const store_app **refs;
+    size_t napps, cap;
+    int current;                  /* master aliveWorkers, -1 unknown */
+    int valid;
+    int64_t oldest_seen_ms;       /* oldest app/worker last-seen at the last evaluation */
+} input_cache;
+
+static const ss_config *sort_cfg;   /* qsort has no context argument in C11 */
+
+static int cmp_cluster_name(const void *a, const void *b)
+{
+    return strcmp(sort_cfg->clusters[*(const int *)a].name, sort_cfg->clusters[*(const int *)b].name);
+}
+
+/* Index of the cluster named name, or -1: a binary search, since Kafka
+ * reports every delivery by name and there may be 10,000 clusters. */
+static int cluster_by_name(const decider_scratch *s, const char *name)
+{
+    size_t lo = 0, hi = s->cfg->nclusters;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = s->by_name[mid];
+        int r = strcmp(name, s->cfg->clusters[c].name);
+        if (r == 0)
+            return c;
+        if (r < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return -1;
+}
 
 static decider_scratch *scratch_of(ss_daemon *d) { return (decider_scratch *)d->decider; }
 
@@ -29,12 +72,22 @@ int decider_init(ss_daemon *d)
     s->cap = d->cfg->store.max_apps_per_cluster > 0 ? (size_t)d->cfg->store.max_apps_per_cluster : 64;
     s->apps = calloc(s->cap, sizeof *s->apps);
     s->demand = calloc(s->cap, sizeof *s->demand);
-    if (!s->apps || !s->demand) {
+    s->by_name = calloc(d->cfg->nclusters ? d->cfg->nclusters : 1, sizeof *s->by_name);
+    s->cache = calloc(d->cfg->nclusters ? d->cfg->nclusters : 1, sizeof *s->cache);
+    if (!s->apps || !s->demand || !s->by_name || !s->cache) {
         free(s->apps);
         free(s->demand);
+        free(s->by_name);
+        free(s->cache);
         free(s);
         return -1;
     }
+    s->cfg = d->cfg;
+    for (size_t c = 0; c < d->cfg->nclusters; c++)
+        s->by_name[c] = (int)c;
+    sort_cfg = d->cfg;
+    qsort(s->by_name, d->cfg->nclusters, sizeof *s->by_name, cmp_cluster_name);
+    sort_cfg = NULL;
     d->decider = s;
     if (pools_init(d) != 0)
         return -1;
@@ -53,6 +106,12 @@ void decider_free(ss_daemon *d)
         return;
     free(s->apps);
     free(s->demand);
+    free(s->by_name);
+    for (size_t c = 0; c < d->cfg->nclusters; c++) {
+        free(s->cache[c].apps);
+        free(s->cache[c].refs);
+    }
+    free(s->cache);
     free(s);
     d->decider = NULL;
     pools_free(d);
@@ -78,14 +137,19 @@ static int current_workers(const ss_daemon *d, int c)
     return v < 0 ? 0 : (int)v;
 }
 
-/* Worker sources whose newest coresUsed is above zero, among fresh ones. */
-static int busy_workers(const ss_daemon *d, int c, int64_t now_ms, int64_t stale_ms)
+/* Worker sources whose newest coresUsed is above zero, among fresh ones.
+ * *oldest_ms is lowered to the oldest worker last-seen. */
+static int busy_workers(const ss_daemon *d, int c, int64_t now_ms, int64_t stale_ms,
+                        int64_t *oldest_ms)
 {
     size_t n = store_worker_count(d->store, c);
     int busy = 0, known = 0;
     for (size_t i = 0; i < n; i++) {
         const store_worker *w = store_worker_at(d->store, c, i);
-        if (now_ms - store_worker_last_seen_ms(w) > stale_ms)
+        int64_t seen = store_worker_last_seen_ms(w);
+        if (seen < *oldest_ms)
+            *oldest_ms = seen;
+        if (now_ms - seen > stale_ms)
             continue;
         double v;
         int64_t ts;
@@ -178,6 +242,7 @@ void decider_input(ss_daemon *d, int c, int64_t now_ms, policy_app *apps, size_t
         };
     }
     int64_t stale_ms = (int64_t)cc->policy.stale_after_s * 1000;
+    int64_t oldest = now_ms;
     *in = (policy_input){
         .conf = &cc->policy,
         .worker_cores = cc->worker_cores,
@@ -185,7 +250,7 @@ void decider_input(ss_daemon *d, int c, int64_t now_ms, policy_app *apps, size_t
         .executor_cores = cc->executor_cores,
         .executor_memory_mb = cc->executor_memory_mb,
         .current_workers = current_workers(d, c),
-        .busy_workers = busy_workers(d, c, now_ms, stale_ms),
+        .busy_workers = busy_workers(d, c, now_ms, stale_ms, &oldest),
         .apps = apps,
         .napps = napps,
         .last_data_ms = store_cluster_last_seen_ms(d->store, c),
@@ -193,19 +258,93 @@ void decider_input(ss_daemon *d, int c, int64_t now_ms, policy_app *apps, size_t
     };
 }
 
-/* Runs the policy for cluster c. */
-static void evaluate(ss_daemon *d, int c, int64_t now_ms)
+static int cache_rebuild(ss_daemon *d, int c, input_cache *ic)
 {
+    size_t n = store_app_count(d->store, c);
+    if (n > ic->cap) {
+        size_t cap = n + n / 2 + 4;
+        policy_app *apps = realloc(ic->apps, cap * sizeof *apps);
+        if (!apps)
+            return -1;
+        ic->apps = apps;
+        const store_app **refs = realloc(ic->refs, cap * sizeof *refs);
+        if (!refs)
+            return -1;
+        ic->refs = refs;
+        ic->cap = cap;
+    }
+    int64_t oldest = INT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        const store_app *a = store_app_at(d->store, c, i);
+        ic->refs[i] = a;
+        if (store_app_last_seen_ms(a) < oldest)
+            oldest = store_app_last_seen_ms(a);
+        ic->apps[i] = (policy_app){
+            .id = store_app_id(a),
+            .start_ms = policy_app_start_ms(store_app_id(a), store_app_first_seen_ms(a)),
+            .target_executors = gauge_int(a, SPARK_G_TARGET_EXECUTORS),
+            .max_needed_executors = gauge_int(a, SPARK_G_MAX_NEEDED_EXECUTORS),
+            .last_seen_ms = store_app_last_seen_ms(a),
+        };
+    }
+    ic->napps = n;
+    ic->oldest_seen_ms = oldest;
+    ic->current = current_workers(d, c);
+    ic->valid = 1;
+    return 0;
+}
+
+/* Runs the policy for cluster c; rebuild = the store changed for it. */
+static void evaluate(ss_daemon *d, int c, int64_t now_ms, int rebuild)
+{
+    const ss_cluster_conf *cc = &d->cfg->clusters[c];
     cluster_rt *rt = &d->rt[c];
     decider_scratch *s = scratch_of(d);
+    input_cache *ic = &s->cache[c];
     policy_input in;
-    decider_input(d, c, now_ms, s->apps, s->cap, &in);
+
+    if ((rebuild || !ic->valid) && cache_rebuild(d, c, ic) != 0) {
+        /* Out of memory for the cache: read the store directly this time. */
+        ic->valid = 0;
+        decider_input(d, c, now_ms, s->apps, s->cap, &in);
+    } else {
+        /* The policy reads last-seen only to expire apps. Cached times are
+         * never newer than the real ones, so while even the oldest cached
+         * one is within the expiry every app is active and a refresh (a
+         * cache miss per app) would change nothing. */
+        int64_t oldest = ic->oldest_seen_ms;
+        int64_t expiry_ms = (int64_t)cc->policy.app_expiry_s * 1000;
+        if (now_ms - oldest > expiry_ms) {
+            oldest = now_ms;
+            for (size_t i = 0; i < ic->napps; i++) {
+                int64_t seen = store_app_last_seen_ms(ic->refs[i]);
+                ic->apps[i].last_seen_ms = seen;
+                if (seen < oldest)
+                    oldest = seen;
+            }
+        }
+        in = (policy_input){
+            .conf = &cc->policy,
+            .worker_cores = cc->worker_cores,
+            .worker_memory_mb = cc->worker_memory_mb,
+            .executor_cores = cc->executor_cores,
+            .executor_memory_mb = cc->executor_memory_mb,
+            .current_workers = ic->current,
+            .busy_workers = busy_workers(d, c, now_ms, (int64_t)cc->policy.stale_after_s * 1000,
+                                         &oldest),
+            .apps = ic->apps,
+            .napps = ic->napps,
+            .last_data_ms = store_cluster_last_seen_ms(d->store, c),
+            .now_ms = now_ms,
+        };
+        ic->oldest_seen_ms = oldest;
+    }
     int rc = policy_evaluate(&in, &rt->pstate, &rt->result);
     d->evaluations++;
     rt->evaluated = 1;
     rt->pool_dirty = 1;
     if (rc != 0)
-        ss_warn("cluster %s: policy: %s", d->cfg->clusters[c].name, rt->result.reason_text);
+        ss_warn("cluster %s: policy: %s", cc->name, rt->result.reason_text);
 }
 
 static void maybe_publish(ss_daemon *d, int c, int64_t now_ms)
@@ -230,7 +369,7 @@ void decider_evaluate_dirty(ss_daemon *d)
         return;
     int64_t now = ss_wall_ms();
     for (size_t i = 0; i < n; i++)
-        evaluate(d, d->dirty[i], now);
+        evaluate(d, d->dirty[i], now, 1);
     pools_apply(d, now);
     for (size_t i = 0; i < n; i++)
         maybe_publish(d, d->dirty[i], now);
@@ -239,16 +378,25 @@ void decider_evaluate_dirty(ss_daemon *d)
 void decider_tick(ss_daemon *d)
 {
     int64_t now = ss_wall_ms();
+    int64_t t0 = ss_mono_us();
     size_t n = d->cfg->nclusters;
+    decider_scratch *s = scratch_of(d);
     for (size_t c = 0; c < n; c++) {
         const policy_conf *pc = &d->cfg->clusters[c].policy;
-        if (pc->app_expiry_s > 0)
-            store_expire(d->store, (int)c, now, (int64_t)pc->app_expiry_s * 1000);
+        int64_t expiry_ms = (int64_t)pc->app_expiry_s * 1000;
+        /* Only walk the store where something may have gone silent. */
+        if (pc->app_expiry_s > 0 && (!s->cache[c].valid || now - s->cache[c].oldest_seen_ms > expiry_ms))
+            store_expire(d->store, (int)c, now, expiry_ms);
     }
-    store_take_dirty(d->store, d->dirty, n);   /* all are evaluated below */
+    size_t ndirty = store_take_dirty(d->store, d->dirty, n);   /* all are evaluated below */
+    for (size_t i = 0; i < ndirty; i++)
+        s->cache[d->dirty[i]].valid = 0;
     for (size_t c = 0; c < n; c++)
-        evaluate(d, (int)c, now);
+        evaluate(d, (int)c, now, 0);
     pools_apply(d, now);
+    d->pass_us = ss_mono_us() - t0;
+    if (d->pass_us > d->pass_max_us)
+        d->pass_max_us = d->pass_us;
     for (size_t c = 0; c < n; c++)
         maybe_publish(d, (int)c, now);
 }
@@ -258,7 +406,7 @@ void decider_on_delivery(void *ctx, const char *cluster, uint64_t sequence, int 
 {
     ss_daemon *d = ctx;
     (void)latency_us;             /* the bus keeps the latency histograms */
-    int c = ss_config_cluster_index(d->cfg, cluster);
+    int c = cluster_by_name(scratch_of(d), cluster);
     if (c < 0)
         return;
     cluster_rt *rt = &d->rt[c];

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -183,6 +184,18 @@ static void kafka_handler(ss_daemon *d, ss_http_response *res)
 
 /* ---------- Prometheus ---------- */
 
+static int64_t rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, rss = 0;
+    if (!f)
+        return -1;
+    if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+        rss = -1;
+    fclose(f);
+    return rss < 0 ? -1 : (int64_t)rss * sysconf(_SC_PAGESIZE);
+}
+
 #define P(...) ss_http_response_printf(res, __VA_ARGS__)
 
 static void metric_head(ss_http_response *res, const char *name, const char *type,
@@ -294,6 +307,13 @@ static void metrics_handler(ss_daemon *d, ss_http_response *res)
 
     metric_head(res, "sparkscale_policy_evaluations_total", "counter", "Policy evaluations.");
     P("sparkscale_policy_evaluations_total %llu\n", (unsigned long long)d->evaluations);
+    metric_head(res, "sparkscale_policy_pass_seconds", "gauge",
+                "Duration of the last timer pass over every cluster (store read, policy, pools).");
+    P("sparkscale_policy_pass_seconds %.6f\n", d->pass_us / 1e6);
+    metric_head(res, "sparkscale_policy_pass_max_seconds", "gauge", "Longest timer pass since start.");
+    P("sparkscale_policy_pass_max_seconds %.6f\n", d->pass_max_us / 1e6);
+    metric_head(res, "sparkscale_process_resident_bytes", "gauge", "Resident memory of sparkscaled (VmRSS).");
+    P("sparkscale_process_resident_bytes %lld\n", (long long)rss_bytes());
     ss_bus_stats bs;
     ss_bus_get_stats(d->bus, &bs);
     bus_metrics(res, &bs);
