@@ -553,6 +553,8 @@ static int make_producer(ss_bus *bus, char *err, size_t errlen)
         /* Java's partitioner, so any client keys a cluster to the same partition. */
         { "partitioner", "murmur2_random" },
         { "reconnect.backoff.max.ms", "1000" },
+        /* Small records, latency first: Nagle + delayed ACK costs ~40 ms. */
+        { "socket.nagle.disable", "true" },
         { "topic.metadata.propagation.max.ms", "10000" },
         { "statistics.interval.ms", "1000" },
         { "log.queue", "true" },
