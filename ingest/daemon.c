@@ -135,6 +135,9 @@ ss_daemon *ss_daemon_create(uv_loop_t *loop, const ss_config *cfg, char *err, si
     if (!d->bus)
         goto fail;
     ss_bus_set_delivery_cb(d->bus, decider_on_delivery, d);
+    ss_bus_stats bs;
+    ss_bus_get_stats(d->bus, &bs);
+    d->bus_epoch = bs.epoch;
 
     if (cfg->ingest.carbon_tcp.enabled) {
         carbon_tcp_limits tl = {
