@@ -17,6 +17,8 @@ typedef struct decider_scratch {
     policy_app *apps;
     ss_app_demand *demand;
     size_t cap;
+    ss_worker_ref *idle;          /* removable workers of one decision */
+    size_t idle_cap;
     int *by_name;                 /* cluster indexes sorted by name: delivery lookups */
     const ss_config *cfg;
     struct input_cache *cache;    /* per cluster */
@@ -74,7 +76,10 @@ int decider_init(ss_daemon *d)
     s->demand = calloc(s->cap, sizeof *s->demand);
     s->by_name = calloc(d->cfg->nclusters ? d->cfg->nclusters : 1, sizeof *s->by_name);
     s->cache = calloc(d->cfg->nclusters ? d->cfg->nclusters : 1, sizeof *s->cache);
-    if (!s->apps || !s->demand || !s->by_name || !s->cache) {
+    s->idle_cap = d->cfg->store.max_workers_per_cluster > 0 ? (size_t)d->cfg->store.max_workers_per_cluster : 1024;
+    s->idle = calloc(s->idle_cap, sizeof *s->idle);
+    if (!s->apps || !s->demand || !s->by_name || !s->cache || !s->idle) {
+        free(s->idle);
         free(s->apps);
         free(s->demand);
         free(s->by_name);
@@ -107,6 +112,7 @@ void decider_free(ss_daemon *d)
     free(s->apps);
     free(s->demand);
     free(s->by_name);
+    free(s->idle);
     for (size_t c = 0; c < d->cfg->nclusters; c++) {
         free(s->cache[c].apps);
         free(s->cache[c].refs);
@@ -162,6 +168,28 @@ static int busy_workers(const ss_daemon *d, int c, int64_t now_ms, int64_t stale
     return known ? busy : -1;
 }
 
+/* Workers an actuator may remove on scale-in: fresh worker sources whose
+ * newest coresUsed is 0. Spark's worker gauges carry no worker id, so the
+ * sender's address (the pod IP) names it; the actuator maps host -> pod. */
+static size_t idle_workers(const ss_daemon *d, int c, int64_t now_ms, ss_worker_ref *out,
+                           size_t cap)
+{
+    int64_t stale_ms = (int64_t)d->cfg->clusters[c].policy.stale_after_s * 1000;
+    size_t n = 0;
+    for (size_t i = 0; i < store_worker_count(d->store, c) && n < cap; i++) {
+        const store_worker *w = store_worker_at(d->store, c, i);
+        double v;
+        int64_t ts;
+        if (now_ms - store_worker_last_seen_ms(w) > stale_ms ||
+            store_worker_latest(w, SPARK_G_WORKER_CORES_USED, &v, &ts) != 0 || v != 0)
+            continue;
+        memset(&out[n], 0, sizeof out[n]);
+        ss_strlcpy(out[n].host, store_worker_source(w), sizeof out[n].host);
+        n++;
+    }
+    return n;
+}
+
 static void publish(ss_daemon *d, int c, int64_t now_ms, int heartbeat)
 {
     const ss_cluster_conf *cc = &d->cfg->clusters[c];
@@ -183,6 +211,7 @@ static void publish(ss_daemon *d, int c, int64_t now_ms, int heartbeat)
         ad->start_ms = policy_app_start_ms(store_app_id(a), store_app_first_seen_ms(a));
     }
     int desired = rt->granted >= 0 ? rt->granted : r->desired;
+    size_t nidle = desired < r->current ? idle_workers(d, c, now_ms, s->idle, s->idle_cap) : 0;
     ss_decision dec = {
         .decided_at_ms = now_ms,
         .current_workers = r->current,
@@ -192,6 +221,8 @@ static void publish(ss_daemon *d, int c, int64_t now_ms, int heartbeat)
         .executors_per_worker = r->per_worker,
         .apps = s->demand,
         .napps = napps,
+        .removable_workers = s->idle,
+        .nremovable_workers = nidle,
         .reason_code = heartbeat ? SS_REASON_HEARTBEAT
                      : rt->granted >= 0 && rt->granted < r->desired ? SS_REASON_POOL_LIMIT
                      : (int)r->reason + 1,

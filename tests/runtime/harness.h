@@ -141,6 +141,29 @@ static inline int tcp_send(harness *h, const char *data, size_t len)
     return rc;
 }
 
+/* tcp_send from a given loopback source address (127.0.0.x): Spark worker
+ * gauges are told apart by their sender. */
+static inline int tcp_send_from(harness *h, const char *src_ip, const char *data, size_t len)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in src = { .sin_family = AF_INET };
+    inet_pton(AF_INET, src_ip, &src.sin_addr);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)h->tcp_port) };
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    if (bind(fd, (struct sockaddr *)&src, sizeof src) != 0 ||
+        connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    int rc = h_write_all(fd, data, len);
+    shutdown(fd, SHUT_WR);
+    char tmp[64];
+    while (read(fd, tmp, sizeof tmp) > 0)
+        ;
+    close(fd);
+    return rc;
+}
+
 static inline int udp_send(harness *h, const char *data, size_t len)
 {
     int fd = h_connect(SOCK_DGRAM, h->udp_port);

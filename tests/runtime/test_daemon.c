@@ -38,7 +38,10 @@ static const char *yaml =
     "  - name: p2\n"
     "    worker: { cores: 2, memory_mb: 8192 }\n"
     "    executor: { cores: 2, memory_mb: 4096 }\n"
-    "    policy: { pool: shared, idle_workers: 0, app_min_executors: 5, max_workers: 10 }\n";
+    "    policy: { pool: shared, idle_workers: 0, app_min_executors: 5, max_workers: 10 }\n"
+    "  - name: wk\n"
+    "    worker: { cores: 4, memory_mb: 8192 }\n"
+    "    executor: { cores: 2, memory_mb: 4096 }\n";
 
 static int setup(void **state)
 {
@@ -236,6 +239,50 @@ static void test_pool_fifo_gang(void **state)
     json_decref(root);
 }
 
+/* Scale-in names the idle workers (coresUsed 0, by sender address) and
+ * never a busy one; the decision never goes below the busy count. */
+static void test_scale_in_names_idle_workers_only(void **state)
+{
+    harness *h = *state;
+    long long ts = (long long)time(NULL);
+    char line[256];
+    int n;
+    /* First the master and a demand of 6 executors: 3 + 1 idle = 4 workers. */
+    n = snprintf(line, sizeof line, "wk.master.aliveWorkers 3 %lld\n"
+                 "wk.app-20261121093000-0005" EAM "numberTargetExecutors 6 %lld\n", ts, ts);
+    assert_int_equal(tcp_send(h, line, (size_t)n), 0);
+    assert_int_equal(wait_field(h, "wk", "decision", "desired", 4, 5000), 4);
+    const char *srcs[] = { "127.0.0.2", "127.0.0.3", "127.0.0.4" };
+    const int used[] = { 2, 0, 0 };
+    for (int i = 0; i < 3; i++) {
+        n = snprintf(line, sizeof line, "wk.worker.coresUsed %d %lld\nwk.worker.coresFree %d %lld\n",
+                     used[i], ts, 4 - used[i], ts);
+        assert_int_equal(tcp_send_from(h, srcs[i], line, (size_t)n), 0);
+    }
+    assert_int_equal(wait_field(h, "wk", "workers", "busy", 1, 5000), 1);
+    /* Demand drops to 2 executors. */
+    n = snprintf(line, sizeof line,
+                 "wk.app-20261121093000-0005" EAM "numberTargetExecutors 2 %lld\n", ts + 1);
+    assert_int_equal(tcp_send(h, line, (size_t)n), 0);
+    /* N = 1, A = 1 busy, I = 1 -> 2 of the 3 alive workers. */
+    assert_int_equal(wait_field(h, "wk", "decision", "desired", 2, 5000), 2);
+    assert_int_equal(cluster_field(h, "wk", "workers", "busy"), 1);
+
+    ss_decision d = { 0 };
+    int in_order;
+    assert_true(read_decisions(h, "wk", &d, &in_order) >= 1);
+    assert_int_equal(d.desired_workers, 2);
+    assert_int_equal(d.current_workers, 3);
+    assert_int_equal(d.busy_workers, 1);
+    assert_int_equal((int)d.nremovable_workers, 2);
+    for (size_t i = 0; i < d.nremovable_workers; i++) {
+        assert_string_not_equal(d.removable_workers[i].host, "127.0.0.2");
+        assert_true(strcmp(d.removable_workers[i].host, "127.0.0.3") == 0 ||
+                    strcmp(d.removable_workers[i].host, "127.0.0.4") == 0);
+    }
+    ss_decision_release(&d);
+}
+
 static void test_status_endpoints(void **state)
 {
     harness *h = *state;
@@ -264,6 +311,7 @@ int main(void)
         cmocka_unit_test(test_app_expiry_shrinks),
         cmocka_unit_test(test_stale_feed_holds),
         cmocka_unit_test(test_pool_fifo_gang),
+        cmocka_unit_test(test_scale_in_names_idle_workers_only),
         cmocka_unit_test(test_status_endpoints),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
