@@ -664,9 +664,10 @@ static void finish_close(ss_bus *bus);
 
 static void serve(ss_bus *bus)
 {
-    if (!bus->rk)
+    if (bus->finished)
         return;
-    rd_kafka_poll(bus->rk, 0);
+    if (bus->rk) /* NULL only while a rebuild after a fatal error keeps failing */
+        rd_kafka_poll(bus->rk, 0);
     int64_t now = ss_mono_us();
     if (bus->room_freed && (bus->st.held || bus->audit_held_head)) {
         bus->room_freed = 0;

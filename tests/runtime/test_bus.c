@@ -581,6 +581,68 @@ static void test_bad_property(void **state)
     free(h);
 }
 
+/* The YAML config reaches librdkafka: properties as typed, a bad one named
+ * with its key, dry_run and decision_ttl_s carried by every decision. */
+static void test_from_yaml_config(void **state)
+{
+    static const char yaml_bad[] =
+        "kafka:\n"
+        "  brokers: embedded\n"
+        "  properties: { \"message.max.bytes\": 100000, \"no.such.thing\": 1 }\n"
+        "clusters:\n"
+        "  - name: alpha\n"
+        "    worker:   { cores: 4, memory_mb: 8192 }\n"
+        "    executor: { cores: 2, memory_mb: 4096 }\n";
+    static const char yaml_good[] =
+        "kafka:\n"
+        "  brokers: embedded\n"
+        "  decision_ttl_s: 30\n"
+        "  properties: { \"message.max.bytes\": 100000, \"compression.codec\": lz4 }\n"
+        "policy:\n"
+        "  dry_run: true\n"
+        "clusters:\n"
+        "  - name: alpha\n"
+        "    worker:   { cores: 4, memory_mb: 8192 }\n"
+        "    executor: { cores: 2, memory_mb: 4096 }\n";
+    char err[512] = "";
+    ss_config *cfg = NULL;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    if (ss_config_load_string(yaml_bad, "bad.yaml", &cfg, err, sizeof err) != 0)
+        fail_msg("config: %s", err);
+    assert_null(ss_bus_create(&loop, cfg, err, sizeof err));
+    assert_non_null(strstr(err, "kafka.properties.no.such.thing"));
+    ss_config_free(cfg);
+    assert_int_equal(uv_loop_close(&loop), 0);
+
+    harness *h = calloc(1, sizeof *h);
+    assert_int_equal(uv_loop_init(&h->loop), 0);
+    if (ss_config_load_string(yaml_good, "good.yaml", &cfg, err, sizeof err) != 0)
+        fail_msg("config: %s", err);
+    h->bus = ss_bus_create(&h->loop, cfg, err, sizeof err);
+    if (!h->bus)
+        fail_msg("ss_bus_create: %s", err);
+    ss_bus_set_delivery_cb(h->bus, on_delivery, h);
+    ss_decision d;
+    decision(&d, "alpha", 6);
+    d.decided_at_ms = 1795237801000LL;
+    assert_int_equal(ss_bus_publish(h->bus, &d), 0);
+    g_want = 1;
+    assert_true(run_until(h, delivered_want, 10000));
+    static rec recs[4];
+    size_t n = consume_topic(ss_bus_bootstrap(h->bus), "sparkscale.decisions", recs, 4);
+    assert_int_equal(n, 1);
+    ss_decision x;
+    assert_int_equal(ss_decision_decode(recs[0].val, recs[0].len, &x), 0);
+    assert_int_equal(x.dry_run, 1);
+    assert_int_equal(x.expires_at_ms, 1795237801000LL + 30000);
+    ss_decision_release(&x);
+    free_recs(recs, n);
+    harness_close(h, 5000);
+    free(h);
+    ss_config_free(cfg);
+}
+
 static void count_turn(uv_prepare_t *p)
 {
     (*(int *)p->data)++;
@@ -726,6 +788,7 @@ int main(void)
         cmocka_unit_test(test_queue_full_newest_wins),
         cmocka_unit_test(test_missing_topic),
         cmocka_unit_test(test_bad_property),
+        cmocka_unit_test(test_from_yaml_config),
         cmocka_unit_test(test_no_busy_loop),
         cmocka_unit_test(test_close_flush),
         cmocka_unit_test(test_fatal_error_rebuild),
