@@ -262,24 +262,32 @@ static void log_supersede(ss_bus *bus, const bus_msg *old, uint64_t by)
              old->seq, by);
 }
 
+/* Drops the decision held for c: a newer one (by_seq) replaces it. Only the
+ * newest decision of a cluster matters to the actuator. */
+static void supersede_held(ss_bus *bus, bus_cluster *c, uint64_t by_seq)
+{
+    bus_msg *old = c->held;
+    log_supersede(bus, old, by_seq);
+    bus->st.superseded++;
+    bus->st.held--;
+    c->held = NULL;
+    report(bus, old, -ECANCELED, ss_mono_us());
+    msg_free(old);
+}
+
 /* Keeps m (the newest decision of its cluster) for a later retry. Returns 0,
  * or -ENOSPC when the holding area is full (m dropped, counted, logged). */
 static int hold_decision(ss_bus *bus, bus_msg *m, int64_t retry_at_us)
 {
     bus_cluster *c = m->c;
-    if (c->held) {
-        /* Only the newest decision of a cluster matters to the actuator. */
-        log_supersede(bus, c->held, m->seq);
-        bus->st.superseded++;
-        bus->st.held--;
-        msg_free(c->held);
-        c->held = NULL;
-    }
+    if (c->held)
+        supersede_held(bus, c, m->seq);
     if (bus->st.held >= (uint64_t)bus->max_pending) {
         ss_error("bus: holding area full (%d decisions): decision %s #%" PRIu64 " (desired "
                  "workers in it lost) dropped",
                  bus->max_pending, c->name, m->seq);
         bus->st.dropped++;
+        report(bus, m, -ENOSPC, ss_mono_us());
         msg_free(m);
         return -ENOSPC;
     }
@@ -637,6 +645,7 @@ static void destroy_producer(ss_bus *bus)
             msg_free(m);
         } else if (m->seq < m->c->last_seq) {
             bus->st.superseded++;
+            report(bus, m, -ECANCELED, ss_mono_us());
             msg_free(m);
         } else {
             hold_decision(bus, m, 0);
@@ -911,14 +920,8 @@ int ss_bus_publish_seq(ss_bus *bus, const ss_decision *d, uint64_t *sequence_out
     if (sequence_out)
         *sequence_out = w.sequence;
 
-    if (c->held) {
-        /* The new decision replaces the one we were keeping. */
-        log_supersede(bus, c->held, m->seq);
-        bus->st.superseded++;
-        bus->st.held--;
-        msg_free(c->held);
-        c->held = NULL;
-    }
+    if (c->held)
+        supersede_held(bus, c, m->seq); /* the new decision replaces the one kept */
     rd_kafka_resp_err_t e = bus->fatal ? RD_KAFKA_RESP_ERR__FATAL : produce_msg(bus, m);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
         return 0;

@@ -138,10 +138,13 @@ int ss_actuation_decode(const uint8_t *buf, size_t len, ss_actuation_result *out
 
 typedef struct ss_bus ss_bus;
 
-/* Called on the loop thread once per decision that Kafka acknowledged
- * (err = 0) or failed (err = negative errno-style, or -EAGAIN when the
- * decision is kept to be retried / -ECANCELED when a newer one of the same
- * cluster superseded it). latency_us: ss_bus_publish call -> this report. */
+/* Called on the loop thread when Kafka acknowledged a decision (err = 0),
+ * when a delivery failed and the decision is kept for a retry (-EAGAIN; a
+ * later report follows), when a newer decision of the same cluster replaced
+ * it before delivery (-ECANCELED, final), or when it was dropped because
+ * the holding area is full (-ENOSPC, final; logged). -ECANCELED / -ENOSPC
+ * may be reported from inside ss_bus_publish. cluster is valid for the call
+ * only. latency_us: ss_bus_publish call -> this report. */
 typedef void (*ss_bus_delivery_cb)(void *ctx, const char *cluster, uint64_t sequence, int err,
                                    int64_t latency_us);
 

@@ -445,6 +445,15 @@ static void test_queue_full_newest_wins(void **state)
     assert_int_equal(s.delivered, 8);
     assert_int_equal(s.published, s.delivered + s.superseded);
     assert_true(s.retried >= 3);
+    /* Every decision got exactly one final report: delivered or superseded. */
+    size_t ok = 0, cancelled = 0;
+    for (size_t i = 0; i < h->ncb; i++) {
+        ok += h->cbs[i].err == 0;
+        cancelled += h->cbs[i].err == -ECANCELED;
+    }
+    assert_int_equal(ok, 8);
+    assert_int_equal(cancelled, s.superseded);
+    assert_int_equal(ok + cancelled, h->ncb);
 
     static rec recs[MAX_RECS];
     size_t n = consume_topic(ss_bus_bootstrap(h->bus), "sparkscale.decisions", recs, MAX_RECS);
