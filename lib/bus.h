@@ -254,7 +254,8 @@ typedef struct ss_bus_record {
 /* A plain consumer (no group membership, nothing committed) assigned to
  * every partition of the given topics, from the beginning or the end.
  * props (may be NULL) are passed to librdkafka. Blocks up to timeout_ms for
- * the topics' metadata; a topic that does not exist is an error naming it.
+ * the topics' metadata. A topic that does not exist is skipped with a
+ * warning; -ENOENT (err names one) if none of them exists.
  * On success *out is the caller's, to close with ss_bus_reader_close. */
 int ss_bus_reader_open(const char *brokers, const char *const *topics, size_t ntopics,
                        int from_beginning, const ss_kv *props, size_t nprops, int timeout_ms,

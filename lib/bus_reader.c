@@ -141,10 +141,26 @@ int ss_bus_reader_open(const char *brokers, const char *const *topics, size_t nt
     }
     rd_kafka_poll_set_consumer(r->rk);
 
-    int rc;
-    for (size_t i = 0; i < ntopics; i++)
-        if ((rc = add_partitions(r, topics[i], timeout_ms, err, errlen)) < 0)
+    int rc = 0;
+    size_t found = 0;
+    char missing[256] = "";
+    for (size_t i = 0; i < ntopics; i++) {
+        rc = add_partitions(r, topics[i], timeout_ms, err, errlen);
+        if (rc == -ENOENT) {
+            /* e.g. the audit topic before any actuator ran: read the others. */
+            ss_warn("%s: skipped", err);
+            snprintf(missing, sizeof missing, "%s", err);
+            continue;
+        }
+        if (rc < 0)
             goto fail;
+        found++;
+    }
+    if (!found) {
+        set_err(err, errlen, "%s", missing[0] ? missing : "no topics");
+        rc = -ENOENT;
+        goto fail;
+    }
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)r->nparts);
     for (size_t i = 0; i < r->nparts; i++)
         rd_kafka_topic_partition_list_add(l, r->parts[i].topic, r->parts[i].partition)->offset =

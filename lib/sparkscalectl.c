@@ -417,7 +417,8 @@ static int cmd_audit(int argc, char **argv)
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    ss_log_set_level(SS_LOG_ERROR);
+    /* Warnings (a missing topic, brokers refusing connections) go to stderr. */
+    ss_log_set_level(SS_LOG_WARN);
     if (argc < 2) {
         fprintf(stderr, "%s", usage_text);
         return 2;

@@ -384,8 +384,19 @@ static void test_exit_codes(void **state)
      * for; make it answer like a broker with auto-creation off.) */
     rd_kafka_mock_topic_set_error(ss_bus_mock_cluster(h->bus), "no.such.topic",
                                   RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART);
+    rd_kafka_mock_topic_set_error(ss_bus_mock_cluster(h->bus), "no.such.topic2",
+                                  RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART);
+    /* One topic missing (no actuator ran yet): warned about, the other is read. */
+    const char *one_missing[] = { g_ctl, "audit", "--brokers", ss_bus_bootstrap(h->bus), "--audit-topic",
+                                  "no.such.topic", "--wait-s", "5", NULL };
+    run_ctl(one_missing, &r);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.err, "no.such.topic"));
+    assert_non_null(strstr(r.out, "decision alpha #1 "));
+    assert_null(strstr(r.out, " result "));
+    /* Neither exists: exit 1. */
     const char *missing[] = { g_ctl, "audit", "--brokers", ss_bus_bootstrap(h->bus), "--audit-topic", "no.such.topic",
-                              "--wait-s", "5", NULL };
+                              "--decisions-topic", "no.such.topic2", "--wait-s", "5", NULL };
     run_ctl(missing, &r);
     assert_int_equal(r.status, 1);
     assert_non_null(strstr(r.err, "no.such.topic"));
