@@ -221,6 +221,33 @@ int spark_prefixes_add(spark_prefixes *p, const char *prefix, int cluster)
 /* ---- Decoding ------------------------------------------------------------ */
 
 static const char anchor[] = ".driver.ExecutorAllocationManager.executors.";
+
+/* Fixed-size compares as plain loads: every line pays for these, and glibc's
+ * memcmp call costs more than the compare itself. */
+static inline uint64_t load8(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static inline uint32_t load4(const char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static inline int eq8(const char *p, const char *lit)
+{
+    return load8(p) == load8(lit);
+}
+
+/* 7 bytes as two overlapping 4-byte loads. */
+static inline int eq7(const char *p, const char *lit)
+{
+    return load4(p) == load4(lit) && load4(p + 3) == load4(lit + 3);
+}
 #define ANCHOR_LEN (sizeof(anchor) - 1)
 
 /* "<left>" = "[prefix.]<namespace>": the longest registered prefix ending at
@@ -273,7 +300,7 @@ static int decode_at(const spark_prefixes *p, const char *path, size_t g, size_t
     const char *name = path + g;
     size_t name_len = ge - g;
 
-    if (g >= 8 && memcmp(path + g - 8, "ecutors.", 8) == 0) {
+    if (g >= 8 && eq8(path + g - 8, "ecutors.")) {
         size_t left_len;
         if (g < ANCHOR_LEN) {
             /* "driver.ExecutorAllocationManager.executors.<gauge>": no namespace. */
@@ -299,11 +326,11 @@ static int decode_at(const spark_prefixes *p, const char *path, size_t g, size_t
     if (g >= 7 && (g == 7 || path[g - 8] == '.')) {
         int first, end, c;
         spark_kind kind;
-        if (memcmp(path + g - 7, "master.", 7) == 0) {
+        if (eq7(path + g - 7, "master.")) {
             kind = SPARK_KIND_MASTER;
             first = SPARK_G_MASTER_WORKERS;
             end = SPARK_G_MASTER_END;
-        } else if (memcmp(path + g - 7, "worker.", 7) == 0) {
+        } else if (eq7(path + g - 7, "worker.")) {
             kind = SPARK_KIND_WORKER;
             first = SPARK_G_WORKER_EXECUTORS;
             end = SPARK_G_WORKER_END;
@@ -360,7 +387,7 @@ int spark_path_decode(const spark_prefixes *p, const char *path, size_t len,
     last = (size_t)(dot - path);
     /* Dropwizard sends counters as "<name>.count". If that reading does not
      * name one of our sources, try "count" as a gauge name of its own. */
-    if (len - last == 6 && memcmp(dot + 1, "count", 5) == 0) {
+    if (len - last == 6 && load4(dot + 1) == load4("coun") && dot[5] == 't') {
         const char *prev = memrchr(path, '.', last);
         if (prev) {
             int rc = decode_at(p, path, (size_t)(prev - path) + 1, last, 1, out);

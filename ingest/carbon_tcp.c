@@ -135,6 +135,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     carbon_tcp *t = c->owner;
     if (nread > 0) {
         pipeline_begin_batch(t->pipe);
+        t->pipe->stats.bytes += (uint64_t)nread;
         c->last_read_ms = (int64_t)uv_now(t->loop);
         carbon_stream_feed(&c->stream, buf->base, (size_t)nread, pipeline_on_line, &c->src);
         return;

@@ -51,6 +51,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
     ss_sockaddr_host(addr, peer, sizeof peer);
     pipeline_source src = { .pipe = u->pipe, .peer = peer };
     pipeline_begin_batch(u->pipe);
+    u->pipe->stats.bytes += (uint64_t)nread;
     pipeline_feed_datagram(&src, buf->base, (size_t)nread, u->carry, u->max_line);
 }
 

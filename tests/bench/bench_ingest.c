@@ -41,23 +41,27 @@ typedef struct job {
 static char prefix[128] = "bench";
 static int napps = 50;
 
-/* One block of lines; each connection sends it repeatedly. */
+/* One block of lines; each connection sends it repeatedly. Shaped like
+ * Spark: a driver's report is contiguous (each driver sends its own), with
+ * a quarter of its lines ExecutorAllocationManager gauges. */
 static size_t make_block(char *out, size_t cap, int conn, long *nlines, long ts)
 {
     size_t n = 0;
     long lines = 0;
-    for (int i = 0; i < 64 && n + 256 < cap; i++) {
-        int app = (conn * 7 + i) % napps;
-        int w;
-        if (i % 4 == 0)
-            w = snprintf(out + n, cap - n,
-                "%s.app-20261121093000-%04d.driver.ExecutorAllocationManager.executors.%s %d %ld\n",
-                prefix, app, eam[(i / 4) % 6], (i * 3 + conn) % 40, ts);
-        else
-            w = snprintf(out + n, cap - n, "%s.app-20261121093000-%04d.%s %d %ld\n",
-                prefix, app, other[i % 12], i * 1000 + conn, ts);
-        n += (size_t)w;
-        lines++;
+    for (int k = 0; k < 13 && n + 4096 < cap; k++) {
+        int app = (conn * 13 + k) % napps;
+        for (int i = 0; i < 16; i++) {
+            int w;
+            if (i % 4 == 0)
+                w = snprintf(out + n, cap - n,
+                    "%s.app-20261121093000-%04d.driver.ExecutorAllocationManager.executors.%s %d %ld\n",
+                    prefix, app, eam[(k + i / 4) % 6], (i * 3 + conn) % 40, ts);
+            else
+                w = snprintf(out + n, cap - n, "%s.app-20261121093000-%04d.%s %d %ld\n",
+                    prefix, app, other[(k + i) % 12], i * 1000 + conn, ts);
+            n += (size_t)w;
+            lines++;
+        }
     }
     *nlines = lines;
     return n;
@@ -77,7 +81,7 @@ static void *run(void *arg)
     int sz = 4 << 20;
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
     long block_lines;
-    char block[16384];
+    static __thread char block[65536];
     size_t blen = make_block(block, sizeof block, j->conn_id, &block_lines, (long)time(NULL));
     /* Repeat the block into a large buffer so each write is big. */
     size_t reps = (256 * 1024) / blen;
