@@ -38,18 +38,36 @@ static json_t *series_json(const store_series *se)
     return o;
 }
 
+/* {"<gauge>": {...}, ...} over the n series that at() returns for owner. */
+typedef const store_series *(*series_at_fn)(const void *owner, size_t i);
+
+static json_t *gauges_json(const void *owner, size_t n, series_at_fn at)
+{
+    json_t *g = json_object();
+    for (size_t i = 0; i < n; i++) {
+        const store_series *se = at(owner, i);
+        json_object_set_new(g, store_series_name(se), series_json(se));
+    }
+    return g;
+}
+
+static const store_series *app_series(const void *a, size_t i) { return store_app_series_at(a, i); }
+static const store_series *worker_series(const void *w, size_t i) { return store_worker_series_at(w, i); }
+
+typedef struct master_ref { const ss_store *store; int cluster; } master_ref;
+static const store_series *master_series(const void *m, size_t i)
+{
+    const master_ref *r = m;
+    return store_master_series_at(r->store, r->cluster, i);
+}
+
 static json_t *app_json(const store_app *a)
 {
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(store_app_id(a)));
     json_object_set_new(o, "first_seen_ms", json_integer(store_app_first_seen_ms(a)));
     json_object_set_new(o, "last_seen_ms", json_integer(store_app_last_seen_ms(a)));
-    json_t *g = json_object();
-    for (size_t i = 0; i < store_app_series_count(a); i++) {
-        const store_series *se = store_app_series_at(a, i);
-        json_object_set_new(g, store_series_name(se), series_json(se));
-    }
-    json_object_set_new(o, "gauges", g);
+    json_object_set_new(o, "gauges", gauges_json(a, store_app_series_count(a), app_series));
     return o;
 }
 
@@ -113,13 +131,10 @@ static json_t *cluster_json(const ss_daemon *d, int c, int64_t now_ms)
         json_array_append_new(apps, app_json(store_app_at(d->store, c, i)));
     json_object_set_new(o, "apps", apps);
 
-    json_t *mg = json_object();
-    for (size_t i = 0; i < store_master_series_count(d->store, c); i++) {
-        const store_series *se = store_master_series_at(d->store, c, i);
-        json_object_set_new(mg, store_series_name(se), series_json(se));
-    }
+    master_ref mr = { d->store, c };
     json_t *m = json_object();
-    json_object_set_new(m, "gauges", mg);
+    json_object_set_new(m, "gauges", gauges_json(&mr, store_master_series_count(d->store, c),
+                                                 master_series));
     json_object_set_new(o, "master", m);
 
     json_t *ws = json_array();
@@ -128,12 +143,8 @@ static json_t *cluster_json(const ss_daemon *d, int c, int64_t now_ms)
         json_t *wo = json_object();
         json_object_set_new(wo, "source", json_string(store_worker_source(wk)));
         json_object_set_new(wo, "last_seen_ms", json_integer(store_worker_last_seen_ms(wk)));
-        json_t *g = json_object();
-        for (size_t k = 0; k < store_worker_series_count(wk); k++) {
-            const store_series *se = store_worker_series_at(wk, k);
-            json_object_set_new(g, store_series_name(se), series_json(se));
-        }
-        json_object_set_new(wo, "gauges", g);
+        json_object_set_new(wo, "gauges",
+                            gauges_json(wk, store_worker_series_count(wk), worker_series));
         json_array_append_new(ws, wo);
     }
     json_object_set_new(o, "worker_sources", ws);

@@ -7,6 +7,7 @@
 #include <pthread.h>
 
 #include "../runtime/harness.h"
+#include "lib/log.h"
 
 static const char *yaml =
     "ingest: { carbon_tcp: \"127.0.0.1:0\", carbon_udp: \"off\", http: \"127.0.0.1:0\" }\n"
@@ -45,6 +46,7 @@ static int cmp_i64(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : 10000;
+    ss_log_set_level(SS_LOG_WARN);     /* one info line per decision otherwise */
     harness h;
     if (harness_start_hook(&h, yaml, on_reaction, NULL) != 0) {
         fprintf(stderr, "bench_reaction: %s\n", h.err);

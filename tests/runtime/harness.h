@@ -86,6 +86,30 @@ static inline int harness_start(harness *h, const char *yaml)
     return harness_start_hook(h, yaml, NULL, NULL);
 }
 
+static inline int harness_stop(harness *h);
+
+/* cmocka group setup/teardown: *state is the running harness. */
+static inline int harness_setup_group(void **state, const char *yaml)
+{
+    harness *h = calloc(1, sizeof *h);
+    if (harness_start(h, yaml) != 0) {
+        fprintf(stderr, "harness: %s\n", h->err);
+        free(h);
+        return -1;
+    }
+    *state = h;
+    return 0;
+}
+
+/* Fails the group unless every loop handle was closed (nothing leaked). */
+static inline int harness_teardown_group(void **state)
+{
+    harness *h = *state;
+    int rc = harness_stop(h);
+    free(h);
+    return rc == 0 ? 0 : -1;
+}
+
 /* Stops the daemon, joins its thread and checks the loop closed clean:
  * returns the uv_loop_close result (0 = every handle was closed). */
 static inline int harness_stop(harness *h)
@@ -126,31 +150,17 @@ static inline int h_write_all(int fd, const char *data, size_t len)
     return 0;
 }
 
-/* Connect, send, close (Spark 3.2+ style); waits for the daemon to close. */
-static inline int tcp_send(harness *h, const char *data, size_t len)
-{
-    int fd = h_connect(SOCK_STREAM, h->tcp_port);
-    if (fd < 0)
-        return -1;
-    int rc = h_write_all(fd, data, len);
-    shutdown(fd, SHUT_WR);
-    char tmp[64];
-    while (read(fd, tmp, sizeof tmp) > 0)
-        ;
-    close(fd);
-    return rc;
-}
-
-/* tcp_send from a given loopback source address (127.0.0.x): Spark worker
- * gauges are told apart by their sender. */
+/* Connect from src_ip (a 127.0.0.x source; NULL = any), send, close
+ * (Spark 3.2+ style); waits for the daemon to close. Worker gauges are told
+ * apart by their sender. */
 static inline int tcp_send_from(harness *h, const char *src_ip, const char *data, size_t len)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in src = { .sin_family = AF_INET };
-    inet_pton(AF_INET, src_ip, &src.sin_addr);
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)h->tcp_port) };
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    if (bind(fd, (struct sockaddr *)&src, sizeof src) != 0 ||
+    if ((src_ip && (inet_pton(AF_INET, src_ip, &src.sin_addr) != 1 ||
+                    bind(fd, (struct sockaddr *)&src, sizeof src) != 0)) ||
         connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         close(fd);
         return -1;
@@ -162,6 +172,11 @@ static inline int tcp_send_from(harness *h, const char *src_ip, const char *data
         ;
     close(fd);
     return rc;
+}
+
+static inline int tcp_send(harness *h, const char *data, size_t len)
+{
+    return tcp_send_from(h, NULL, data, len);
 }
 
 static inline int udp_send(harness *h, const char *data, size_t len)

@@ -43,25 +43,8 @@ static const char *yaml =
     "    worker: { cores: 4, memory_mb: 8192 }\n"
     "    executor: { cores: 2, memory_mb: 4096 }\n";
 
-static int setup(void **state)
-{
-    harness *h = calloc(1, sizeof *h);
-    if (harness_start(h, yaml) != 0) {
-        fprintf(stderr, "harness: %s\n", h->err);
-        free(h);
-        return -1;
-    }
-    *state = h;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    harness *h = *state;
-    int rc = harness_stop(h);
-    free(h);
-    return rc == 0 ? 0 : -1;
-}
+static int setup(void **state) { return harness_setup_group(state, yaml); }
+static int teardown(void **state) { return harness_teardown_group(state); }
 
 static int send_target(harness *h, const char *cluster, const char *app, int target)
 {

@@ -29,25 +29,8 @@ static const char *yaml =
 
 #define EAM ".driver.ExecutorAllocationManager.executors."
 
-static int setup(void **state)
-{
-    harness *h = calloc(1, sizeof *h);
-    if (harness_start(h, yaml) != 0) {
-        fprintf(stderr, "harness: %s\n", h->err);
-        free(h);
-        return -1;
-    }
-    *state = h;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    harness *h = *state;
-    int rc = harness_stop(h);
-    free(h);
-    return rc == 0 ? 0 : -1;   /* every handle closed: nothing leaked on the loop */
-}
+static int setup(void **state) { return harness_setup_group(state, yaml); }
+static int teardown(void **state) { return harness_teardown_group(state); }
 
 static double stored(harness *h) { return get_metric(h, "sparkscale_carbon_lines_stored_total"); }
 
