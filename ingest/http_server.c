@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "lib/log.h"
+#include "lib/str.h"
 
 #define DEFAULT_CTYPE "text/plain; charset=utf-8"
 #define CTYPE_MAX 128
@@ -804,17 +805,6 @@ static int parse_addr(const char *host, int port, struct sockaddr_storage *out)
     return uv_ip6_addr(host, port, (struct sockaddr_in6 *)out);
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void on_listener_closed(uv_handle_t *h)
 {
@@ -827,16 +817,16 @@ ss_http_server *ss_http_server_create(uv_loop_t *loop, const char *host, int por
 {
     struct sockaddr_storage addr;
     if (!loop || !host || !handler || port < 0 || port > 65535) {
-        set_err(err, errlen, "http: invalid arguments");
+        ss_errf(err, errlen, "http: invalid arguments");
         return NULL;
     }
     if (parse_addr(host, port, &addr) < 0) {
-        set_err(err, errlen, "http: host '%s' is not a numeric IPv4/IPv6 address", host);
+        ss_errf(err, errlen, "http: host '%s' is not a numeric IPv4/IPv6 address", host);
         return NULL;
     }
     ss_http_server *s = calloc(1, sizeof *s);
     if (!s) {
-        set_err(err, errlen, "http: out of memory");
+        ss_errf(err, errlen, "http: out of memory");
         return NULL;
     }
     s->loop = loop;
@@ -846,7 +836,7 @@ ss_http_server *ss_http_server_create(uv_loop_t *loop, const char *host, int por
     s->max_conns = SS_HTTP_DEFAULT_MAX_CONNS;
     int r = uv_tcp_init(loop, &s->listener);
     if (r < 0) {
-        set_err(err, errlen, "http: %s", uv_strerror(r));
+        ss_errf(err, errlen, "http: %s", uv_strerror(r));
         free(s);
         return NULL;
     }
@@ -865,7 +855,7 @@ ss_http_server *ss_http_server_create(uv_loop_t *loop, const char *host, int por
                                 : ((struct sockaddr_in *)&bound)->sin_port);
     }
     if (r < 0) {
-        set_err(err, errlen, "http: cannot listen on %s port %d: %s", host, port, uv_strerror(r));
+        ss_errf(err, errlen, "http: cannot listen on %s port %d: %s", host, port, uv_strerror(r));
         s->closing = 1;
         uv_close((uv_handle_t *)&s->listener, on_listener_closed);
         return NULL;

@@ -15,6 +15,7 @@
 #include "lib/bus.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/str.h"
 
 #define SAFETY_TIMER_MS 500     /* serves librdkafka even if an IO event was missed */
 #define CLOSE_TIMER_MS 20       /* while flushing on close */
@@ -98,16 +99,6 @@ struct ss_bus {
 
 /* ---- small helpers ---- */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void lat_add(ss_bus_latency *l, int64_t us)
 {
@@ -537,7 +528,7 @@ static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *val, cha
 {
     char e[512];
     if (rd_kafka_conf_set(conf, key, val, e, sizeof e) != RD_KAFKA_CONF_OK) {
-        set_err(err, errlen, "kafka.properties.%s: %s", key, e);
+        ss_errf(err, errlen, "kafka.properties.%s: %s", key, e);
         return -EINVAL;
     }
     return 0;
@@ -579,7 +570,7 @@ static int make_producer(ss_bus *bus, char *err, size_t errlen)
     for (size_t i = 0; i < cfg->kafka.nproperties; i++) {
         const ss_kv *kv = &cfg->kafka.properties[i];
         if (!kv->key || !kv->value) {
-            set_err(err, errlen, "kafka.properties: entry %zu has no key or value", i);
+            ss_errf(err, errlen, "kafka.properties: entry %zu has no key or value", i);
             goto fail;
         }
         if (conf_set(conf, kv->key, kv->value, err, errlen) < 0)
@@ -598,7 +589,7 @@ static int make_producer(ss_bus *bus, char *err, size_t errlen)
     char e[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
     if (!rk) {
-        set_err(err, errlen, "kafka producer: %s", e);
+        ss_errf(err, errlen, "kafka producer: %s", e);
         goto fail;
     }
     /* From here on librdkafka owns conf. Logs go to the main queue too, so
@@ -729,12 +720,12 @@ static int start_mock(ss_bus *bus, char *err, size_t errlen)
     rd_kafka_conf_set_log_cb(conf, on_log);
     bus->mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
     if (!bus->mock_rk) {
-        set_err(err, errlen, "embedded kafka: %s", e);
+        ss_errf(err, errlen, "embedded kafka: %s", e);
         return -EIO;
     }
     bus->mock = rd_kafka_mock_cluster_new(bus->mock_rk, SS_BUS_EMBEDDED_BROKERS);
     if (!bus->mock) {
-        set_err(err, errlen, "embedded kafka: cannot start the mock cluster");
+        ss_errf(err, errlen, "embedded kafka: cannot start the mock cluster");
         return -EIO;
     }
     const char *topics[] = { bus->decisions_topic, bus->audit_topic };
@@ -742,7 +733,7 @@ static int start_mock(ss_bus *bus, char *err, size_t errlen)
         rd_kafka_resp_err_t r = rd_kafka_mock_topic_create(bus->mock, topics[i], SS_BUS_EMBEDDED_PARTITIONS,
                                                            SS_BUS_EMBEDDED_BROKERS);
         if (r) {
-            set_err(err, errlen, "embedded kafka: create topic %s: %s", topics[i], rd_kafka_err2str(r));
+            ss_errf(err, errlen, "embedded kafka: create topic %s: %s", topics[i], rd_kafka_err2str(r));
             return -EIO;
         }
     }
@@ -785,12 +776,12 @@ static void destroy_early(ss_bus *bus)
 ss_bus *ss_bus_create(uv_loop_t *loop, const ss_config *cfg, char *err, size_t errlen)
 {
     if (!loop || !cfg) {
-        set_err(err, errlen, "bus: no loop or config");
+        ss_errf(err, errlen, "bus: no loop or config");
         return NULL;
     }
     ss_bus *bus = calloc(1, sizeof *bus);
     if (!bus) {
-        set_err(err, errlen, "bus: out of memory");
+        ss_errf(err, errlen, "bus: out of memory");
         return NULL;
     }
     bus->loop = loop;
@@ -812,7 +803,7 @@ ss_bus *ss_bus_create(uv_loop_t *loop, const ss_config *cfg, char *err, size_t e
 
     bus->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (bus->evfd < 0) {
-        set_err(err, errlen, "bus: eventfd: %s", strerror(errno));
+        ss_errf(err, errlen, "bus: eventfd: %s", strerror(errno));
         goto fail;
     }
     if (cfg->kafka.brokers[0] == '\0' || strcmp(cfg->kafka.brokers, SS_BUS_EMBEDDED) == 0) {
@@ -825,7 +816,7 @@ ss_bus *ss_bus_create(uv_loop_t *loop, const ss_config *cfg, char *err, size_t e
         goto fail;
 
     if (uv_poll_init(loop, &bus->poll, bus->evfd) < 0 || uv_timer_init(loop, &bus->timer) < 0) {
-        set_err(err, errlen, "bus: cannot watch the kafka event fd");
+        ss_errf(err, errlen, "bus: cannot watch the kafka event fd");
         goto fail; /* uv_poll_init / uv_timer_init fail only before registering */
     }
     bus->poll.data = bus;

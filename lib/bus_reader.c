@@ -13,6 +13,7 @@
 #include "lib/bus.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/str.h"
 
 #define MAX_PARTITIONS 100000
 
@@ -30,16 +31,6 @@ struct ss_bus_reader {
     int caught_up_reported;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void reader_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
@@ -50,26 +41,26 @@ static int add_partitions(ss_bus_reader *r, const char *topic, int timeout_ms, c
 {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(r->rk, topic, NULL);
     if (!rkt) {
-        set_err(err, errlen, "topic %s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
+        ss_errf(err, errlen, "topic %s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
         return -EINVAL;
     }
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t e = rd_kafka_metadata(r->rk, 0, rkt, &md, timeout_ms > 0 ? timeout_ms : 1);
     rd_kafka_topic_destroy(rkt);
     if (e) {
-        set_err(err, errlen, "metadata for %s: %s", topic, rd_kafka_err2str(e));
+        ss_errf(err, errlen, "metadata for %s: %s", topic, rd_kafka_err2str(e));
         return -EIO;
     }
     int rc = 0;
     if (md->topic_cnt != 1 || md->topics[0].err) {
-        set_err(err, errlen, "topic %s: %s", topic,
+        ss_errf(err, errlen, "topic %s: %s", topic,
                 md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "not in metadata");
         rc = -ENOENT;
         goto out;
     }
     const struct rd_kafka_metadata_topic *t = &md->topics[0];
     if (t->partition_cnt <= 0 || r->nparts + (size_t)t->partition_cnt > MAX_PARTITIONS) {
-        set_err(err, errlen, "topic %s: %d partitions", topic, t->partition_cnt);
+        ss_errf(err, errlen, "topic %s: %d partitions", topic, t->partition_cnt);
         rc = -EINVAL;
         goto out;
     }
@@ -101,7 +92,7 @@ int ss_bus_reader_open(const char *brokers, const char *const *topics, size_t nt
 {
     *out = NULL;
     if (!brokers || !*brokers || !topics || ntopics == 0) {
-        set_err(err, errlen, "no brokers or topics");
+        ss_errf(err, errlen, "no brokers or topics");
         return -EINVAL;
     }
     ss_bus_reader *r = calloc(1, sizeof *r);
@@ -125,18 +116,18 @@ int ss_bus_reader_open(const char *brokers, const char *const *topics, size_t nt
     };
     for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
         if (rd_kafka_conf_set(conf, kv[i].k, kv[i].v, e, sizeof e) != RD_KAFKA_CONF_OK) {
-            set_err(err, errlen, "%s: %s", kv[i].k, e);
+            ss_errf(err, errlen, "%s: %s", kv[i].k, e);
             goto fail_conf;
         }
     for (size_t i = 0; i < nprops; i++)
         if (rd_kafka_conf_set(conf, props[i].key, props[i].value, e, sizeof e) != RD_KAFKA_CONF_OK) {
-            set_err(err, errlen, "property %s: %s", props[i].key, e);
+            ss_errf(err, errlen, "property %s: %s", props[i].key, e);
             goto fail_conf;
         }
     rd_kafka_conf_set_log_cb(conf, reader_log);
     r->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
     if (!r->rk) {
-        set_err(err, errlen, "kafka consumer: %s", e);
+        ss_errf(err, errlen, "kafka consumer: %s", e);
         goto fail_conf;
     }
     rd_kafka_poll_set_consumer(r->rk);
@@ -157,7 +148,7 @@ int ss_bus_reader_open(const char *brokers, const char *const *topics, size_t nt
         found++;
     }
     if (!found) {
-        set_err(err, errlen, "%s", missing[0] ? missing : "no topics");
+        ss_errf(err, errlen, "%s", missing[0] ? missing : "no topics");
         rc = -ENOENT;
         goto fail;
     }
@@ -168,7 +159,7 @@ int ss_bus_reader_open(const char *brokers, const char *const *topics, size_t nt
     rd_kafka_resp_err_t ae = rd_kafka_assign(r->rk, l);
     rd_kafka_topic_partition_list_destroy(l);
     if (ae) {
-        set_err(err, errlen, "assign: %s", rd_kafka_err2str(ae));
+        ss_errf(err, errlen, "assign: %s", rd_kafka_err2str(ae));
         rc = -EIO;
         goto fail;
     }
@@ -227,7 +218,7 @@ int ss_bus_reader_next(ss_bus_reader *r, int timeout_ms, ss_bus_record *rec, cha
             continue;
         }
         if (m->err) {
-            set_err(err, errlen, "%s [%d]: %s", topic, (int)m->partition, rd_kafka_message_errstr(m));
+            ss_errf(err, errlen, "%s [%d]: %s", topic, (int)m->partition, rd_kafka_message_errstr(m));
             int fatal = m->err == RD_KAFKA_RESP_ERR__FATAL || m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
                         m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
                         m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
+#include "lib/str.h"
 
 /* Hard limits: the loader runs before anything else and must not be the way
  * a bad file exhausts memory. 10,000 clusters fit well inside them. */
@@ -1227,16 +1228,6 @@ static int validate(ctx *c)
 
 /* ---- public API -------------------------------------------------------------------- */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int load_buffer(const char *yaml, size_t len, const char *source, ss_config **out,
                        char *err, size_t errlen)
@@ -1253,10 +1244,10 @@ static int load_buffer(const char *yaml, size_t len, const char *source, ss_conf
     if (!yaml_parser_load(&parser, &doc)) {
         if (parser.error == YAML_MEMORY_ERROR) {
             rc = -ENOMEM;
-            set_err(err, errlen, "%s: out of memory reading YAML", source);
+            ss_errf(err, errlen, "%s: out of memory reading YAML", source);
         } else {
             rc = -EINVAL;
-            set_err(err, errlen, "%s:%zu:%zu: YAML syntax error: %s%s%s", source,
+            ss_errf(err, errlen, "%s:%zu:%zu: YAML syntax error: %s%s%s", source,
                     parser.problem_mark.line + 1, parser.problem_mark.column + 1,
                     parser.problem ? parser.problem : "unknown",
                     parser.context ? " " : "", parser.context ? parser.context : "");
@@ -1295,7 +1286,7 @@ static int load_buffer(const char *yaml, size_t len, const char *source, ss_conf
     if (!rc)
         rc = validate(&c);
     if (rc == -ENOMEM)
-        set_err(err, errlen, "%s: out of memory", source);
+        ss_errf(err, errlen, "%s: out of memory", source);
 
 cleanup:
     yaml_document_delete(&doc);
@@ -1316,7 +1307,7 @@ int ss_config_load_string(const char *yaml, const char *source, ss_config **out,
     *out = NULL;
     size_t len = strnlen(yaml, CONFIG_MAX_BYTES + 1);
     if (len > CONFIG_MAX_BYTES) {
-        set_err(err, errlen, "%s: larger than %zu bytes", source, CONFIG_MAX_BYTES);
+        ss_errf(err, errlen, "%s: larger than %zu bytes", source, CONFIG_MAX_BYTES);
         return -EFBIG;
     }
     return load_buffer(yaml, len, source, out, err, errlen);
@@ -1362,7 +1353,7 @@ int ss_config_load_file(const char *path, ss_config **out, char *err, size_t err
     FILE *f = fopen(path, "rb");
     if (!f) {
         int e = errno;
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(e));
+        ss_errf(err, errlen, "%s: cannot open: %s", path, strerror(e));
         return -e;
     }
     char *buf = NULL;
@@ -1372,13 +1363,13 @@ int ss_config_load_file(const char *path, ss_config **out, char *err, size_t err
     if (rc == 0 && len > CONFIG_MAX_BYTES)
         rc = -EFBIG;
     if (rc == -EFBIG)
-        set_err(err, errlen, "%s: larger than %zu bytes", path, CONFIG_MAX_BYTES);
+        ss_errf(err, errlen, "%s: larger than %zu bytes", path, CONFIG_MAX_BYTES);
     else if (rc == -EIO)
-        set_err(err, errlen, "%s: read error", path);
+        ss_errf(err, errlen, "%s: read error", path);
     else if (rc == -ENOMEM)
-        set_err(err, errlen, "%s: out of memory", path);
+        ss_errf(err, errlen, "%s: out of memory", path);
     else if (memchr(buf, '\0', len)) {
-        set_err(err, errlen, "%s: contains a NUL byte (not a text file?)", path);
+        ss_errf(err, errlen, "%s: contains a NUL byte (not a text file?)", path);
         rc = -EINVAL;
     } else {
         rc = load_buffer(buf, len, path, out, err, errlen);
