@@ -325,6 +325,19 @@ static int cache_rebuild(ss_daemon *d, int c, input_cache *ic)
     return 0;
 }
 
+/* Same decision, same numbers: the reason text would read the same (a
+ * stale result's text has the feed's age in it, so stale ones never match). */
+static int same_result(const policy_result *a, const policy_result *b)
+{
+    return a->desired == b->desired && a->recommendation == b->recommendation &&
+           a->window_max == b->window_max && a->needed == b->needed && a->busy == b->busy &&
+           a->idle == b->idle && a->per_worker == b->per_worker &&
+           a->demand_executors == b->demand_executors && a->current == b->current &&
+           a->active_apps == b->active_apps && a->expired_apps == b->expired_apps &&
+           a->reason == b->reason && a->flags == b->flags && a->held == b->held &&
+           !a->stale && !b->stale;
+}
+
 /* Runs the policy for cluster c; rebuild = the store changed for it. */
 static void evaluate(ss_daemon *d, int c, int64_t now_ms, int rebuild)
 {
@@ -370,7 +383,24 @@ static void evaluate(ss_daemon *d, int c, int64_t now_ms, int rebuild)
         };
         ic->oldest_seen_ms = oldest;
     }
-    int rc = policy_evaluate(&in, &rt->pstate, &rt->result);
+    int rc;
+    if (!rebuild && rt->evaluated && !rt->result.stale) {
+        /* Inputs unchanged since the last evaluation: most timer passes give
+         * the same result, and formatting its reason is half the cost of a
+         * pass. Evaluate without text; keep the old text if the result is
+         * the same, else evaluate again, with text, from the saved state. */
+        policy_state saved = rt->pstate;
+        policy_result quick;
+        in.no_reason = 1;
+        rc = policy_evaluate(&in, &rt->pstate, &quick);
+        if (rc != 0 || !same_result(&quick, &rt->result)) {
+            rt->pstate = saved;
+            in.no_reason = 0;
+            rc = policy_evaluate(&in, &rt->pstate, &rt->result);
+        }
+    } else {
+        rc = policy_evaluate(&in, &rt->pstate, &rt->result);
+    }
     d->evaluations++;
     rt->evaluated = 1;
     rt->pool_dirty = 1;

@@ -293,7 +293,9 @@ int policy_evaluate(const policy_input *in, policy_state *st, policy_result *out
 
     policy_window_resize(&st->window, (int64_t)c->scale_down_window_s * 1000, now);
 
-    text t = {out->reason_text, sizeof(out->reason_text), 0, 0};
+    /* A builder born "cut" appends nothing: no text, no formatting cost. */
+    out->reason_text[0] = '\0';
+    text t = {out->reason_text, sizeof(out->reason_text), 0, in->no_reason != 0};
     int no_data = in->last_data_ms <= 0;
     int64_t age_ms = now - in->last_data_ms;
     int stale = !no_data && c->stale_after_s > 0 && age_ms > (int64_t)c->stale_after_s * 1000;

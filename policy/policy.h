@@ -35,6 +35,8 @@ typedef struct policy_input {
     size_t napps;
     int64_t last_data_ms;         /* newest data of any kind; 0 = none since start */
     int64_t now_ms;
+    int no_reason;                /* != 0: leave reason_text empty (a caller that
+                                   * re-evaluates unchanged inputs keeps its old text) */
 } policy_input;
 
 /* What the decision was, as a code (stable, for metrics and the bus). */

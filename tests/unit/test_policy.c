@@ -652,6 +652,35 @@ static uint32_t rnd(uint32_t n)
     return (uint32_t)(rng >> 33) % n;
 }
 
+/* no_reason skips only the text: same decision, same state afterwards. */
+static void test_no_reason(void **unused)
+{
+    (void)unused;
+    fx a, b;
+    fx_init(&a, T0);
+    fx_init(&b, T0);
+    for (int i = 0; i < 3; i++) {
+        fx_app(&a, (size_t)i, "app-20261121093000-0001", 4 + 5 * i, -1);
+        fx_app(&b, (size_t)i, "app-20261121093000-0001", 4 + 5 * i, -1);
+    }
+    b.in.no_reason = 1;
+    for (int step = 0; step < 200; step++) {
+        int64_t now = T0 + step * SEC;
+        int target = step % 37 < 20 ? 30 : 2;     /* up, then a hold, then down */
+        a.apps[0].target_executors = b.apps[0].target_executors = target;
+        a.in.current_workers = b.in.current_workers = step ? a.res.desired : 5;
+        assert_int_equal(fx_eval_at(&a, now), 0);
+        assert_int_equal(fx_eval_at(&b, now), 0);
+        assert_int_equal(a.res.desired, b.res.desired);
+        assert_int_equal(a.res.reason, b.res.reason);
+        assert_int_equal(a.res.flags, b.res.flags);
+        assert_int_equal(a.res.window_max, b.res.window_max);
+        assert_true(a.res.reason_text[0] != '\0');
+        assert_string_equal(b.res.reason_text, "");
+        assert_memory_equal(&a.st, &b.st, sizeof a.st);
+    }
+}
+
 static void test_invariants_random(void **unused)
 {
     (void)unused;
@@ -733,6 +762,7 @@ int main(void)
         cmocka_unit_test(test_reason_text),
         cmocka_unit_test(test_idle_over_need),
         cmocka_unit_test(test_app_start_ms),
+        cmocka_unit_test(test_no_reason),
         cmocka_unit_test(test_invariants_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
