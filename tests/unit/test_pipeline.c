@@ -1,0 +1,122 @@
+/* test_pipeline.c: the per-line path shared by the TCP and UDP listeners:
+ * every line ends up stored, skipped or counted under one drop reason. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "ingest/pipeline.h"
+
+#define EAM ".driver.ExecutorAllocationManager.executors."
+
+typedef struct fx {
+    spark_prefixes *prefixes;
+    ss_store *store;
+    int64_t changed[2];
+    ss_pipeline pipe;
+    pipeline_source src;
+} fx;
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    f->prefixes = spark_prefixes_create(2);
+    spark_prefixes_add(f->prefixes, "alpha", 0);
+    spark_prefixes_add(f->prefixes, "teams.beta", 1);
+    store_limits lim = { .max_apps_per_cluster = 2, .max_series_per_app = 3 };
+    f->store = store_create(&lim, 2);
+    pipeline_init(&f->pipe, f->prefixes, f->store, f->changed, 2);
+    f->src = (pipeline_source){ .pipe = &f->pipe, .peer = "10.0.0.7" };
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    store_destroy(f->store);
+    spark_prefixes_destroy(f->prefixes);
+    free(f);
+    return 0;
+}
+
+static void feed(fx *f, const char *text)
+{
+    char carry[256];
+    pipeline_feed_datagram(&f->src, text, strlen(text), carry, sizeof carry);
+}
+
+static void test_each_line_lands_in_one_bucket(void **state)
+{
+    fx *f = *state;
+    feed(f,
+         "alpha.app-1" EAM "numberTargetExecutors 4 1700000000\n"      /* stored */
+         "alpha.app-1.driver.BlockManager.memory.memUsed_MB 3 1700000000\n" /* skipped */
+         "gamma.app-1" EAM "numberTargetExecutors 4 1700000000\n"      /* unknown cluster */
+         "alpha" EAM "numberTargetExecutors 4 1700000000\n"            /* no namespace: no cluster */
+         "alpha.app-1" EAM " 4 1700000000\n"                            /* bad path: empty gauge */
+         "alpha.app-1" EAM "numberTargetExecutors x 1700000000\n"      /* value */
+         "alpha.app-1" EAM "numberTargetExecutors 4 -5\n"              /* timestamp */
+         "alpha.app-1" EAM "numberTargetExecutors Infinity 1700000000\n" /* nonfinite */
+         "lonely\n"                                                     /* fields */
+         "\n"                                                           /* empty */
+         "teams.beta.worker.coresUsed 2 1700000000");                   /* stored, no '\n' */
+    const pipeline_stats *st = &f->pipe.stats;
+    assert_int_equal(st->lines, 11);
+    assert_int_equal(st->stored, 2);
+    assert_int_equal(st->skipped, 1);
+    assert_int_equal(st->dropped[PIPE_DROP_UNKNOWN_CLUSTER], 2);
+    assert_int_equal(st->dropped[PIPE_DROP_SHAPE], 1);
+    assert_int_equal(st->rejected[CARBON_E_VALUE], 1);
+    assert_int_equal(st->rejected[CARBON_E_TIMESTAMP], 1);
+    assert_int_equal(st->rejected[CARBON_E_NONFINITE], 1);
+    assert_int_equal(st->rejected[CARBON_E_FIELDS], 1);
+    assert_int_equal(st->rejected[CARBON_E_EMPTY], 1);
+
+    double v;
+    int64_t ts;
+    const store_app *a = store_app_find(f->store, 0, "app-1", 5);
+    assert_non_null(a);
+    assert_int_equal(store_app_latest(a, SPARK_G_TARGET_EXECUTORS, &v, &ts), 0);
+    assert_true(v == 4);
+    assert_int_equal(ts, 1700000000000LL);
+    /* Worker gauges are keyed by the sender's address. */
+    const store_worker *w = store_worker_at(f->store, 1, 0);
+    assert_non_null(w);
+    assert_string_equal(store_worker_source(w), "10.0.0.7");
+    /* The change started both clusters' reaction clocks. */
+    assert_true(f->changed[0] > 0);
+    assert_true(f->changed[1] > 0);
+}
+
+static void test_caps_and_order_are_counted(void **state)
+{
+    fx *f = *state;
+    feed(f,
+         "alpha.app-1" EAM "numberTargetExecutors 1 1700000000\n"
+         "alpha.app-2" EAM "numberTargetExecutors 1 1700000000\n"
+         "alpha.app-3" EAM "numberTargetExecutors 1 1700000000\n"      /* 3rd app: cap 2 */
+         "alpha.app-1" EAM "numberAllExecutors 1 1700000000\n"
+         "alpha.app-1" EAM "numberMaxNeededExecutors 1 1700000000\n"
+         "alpha.app-1" EAM "numberExecutorsToAdd 1 1700000000\n"       /* 4th series: cap 3 */
+         "alpha.app-1" EAM "numberTargetExecutors 1 1600000000\n");    /* older than newest */
+    const pipeline_stats *st = &f->pipe.stats;
+    assert_int_equal(st->stored, 4);
+    assert_int_equal(st->dropped[PIPE_DROP_CAP_APPS], 1);
+    assert_int_equal(st->dropped[PIPE_DROP_CAP_SERIES], 1);
+    assert_int_equal(st->dropped[PIPE_DROP_OLD], 1);
+    assert_null(store_app_find(f->store, 0, "app-3", 5));
+    for (int i = 0; i < PIPE_DROP_COUNT; i++)
+        assert_string_not_equal(pipeline_drop_name(i), "?");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_each_line_lands_in_one_bucket, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_caps_and_order_are_counted, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
