@@ -62,6 +62,21 @@ def send_report(host, port, prefix, apps, workers, ts):
         s.sendall(("\n".join(lines) + "\n").encode())
 
 
+def send_worker_reports(host, port, prefix, workers, running, ts):
+    """Each simulated worker reports its own gauges from its own loopback
+    address, as worker pods do from their pod IPs: sparkscaled tells workers
+    apart by sender, counts the busy ones and names idle ones on scale-in."""
+    for i in range(workers):
+        execs = max(0, min(EXEC_PER_WORKER, running - EXEC_PER_WORKER * i))
+        used = execs * 2
+        lines = (f"{prefix}.worker.coresUsed {used} {ts}\n"
+                 f"{prefix}.worker.coresFree {4 - used} {ts}\n"
+                 f"{prefix}.worker.executors {execs} {ts}\n")
+        with socket.create_connection((host, port), timeout=5,
+                                      source_address=(f"127.0.0.{10 + i}", 0)) as s:
+            s.sendall(lines.encode())
+
+
 def cluster_status(http, name):
     with urllib.request.urlopen(f"{http}/v1/clusters?name={name}", timeout=5) as r:
         doc = json.load(r)
@@ -80,19 +95,23 @@ def main():
 
     workers = 1            # the simulated cluster's size
     pending = []           # (apply_at, count): decisions being "actuated"
-    print(f"{'t':>3}  {'executors wanted':>16}  {'workers':>7}  {'desired':>7}  reason")
+    print(f"{'t':>3}  {'executors wanted':>16}  {'workers':>7}  {'busy':>4}  {'desired':>7}  reason")
     for t in range(args.seconds):
         apps = demand_at(t)
-        send_report(host, int(port), args.prefix, apps, workers, int(time.time()))
+        ts = int(time.time())
+        send_report(host, int(port), args.prefix, apps, workers, ts)
+        running = min(sum(apps.values()), workers * EXEC_PER_WORKER)
+        send_worker_reports(host, int(port), args.prefix, workers, running, ts)
         time.sleep(0.3)
         st = cluster_status(args.http, args.cluster)
         desired = (st or {}).get("workers", {}).get("desired")
+        busy = (st or {}).get("workers", {}).get("busy")
         reason = ((st or {}).get("recommendation") or {}).get("reason", "")
         if desired is not None and (not pending or pending[-1][1] != desired) and desired != workers:
             pending.append((t + 2, desired))
         while pending and pending[0][0] <= t:
             workers = pending.pop(0)[1]
-        print(f"{t:>3}  {sum(apps.values()):>16}  {workers:>7}  "
+        print(f"{t:>3}  {sum(apps.values()):>16}  {workers:>7}  {busy if busy is not None else '-':>4}  "
               f"{desired if desired is not None else '-':>7}  {reason}", flush=True)
         time.sleep(0.7)
     return 0
