@@ -2,7 +2,8 @@
 # Ingest benchmark: the same Spark-shaped carbon load (bench_ingest: a
 # quarter ExecutorAllocationManager gauges over ~50 apps, the rest other
 # Spark metrics) over K loopback TCP connections, first into sparkscaled,
-# then into carbon-c-relay (one worker, everything routed to its blackhole).
+# then into carbon-c-relay (one worker, everything routed to its blackhole,
+# the same 1 MiB socket receive buffer sparkscaled sets).
 # Prints lines/s per core of daemon CPU (utime+stime from /proc/PID/stat)
 # for both, median over RUNS runs, and the CPU-per-line ratio.
 # Usage: tests/bench/ingest_vs_relay.sh [BUILD_DIR] (env: LINES, CONNS, RUNS)
@@ -73,7 +74,7 @@ cat >"$work/relay.conf" <<CONF
 listen type linemode 127.0.0.1:$rport proto tcp;
 match * send to blackhole stop;
 CONF
-carbon-c-relay -f "$work/relay.conf" -w 1 -s -l "$work/relay.log" &
+carbon-c-relay -f "$work/relay.conf" -w 1 -s -U 1048576 -l "$work/relay.log" &
 rpid=$!
 sleep 1
 
