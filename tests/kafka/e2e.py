@@ -58,11 +58,10 @@ class Run:
     def wait_until(self, fn, timeout, what, interval=0.05):
         """Polls fn() until it returns a truthy value; bounded by timeout and the run budget."""
         end = time.monotonic() + min(timeout, max(0.0, self.left()))
-        last = None
         while True:
-            last = fn()
-            if last:
-                return last
+            got = fn()
+            if got:
+                return got
             if time.monotonic() >= end:
                 raise CheckFailed("timed out after %.1f s waiting for %s" % (timeout, what))
             time.sleep(interval)
@@ -347,8 +346,12 @@ class Run:
         need(d["desired"] == 8, "alpha desired %s, want 8" % d["desired"])
         # librdkafka waits topic.metadata.propagation.max.ms (10 s) before it calls a topic missing.
         pat = r"%s.*([Uu]nknown topic|UNKNOWN_TOPIC)" % re.escape(DECISIONS)
-        lines = self.wait_until(lambda: self.log_has(pat), 30,
-                                "sparkscaled to log an unknown-topic error naming %s" % DECISIONS, 0.2)
+        def logged():
+            if self.decision("alpha").get("delivery") == "acked":
+                raise CheckFailed("the decision was acked with no topic created: %s was auto-created (topics: %s)"
+                                  % (DECISIONS, self.list_topics()))
+            return self.log_has(pat)
+        lines = self.wait_until(logged, 30, "sparkscaled to log an unknown-topic error naming %s" % DECISIONS, 0.2)
         t_err = time.monotonic() - t
         self.log("error logged after %.1f s: %s" % (t_err, lines[0][:220]))
         m1 = self.metrics()
@@ -360,6 +363,7 @@ class Run:
                                                              m1["decisions_delivered_total"]))
         need(m1["kafka_brokers_up"] >= 1, "the broker is not connected (brokers_up %g): not a topic test"
              % m1["kafka_brokers_up"])
+        need(m1["decisions_dropped_total"] == 0, "%g decisions dropped" % m1["decisions_dropped_total"])
         topics = self.list_topics()
         need(DECISIONS not in topics, "%s was created although auto.create.topics.enable=false" % DECISIONS)
         # The topics appear: the held decision must go out by itself.
@@ -491,6 +495,8 @@ class Run:
                      % (c, r["sequence"], r["desired_workers"], want))
             seen += len(mine)
         need(seen == delivered, "%d outage decisions on the bus, delivered %g" % (seen, delivered))
+        fatal = self.log_has(r"fatal producer error")
+        need(not fatal, "the broker restart cost a fatal producer error: %s" % fatal[:1])
         return ("broker down: %d decisions published, %g pending, 0 delivered; restarted, drained in %.1f s: "
                 "delivered %g + superseded %g = %d, dropped 0; newest delta %d / beta %d on the bus, in order"
                 % (n, m1["decisions_pending"], t_drain, delivered, superseded, n,
@@ -599,6 +605,8 @@ def main():
     ap.add_argument("--pidfile", required=True)
     ap.add_argument("--budget", type=int, default=240)
     args = ap.parse_args()
+    for k in ("jars", "sparkscaled", "ctl", "work", "pidfile"):    # children run in the work dir
+        setattr(args, k, os.path.abspath(getattr(args, k)))
     # Kafka's own test vectors (clients/src/test/.../UtilsTest.testMurmur2).
     assert murmur2(b"21") == (-973932308) & 0xFFFFFFFF and murmur2(b"abc") == 479470107, "murmur2 port is wrong"
     run = Run(args)

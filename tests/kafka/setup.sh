@@ -46,7 +46,7 @@ mkdir -p "$cache" || die "cannot create $cache"
 tmp=$(mktemp -d "$cache/.kafka-$KAFKA_VERSION.XXXXXX") || die "cannot create a temp dir in $cache"
 trap 'rm -rf "$tmp"' EXIT
 # -B: no colours or progress; -q: only errors. The jars land in ~/.m2 too, so a re-fetch is offline.
-if ! mvn -B -q -f "$here/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+if ! mvn -B -q -Dstyle.color=never -f "$here/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
        dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" > "$tmp/mvn.log" 2>&1; then
   tail -30 "$tmp/mvn.log" >&2
   die "mvn could not fetch org.apache.kafka:kafka_2.13:$KAFKA_VERSION from Maven Central (no network to the registry?)"
