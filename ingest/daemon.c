@@ -204,6 +204,11 @@ void ss_daemon_set_reaction_hook(ss_daemon *d, ss_daemon_reaction_fn fn, void *c
     d->reaction_ctx = ctx;
 }
 
+void ss_daemon_set_lost_counter(ss_daemon *d, uint64_t *lost)
+{
+    ss_bus_set_close_report(d->bus, lost);
+}
+
 const char *ss_daemon_kafka_bootstrap(const ss_daemon *d)
 {
     return ss_bus_bootstrap(d->bus);

@@ -5,6 +5,7 @@
 #define SS_DAEMON_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "lib/config.h"
@@ -31,6 +32,10 @@ const char *ss_daemon_kafka_bootstrap(const ss_daemon *d);
 typedef void (*ss_daemon_reaction_fn)(void *ctx, const char *cluster, uint64_t sequence,
                                       int64_t reaction_us);
 void ss_daemon_set_reaction_hook(ss_daemon *d, ss_daemon_reaction_fn fn, void *ctx);
+
+/* At shutdown, *lost (caller-owned) receives the number of decisions Kafka
+ * never acknowledged (the flush timed out). */
+void ss_daemon_set_lost_counter(ss_daemon *d, uint64_t *lost);
 
 /* Stops listening, evaluates once more, flushes Kafka (bounded by
  * flush_timeout_ms), closes every handle and frees the daemon; then calls

@@ -29,7 +29,9 @@ static void usage(FILE *out)
         "  -h, --help            this text\n"
         "  -V, --version         print the version\n"
         "\n"
-        "Status: GET /healthz, /metrics, /v1/clusters, /v1/kafka on ingest.http.\n");
+        "Status: GET /healthz, /metrics, /v1/clusters, /v1/kafka on ingest.http.\n"
+        "Exit status: 0 clean stop, 1 bad config or start-up failure, 2 bad arguments,\n"
+        "3 stopped with decisions Kafka never acknowledged (brokers unreachable).\n");
 }
 
 typedef struct app {
@@ -37,6 +39,7 @@ typedef struct app {
     uv_signal_t sigterm, sigint;
     ss_daemon *daemon;
     int stopping;
+    uint64_t lost;                 /* decisions Kafka never acknowledged */
 } app;
 
 static void on_daemon_done(void *ctx)
@@ -124,6 +127,7 @@ int main(int argc, char **argv)
         ss_config_free(cfg);
         return 1;
     }
+    ss_daemon_set_lost_counter(a.daemon, &a.lost);
     uv_signal_init(&a.loop, &a.sigterm);
     uv_signal_init(&a.loop, &a.sigint);
     a.sigterm.data = a.sigint.data = &a;
@@ -135,6 +139,11 @@ int main(int argc, char **argv)
     if (rc != 0)
         ss_warn("loop closed with handles still open: %s", uv_strerror(rc));
     ss_config_free(cfg);
+    if (a.lost > 0) {
+        /* Logged by the bus too; the exit status says it to supervisors. */
+        ss_error("stopped with %llu decisions not acknowledged by Kafka", (unsigned long long)a.lost);
+        return 3;
+    }
     ss_info("stopped");
     return 0;
 }

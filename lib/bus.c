@@ -57,6 +57,7 @@ typedef struct bus_cluster {
 
 struct ss_bus {
     uv_loop_t *loop;
+    uint64_t *lost_out;            /* set by ss_bus_set_close_report */
     const ss_config *cfg;
     rd_kafka_t *rk;
     rd_kafka_queue_t *mainq;
@@ -419,8 +420,9 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
             lat_add(&bus->st.trigger_latency, now - m->trigger_us);
         if (m->seq > c->acked_seq)
             c->acked_seq = m->seq;
-        if (bus->st.broker_state != 1)
-            bus->st.broker_state = 1;
+        if (bus->st.broker_state == 0)
+            ss_info("bus: Kafka reachable again (a held decision was delivered)");
+        bus->st.broker_state = 1;
         report(bus, m, 0, now);
         msg_free(m);
         return;
@@ -983,6 +985,8 @@ static void finish_close(ss_bus *bus)
     bus->finished = 1;
     uint64_t lost = bus->st.in_flight + bus->st.held;
     uint64_t lost_audit = bus->st.audit_pending;
+    if (bus->lost_out)
+        *bus->lost_out = lost;
     if (lost || lost_audit)
         ss_error("bus: closing with %" PRIu64 " decisions and %" PRIu64 " audit records not acknowledged "
                  "by Kafka (flush timed out)",
@@ -1002,6 +1006,11 @@ static void finish_close(ss_bus *bus)
     uv_timer_stop(&bus->timer);
     uv_close((uv_handle_t *)&bus->poll, on_handle_closed);
     uv_close((uv_handle_t *)&bus->timer, on_handle_closed);
+}
+
+void ss_bus_set_close_report(ss_bus *bus, uint64_t *lost_decisions)
+{
+    bus->lost_out = lost_decisions;
 }
 
 void ss_bus_close(ss_bus *bus, int flush_timeout_ms, void (*done)(void *), void *ctx)

@@ -236,6 +236,10 @@ void *ss_bus_producer_handle(const ss_bus *bus);
  * done(ctx) (done may be NULL). The loop must keep running until then. */
 void ss_bus_close(ss_bus *bus, int flush_timeout_ms, void (*done)(void *), void *ctx);
 
+/* When the bus closes, it writes into *lost_decisions (caller-owned, must
+ * outlive the close) how many decisions Kafka never acknowledged. */
+void ss_bus_set_close_report(ss_bus *bus, uint64_t *lost_decisions);
+
 /* ---- reading (sparkscalectl, tests) ---- */
 
 typedef struct ss_bus_reader ss_bus_reader;

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: installs missing packages, builds with -Werror, runs
 # every ctest test (unit, runtime, fuzz-corpus replay), the same under
-# ASan+UBSan, the unit tests under valgrind, and the real-Spark check.
+# ASan+UBSan, the unit tests under valgrind, the real-Spark check and the
+# real-Kafka end-to-end check.
 # Usage: scripts/test.sh            (everything)
-#        SS_TEST_QUICK=1 scripts/test.sh   (skip sanitizer, valgrind and Spark)
+#        SS_TEST_QUICK=1 scripts/test.sh   (skip sanitizer, valgrind, Spark, Kafka)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -53,6 +54,7 @@ if [ -z "${SS_TEST_QUICK:-}" ]; then
   stage "ctest under ASan+UBSan"        ctest_in build/asan
   stage "unit tests under valgrind"     valgrind_units build/ci
   stage "real Spark check"              tests/spark/run_spark_check.sh "$root/build/ci/ingest/sparkscaled"
+  stage "real Kafka end-to-end"         tests/kafka/run_kafka_e2e.sh "$root/build/ci"
 fi
 
 echo
