@@ -72,6 +72,8 @@ int decider_init(ss_daemon *d);
 void decider_free(ss_daemon *d);
 void decider_evaluate_dirty(ss_daemon *d);
 void decider_tick(ss_daemon *d);
+/* Index of the cluster named name, or -1 (binary search). */
+int decider_cluster_index(ss_daemon *d, const char *name);
 void decider_on_delivery(void *ctx, const char *cluster, uint64_t sequence, int err,
                          int64_t latency_us);
 

@@ -412,8 +412,10 @@ static void maybe_publish(ss_daemon *d, int c, int64_t now_ms)
 {
     cluster_rt *rt = &d->rt[c];
     int desired = rt->granted >= 0 ? rt->granted : rt->result.desired;
-    if (desired < 0)
-        return;                     /* no decision: size unknown and feed stale */
+    if (desired < 0) {
+        d->changed_at_us[c] = 0;    /* no decision: size unknown and feed stale */
+        return;
+    }
     int64_t heartbeat_ms = (int64_t)d->cfg->kafka.heartbeat_s * 1000;
     if (!rt->published || desired != rt->pub_desired)
         publish(d, c, now_ms, 0);
@@ -460,6 +462,11 @@ void decider_tick(ss_daemon *d)
         d->pass_max_us = d->pass_us;
     for (size_t c = 0; c < n; c++)
         maybe_publish(d, (int)c, now);
+}
+
+int decider_cluster_index(ss_daemon *d, const char *name)
+{
+    return cluster_by_name(scratch_of(d), name);
 }
 
 void decider_on_delivery(void *ctx, const char *cluster, uint64_t sequence, int err,

@@ -2,6 +2,7 @@
  * 0.0.4), /v1/clusters and /v1/kafka (JSON). Read-only over daemon state. */
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -163,21 +164,66 @@ static void send_json(ss_http_response *res, int status, json_t *j)
     }
 }
 
+/* Value of key in a query string "a=1&b=2" into buf; returns 0 if present. */
+static int query_param(const char *query, const char *key, char *buf, size_t len)
+{
+    size_t klen = strlen(key);
+    for (const char *p = query; p && *p; p = strchr(p, '&'), p = p ? p + 1 : NULL) {
+        if (strncmp(p, key, klen) == 0 && p[klen] == '=') {
+            const char *v = p + klen + 1;
+            size_t n = strcspn(v, "&");
+            if (n >= len)
+                n = len - 1;
+            memcpy(buf, v, n);
+            buf[n] = '\0';
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* /v1/clusters[?name=N | ?offset=O&limit=L]: one cluster, or a page of them
+ * (default and maximum STATUS_PAGE_MAX): 10,000 clusters make a document of
+ * tens of megabytes, and building it holds the loop. */
+#define STATUS_PAGE_MAX 1000
+
 static void clusters_handler(ss_daemon *d, const ss_http_request *req, ss_http_response *res)
 {
     int64_t now = ss_wall_ms();
-    json_t *list = json_array();
-    /* ?name=alpha narrows the answer to one cluster: 10,000 clusters make a
-     * big document. */
-    const char *only = NULL;
-    if (req->query && strncmp(req->query, "name=", 5) == 0)
-        only = req->query + 5;
-    for (size_t c = 0; c < d->cfg->nclusters; c++) {
-        if (only && strcmp(only, d->cfg->clusters[c].name) != 0)
-            continue;
-        json_array_append_new(list, cluster_json(d, (int)c, now));
-    }
+    size_t n = d->cfg->nclusters, first = 0, count = n;
+    char buf[SS_NAME_MAX];
     json_t *o = json_object();
+    if (query_param(req->query, "name", buf, sizeof buf) == 0) {
+        int c = decider_cluster_index(d, buf);
+        if (c < 0) {
+            json_decref(o);
+            ss_http_response_status(res, 404, "text/plain");
+            ss_http_response_printf(res, "no cluster named '%s'\n", buf);
+            return;
+        }
+        first = (size_t)c;
+        count = 1;
+    } else {
+        long offset = 0, limit = STATUS_PAGE_MAX;
+        if (query_param(req->query, "offset", buf, sizeof buf) == 0)
+            offset = strtol(buf, NULL, 10);
+        if (query_param(req->query, "limit", buf, sizeof buf) == 0)
+            limit = strtol(buf, NULL, 10);
+        if (offset < 0 || limit < 1 || limit > STATUS_PAGE_MAX) {
+            json_decref(o);
+            ss_http_response_status(res, 400, "text/plain");
+            ss_http_response_printf(res, "offset must be >= 0 and limit 1..%d\n", STATUS_PAGE_MAX);
+            return;
+        }
+        first = (size_t)offset < n ? (size_t)offset : n;
+        count = n - first < (size_t)limit ? n - first : (size_t)limit;
+        json_object_set_new(o, "total", json_integer((json_int_t)n));
+        if (first + count < n)
+            json_object_set_new(o, "next_offset", json_integer((json_int_t)(first + count)));
+    }
+    json_t *list = json_array();
+    for (size_t c = first; c < first + count; c++)
+        json_array_append_new(list, cluster_json(d, (int)c, now));
     json_object_set_new(o, "generated_at_ms", json_integer(now));
     json_object_set_new(o, "clusters", list);
     send_json(res, 200, o);

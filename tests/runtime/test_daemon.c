@@ -280,6 +280,26 @@ static void test_status_endpoints(void **state)
     body = http_get(h, "/nope", &status);
     assert_int_equal(status, 404);
     free(body);
+    /* Pages of clusters: 5 configured. */
+    json_t *page = get_json(h, "/v1/clusters?limit=2");
+    assert_int_equal(json_array_size(json_object_get(page, "clusters")), 2);
+    assert_int_equal(json_integer_value(json_object_get(page, "total")), 5);
+    assert_int_equal(json_integer_value(json_object_get(page, "next_offset")), 2);
+    json_decref(page);
+    page = get_json(h, "/v1/clusters?offset=4&limit=2");
+    assert_int_equal(json_array_size(json_object_get(page, "clusters")), 1);
+    assert_null(json_object_get(page, "next_offset"));
+    json_decref(page);
+    page = get_json(h, "/v1/clusters?name=wk");
+    assert_int_equal(json_array_size(json_object_get(page, "clusters")), 1);
+    assert_non_null(find_cluster(page, "wk"));
+    json_decref(page);
+    body = http_get(h, "/v1/clusters?name=nope", &status);
+    assert_int_equal(status, 404);
+    free(body);
+    body = http_get(h, "/v1/clusters?limit=0", &status);
+    assert_int_equal(status, 400);
+    free(body);
     body = http_get(h, "/metrics", &status);
     assert_int_equal(status, 200);
     assert_non_null(strstr(body, "sparkscale_cluster_workers{cluster=\"alpha\",kind=\"desired\"}"));
