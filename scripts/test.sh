@@ -53,6 +53,7 @@ if [ -z "${SS_TEST_QUICK:-}" ]; then
   stage "build (ASan+UBSan)"            build build/asan -DSS_SANITIZE=ON
   stage "ctest under ASan+UBSan"        ctest_in build/asan
   stage "unit tests under valgrind"     valgrind_units build/ci
+  stage "hostile-input soak (ASan)"     tests/soak/run_garbage_soak.sh "$root/build/asan/ingest/sparkscaled" 20
   stage "real Spark check"              tests/spark/run_spark_check.sh "$root/build/ci/ingest/sparkscaled"
   stage "real Kafka end-to-end"         tests/kafka/run_kafka_e2e.sh "$root/build/ci"
 fi
