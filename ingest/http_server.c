@@ -1,6 +1,7 @@
 /* http_server.c: the status API's HTTP/1.1 server: a strict, bounded request
  * parser (RFC 9112) and per-connection state machines on one libuv loop. */
 #include "ingest/http_server.h"
+#include "ingest/http_parse.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -14,7 +15,6 @@
 
 #define DEFAULT_CTYPE "text/plain; charset=utf-8"
 #define CTYPE_MAX 128
-#define METHOD_MAX 16
 #define LINGER_MAX_MS 2000            /* draining after a final reply */
 #define WRITE_HIGH_WATER (64 * 1024)  /* unsent reply bytes before we stop reading */
 #define LISTEN_BACKLOG 511
@@ -177,166 +177,6 @@ int ss_http_response_printf(ss_http_response *res, const char *fmt, ...)
     int r = ss_http_response_vprintf(res, fmt, ap);
     va_end(ap);
     return r;
-}
-
-/* ---- request parsing (pure, over one complete head) ---- */
-
-typedef struct head {
-    char *method;
-    const char *path;
-    const char *query;
-    int minor;          /* HTTP/1.minor */
-    int conn_close, conn_keep_alive;
-    int hosts;
-    int has_cl;
-    int te;
-    int expect;
-    uint64_t cl;
-} head;
-
-/* RFC 9110 5.6.2 token characters */
-static int is_tchar(unsigned char ch)
-{
-    if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'))
-        return 1;
-    return ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
-}
-
-static int name_is(const char *name, size_t len, const char *want)
-{
-    return strlen(want) == len && strncasecmp(name, want, len) == 0;
-}
-
-/* Connection: a comma list of options (RFC 9110 7.6.1). */
-static void parse_connection(head *h, const char *v, const char *end)
-{
-    while (v < end) {
-        const char *comma = memchr(v, ',', (size_t)(end - v));
-        const char *e = comma ? comma : end;
-        const char *a = v, *b = e;
-        while (a < b && (*a == ' ' || *a == '\t'))
-            a++;
-        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-            b--;
-        if (name_is(a, (size_t)(b - a), "close"))
-            h->conn_close = 1;
-        else if (name_is(a, (size_t)(b - a), "keep-alive"))
-            h->conn_keep_alive = 1;
-        v = comma ? comma + 1 : end;
-    }
-}
-
-/* buf[0..len) is a whole head ending in an empty line. Splits it in place
- * (NULs after method, path, query). Returns 0 or the HTTP status to reply
- * with before closing. */
-static int parse_head(char *buf, size_t len, head *h)
-{
-    char *end = buf + len;
-    char *eol = memchr(buf, '\n', len);
-    char *le = (eol > buf && eol[-1] == '\r') ? eol - 1 : eol;
-
-    /* request-line = method SP request-target SP HTTP-version, single spaces */
-    char *p = buf;
-    while (p < le && is_tchar((unsigned char)*p))
-        p++;
-    if (p == buf || p - buf > METHOD_MAX || p == le || *p != ' ')
-        return 400;
-    char *sp1 = p;
-    char *target = ++p;
-    while (p < le && (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f)
-        p++;
-    if (p == target || p == le || *p != ' ')
-        return 400;
-    char *sp2 = p;
-    char *v = p + 1;
-    if (le - v != 8 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' || v[5] > '9' || v[6] != '.'
-        || v[7] < '0' || v[7] > '9')
-        return 400;
-    if (v[5] != '1')
-        return 505;
-    h->minor = v[7] - '0';
-    *sp1 = '\0';
-    *sp2 = '\0';
-    h->method = buf;
-
-    int nheaders = 0;
-    for (p = eol + 1; p < end; p = eol + 1) {
-        eol = memchr(p, '\n', (size_t)(end - p));
-        le = (eol > p && eol[-1] == '\r') ? eol - 1 : eol;
-        if (le == p)
-            break;
-        if (++nheaders > SS_HTTP_MAX_HEADERS)
-            return 431;
-        /* obs-fold and whitespace before the colon are smuggling vectors:
-         * RFC 9112 5.1 and 5.2 say reject */
-        char *colon = p;
-        while (colon < le && is_tchar((unsigned char)*colon))
-            colon++;
-        if (colon == p || colon == le || *colon != ':')
-            return 400;
-        char *val = colon + 1, *vend = le;
-        while (val < vend && (*val == ' ' || *val == '\t'))
-            val++;
-        while (vend > val && (vend[-1] == ' ' || vend[-1] == '\t'))
-            vend--;
-        for (char *q = val; q < vend; q++) {
-            unsigned char ch = (unsigned char)*q;
-            if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-                return 400;
-        }
-        size_t nlen = (size_t)(colon - p);
-        if (name_is(p, nlen, "host")) {
-            h->hosts++;
-        } else if (name_is(p, nlen, "content-length")) {
-            uint64_t x = 0;
-            if (val == vend || vend - val > 18)
-                return 400;
-            for (char *q = val; q < vend; q++) {
-                if (*q < '0' || *q > '9')
-                    return 400;
-                x = x * 10 + (uint64_t)(*q - '0');
-            }
-            if (h->has_cl && h->cl != x)
-                return 400;
-            h->has_cl = 1;
-            h->cl = x;
-        } else if (name_is(p, nlen, "transfer-encoding")) {
-            h->te = 1;
-        } else if (name_is(p, nlen, "connection")) {
-            parse_connection(h, val, vend);
-        } else if (name_is(p, nlen, "expect")) {
-            h->expect = 1;
-        }
-    }
-
-    /* RFC 9112 6.1: Transfer-Encoding with Content-Length is a smuggling
-     * attempt; chunked request bodies are not worth supporting here. */
-    if (h->te)
-        return h->has_cl ? 400 : 501;
-    /* RFC 9112 3.2: Host is required in 1.1 and must not repeat */
-    if (h->hosts > 1 || (h->minor >= 1 && h->hosts == 0))
-        return 400;
-
-    char *q = strchr(target, '?');
-    h->query = "";
-    if (q) {
-        *q = '\0';
-        h->query = q + 1;
-    }
-    h->path = target;
-    if (target[0] == '/')
-        return 0;
-    if (strcmp(target, "*") == 0 && strcmp(h->method, "OPTIONS") == 0)
-        return 0;
-    /* absolute-form (RFC 9112 3.2.2), which proxies send: drop scheme and authority */
-    size_t skip = strncasecmp(target, "http://", 7) == 0    ? 7
-                  : strncasecmp(target, "https://", 8) == 0 ? 8
-                                                             : 0;
-    if (skip == 0)
-        return 400;
-    const char *slash = strchr(target + skip, '/');
-    h->path = slash ? slash : "/";
-    return 0;
 }
 
 /* ---- connections ---- */
@@ -602,26 +442,21 @@ static void consume(conn *c, size_t n)
     c->scan = 0;
 }
 
-/* Offset just past the empty line ending the head, or 0 if not there yet.
- * Resumes where the last search stopped so a byte-by-byte client costs O(n). */
+/* Offset just past the empty line ending the head, or 0 if not there yet. */
 static size_t find_head_end(conn *c)
 {
-    for (size_t i = c->scan; i < c->len; i++) {
-        if (c->in[i] != '\n')
-            continue;
-        if ((i >= 1 && c->in[i - 1] == '\n') || (i >= 2 && c->in[i - 1] == '\r' && c->in[i - 2] == '\n'))
-            return i + 1;
-    }
-    c->scan = c->len;
-    return 0;
+    size_t end = ss_http_head_end(c->in, c->len, c->scan);
+    if (!end)
+        c->scan = c->len;
+    return end;
 }
 
 static void handle_request(conn *c, size_t end)
 {
     ss_http_server *s = c->srv;
-    head h;
+    ss_http_head h;
     memset(&h, 0, sizeof h);
-    int err = parse_head(c->in, end, &h);
+    int err = ss_http_parse_head(c->in, end, &h);
     if (err) {
         if (reply_error(c, err, F_CLOSE) == 0)
             begin_drain(c);

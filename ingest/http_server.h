@@ -9,9 +9,10 @@
 
 #include <uv.h>
 
+#include "ingest/http_parse.h"
+
 /* Limits (RFC 9112 leaves them to the server; these suit a status API). */
 #define SS_HTTP_MAX_HEAD 8192             /* request line + headers, bytes -> 431/414 */
-#define SS_HTTP_MAX_HEADERS 100           /* header lines -> 431 */
 #define SS_HTTP_MAX_SKIP_BODY 65536       /* larger request bodies: answer, then close */
 #define SS_HTTP_MAX_RESPONSE (32u << 20)  /* response body cap; over it the reply is 500 */
 #define SS_HTTP_DEFAULT_MAX_CONNS 256
