@@ -255,6 +255,18 @@ static void publish(ss_daemon *d, int c, int64_t now_ms, int heartbeat)
                 (unsigned long long)seq, dec.reason);
 }
 
+/* What the policy needs of one app; id borrowed from the store. */
+static policy_app policy_app_of(const store_app *a)
+{
+    return (policy_app){
+        .id = store_app_id(a),
+        .start_ms = policy_app_start_ms(store_app_id(a), store_app_first_seen_ms(a)),
+        .target_executors = gauge_int(a, SPARK_G_TARGET_EXECUTORS),
+        .max_needed_executors = gauge_int(a, SPARK_G_MAX_NEEDED_EXECUTORS),
+        .last_seen_ms = store_app_last_seen_ms(a),
+    };
+}
+
 void decider_input(ss_daemon *d, int c, int64_t now_ms, policy_app *apps, size_t cap,
                    policy_input *in)
 {
@@ -264,13 +276,7 @@ void decider_input(ss_daemon *d, int c, int64_t now_ms, policy_app *apps, size_t
         napps = cap;
     for (size_t i = 0; i < napps; i++) {
         const store_app *a = store_app_at(d->store, c, i);
-        apps[i] = (policy_app){
-            .id = store_app_id(a),
-            .start_ms = policy_app_start_ms(store_app_id(a), store_app_first_seen_ms(a)),
-            .target_executors = gauge_int(a, SPARK_G_TARGET_EXECUTORS),
-            .max_needed_executors = gauge_int(a, SPARK_G_MAX_NEEDED_EXECUTORS),
-            .last_seen_ms = store_app_last_seen_ms(a),
-        };
+        apps[i] = policy_app_of(a);
     }
     int64_t stale_ms = (int64_t)cc->policy.stale_after_s * 1000;
     int64_t oldest = now_ms;
@@ -310,13 +316,7 @@ static int cache_rebuild(ss_daemon *d, int c, input_cache *ic)
         ic->refs[i] = a;
         if (store_app_last_seen_ms(a) < oldest)
             oldest = store_app_last_seen_ms(a);
-        ic->apps[i] = (policy_app){
-            .id = store_app_id(a),
-            .start_ms = policy_app_start_ms(store_app_id(a), store_app_first_seen_ms(a)),
-            .target_executors = gauge_int(a, SPARK_G_TARGET_EXECUTORS),
-            .max_needed_executors = gauge_int(a, SPARK_G_MAX_NEEDED_EXECUTORS),
-            .last_seen_ms = store_app_last_seen_ms(a),
-        };
+        ic->apps[i] = policy_app_of(a);
     }
     ic->napps = n;
     ic->oldest_seen_ms = oldest;
