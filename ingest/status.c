@@ -261,6 +261,13 @@ static void metric_head(ss_http_response *res, const char *name, const char *typ
     P("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+static void metric_u64(ss_http_response *res, const char *name, const char *type,
+                       const char *help, uint64_t value)
+{
+    metric_head(res, name, type, help);
+    P("%s %llu\n", name, (unsigned long long)value);
+}
+
 static void histogram(ss_http_response *res, const char *name, const char *help,
                       const ss_bus_latency *l)
 {
@@ -312,14 +319,14 @@ static void metrics_handler(ss_daemon *d, ss_http_response *res)
     const pipeline_stats *ps = &d->pipe.stats;
     ss_http_response_status(res, 200, "text/plain; version=0.0.4; charset=utf-8");
 
-    metric_head(res, "sparkscale_carbon_lines_total", "counter", "Carbon lines received (TCP and UDP).");
-    P("sparkscale_carbon_lines_total %llu\n", (unsigned long long)ps->lines);
-    metric_head(res, "sparkscale_carbon_bytes_total", "counter", "Carbon bytes received.");
-    P("sparkscale_carbon_bytes_total %llu\n", (unsigned long long)ps->bytes);
-    metric_head(res, "sparkscale_carbon_lines_stored_total", "counter", "Spark allocation, master and worker lines stored.");
-    P("sparkscale_carbon_lines_stored_total %llu\n", (unsigned long long)ps->stored);
-    metric_head(res, "sparkscale_carbon_lines_skipped_total", "counter", "Well-formed lines of metrics sparkscale does not track.");
-    P("sparkscale_carbon_lines_skipped_total %llu\n", (unsigned long long)ps->skipped);
+    metric_u64(res, "sparkscale_carbon_lines_total", "counter", "Carbon lines received (TCP and UDP).",
+               ps->lines);
+    metric_u64(res, "sparkscale_carbon_bytes_total", "counter", "Carbon bytes received.",
+               ps->bytes);
+    metric_u64(res, "sparkscale_carbon_lines_stored_total", "counter", "Spark allocation, master and worker lines stored.",
+               ps->stored);
+    metric_u64(res, "sparkscale_carbon_lines_skipped_total", "counter", "Well-formed lines of metrics sparkscale does not track.",
+               ps->skipped);
     metric_head(res, "sparkscale_carbon_lines_rejected_total", "counter", "Lines dropped, by reason.");
     for (int i = 1; i < CARBON_E_COUNT; i++)
         P("sparkscale_carbon_lines_rejected_total{reason=\"%s\"} %llu\n", carbon_err_name(i),
@@ -331,10 +338,10 @@ static void metrics_handler(ss_daemon *d, ss_http_response *res)
     if (d->tcp) {
         carbon_tcp_stats ts;
         carbon_tcp_get_stats(d->tcp, &ts);
-        metric_head(res, "sparkscale_carbon_tcp_connections_total", "counter", "Carbon TCP connections accepted.");
-        P("sparkscale_carbon_tcp_connections_total %llu\n", (unsigned long long)ts.accepted);
-        metric_head(res, "sparkscale_carbon_tcp_connections_open", "gauge", "Carbon TCP connections open now.");
-        P("sparkscale_carbon_tcp_connections_open %llu\n", (unsigned long long)ts.open);
+        metric_u64(res, "sparkscale_carbon_tcp_connections_total", "counter", "Carbon TCP connections accepted.",
+                   ts.accepted);
+        metric_u64(res, "sparkscale_carbon_tcp_connections_open", "gauge", "Carbon TCP connections open now.",
+                   ts.open);
         metric_head(res, "sparkscale_carbon_tcp_connections_closed_total", "counter", "Carbon TCP connections closed by the daemon, by reason.");
         P("sparkscale_carbon_tcp_connections_closed_total{reason=\"max_clients\"} %llu\n", (unsigned long long)ts.refused_max_clients);
         P("sparkscale_carbon_tcp_connections_closed_total{reason=\"idle\"} %llu\n", (unsigned long long)ts.closed_idle);
@@ -343,27 +350,27 @@ static void metrics_handler(ss_daemon *d, ss_http_response *res)
     if (d->udp) {
         carbon_udp_stats us;
         carbon_udp_get_stats(d->udp, &us);
-        metric_head(res, "sparkscale_carbon_udp_datagrams_total", "counter", "Carbon UDP datagrams received.");
-        P("sparkscale_carbon_udp_datagrams_total %llu\n", (unsigned long long)us.datagrams);
-        metric_head(res, "sparkscale_carbon_udp_truncated_total", "counter", "UDP datagrams larger than 64 KiB (tail lost).");
-        P("sparkscale_carbon_udp_truncated_total %llu\n", (unsigned long long)us.truncated);
+        metric_u64(res, "sparkscale_carbon_udp_datagrams_total", "counter", "Carbon UDP datagrams received.",
+                   us.datagrams);
+        metric_u64(res, "sparkscale_carbon_udp_truncated_total", "counter", "UDP datagrams larger than 64 KiB (tail lost).",
+                   us.truncated);
     }
 
     store_stats ss;
     store_get_stats(d->store, &ss);
-    metric_head(res, "sparkscale_store_apps", "gauge", "Spark applications tracked.");
-    P("sparkscale_store_apps %llu\n", (unsigned long long)ss.apps);
-    metric_head(res, "sparkscale_store_series", "gauge", "Gauge series held in ring buffers.");
-    P("sparkscale_store_series %llu\n", (unsigned long long)ss.series);
-    metric_head(res, "sparkscale_store_worker_sources", "gauge", "Spark worker metric sources tracked.");
-    P("sparkscale_store_worker_sources %llu\n", (unsigned long long)ss.workers);
-    metric_head(res, "sparkscale_store_bytes", "gauge", "Memory held by the store.");
-    P("sparkscale_store_bytes %llu\n", (unsigned long long)ss.bytes);
-    metric_head(res, "sparkscale_store_apps_expired_total", "counter", "Applications that stopped reporting and were dropped.");
-    P("sparkscale_store_apps_expired_total %llu\n", (unsigned long long)ss.expired_apps);
+    metric_u64(res, "sparkscale_store_apps", "gauge", "Spark applications tracked.",
+               ss.apps);
+    metric_u64(res, "sparkscale_store_series", "gauge", "Gauge series held in ring buffers.",
+               ss.series);
+    metric_u64(res, "sparkscale_store_worker_sources", "gauge", "Spark worker metric sources tracked.",
+               ss.workers);
+    metric_u64(res, "sparkscale_store_bytes", "gauge", "Memory held by the store.",
+               ss.bytes);
+    metric_u64(res, "sparkscale_store_apps_expired_total", "counter", "Applications that stopped reporting and were dropped.",
+               ss.expired_apps);
 
-    metric_head(res, "sparkscale_policy_evaluations_total", "counter", "Policy evaluations.");
-    P("sparkscale_policy_evaluations_total %llu\n", (unsigned long long)d->evaluations);
+    metric_u64(res, "sparkscale_policy_evaluations_total", "counter", "Policy evaluations.",
+               d->evaluations);
     metric_head(res, "sparkscale_policy_pass_seconds", "gauge",
                 "Duration of the last timer pass over every cluster (store read, policy, pools).");
     P("sparkscale_policy_pass_seconds %.6f\n", d->pass_us / 1e6);
