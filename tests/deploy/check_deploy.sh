@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The configurations shipped under deploy/ must load: the example file and
+# the one embedded in the Kubernetes ConfigMap go through --check-config.
+# Usage: tests/deploy/check_deploy.sh SPARKSCALED
+set -euo pipefail
+bin=${1:?usage: check_deploy.sh SPARKSCALED}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+
+"$bin" --check-config --config "$root/deploy/sparkscale.example.yaml" >/dev/null
+
+# The ConfigMap's "sparkscale.yaml: |" block, dedented by its 4 spaces.
+awk '/sparkscale.yaml: \|/ {on = 1; next} on && /^---/ {exit} on {sub(/^    /, ""); print}' \
+  "$root/deploy/kubernetes/sparkscaled.yaml" >"$tmp"
+grep -q "clusters:" "$tmp" || { echo "no config block found in the ConfigMap"; exit 1; }
+"$bin" --check-config --config "$tmp" >/dev/null
+echo "deploy configs: 2 passed, 0 failed"
