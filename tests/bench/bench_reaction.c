@@ -9,30 +9,37 @@
 #include "../runtime/harness.h"
 #include "lib/log.h"
 
-static const char *yaml =
-    "ingest: { carbon_tcp: \"127.0.0.1:0\", carbon_udp: \"off\", http: \"127.0.0.1:0\" }\n"
-    "kafka: { brokers: embedded, heartbeat_s: 3600 }\n"
-    "policy: { evaluate_interval_ms: 1000 }\n"
-    "clusters:\n"
-    "  - name: r\n"
-    "    metrics_prefix: r\n"
-    "    worker: { cores: 1, memory_mb: 1024 }\n"
-    "    executor: { cores: 1, memory_mb: 1024 }\n"
-    "    policy: { min_workers: 0, max_workers: 1000, idle_workers: 0, scale_down_window_s: 0,\n"
-    "              tolerance_executors: 0 }\n";
+/* K clusters "r0".."rK-1", each with one worker per executor, no idle
+ * buffer, no window: every demand change is a decision. */
+static char *make_yaml(int k, const char *brokers)
+{
+    size_t cap = 1024 + (size_t)k * 320;
+    char *y = malloc(cap);
+    size_t n = (size_t)snprintf(y, cap,
+        "ingest: { carbon_tcp: \"127.0.0.1:0\", carbon_udp: \"off\", http: \"127.0.0.1:0\" }\n"
+        "kafka: { brokers: \"%s\", heartbeat_s: 3600 }\n"
+        "policy: { evaluate_interval_ms: 1000, min_workers: 0, max_workers: 1000, idle_workers: 0,\n"
+        "          scale_down_window_s: 0, tolerance_executors: 0 }\n"
+        "clusters:\n", brokers);
+    for (int i = 0; i < k; i++)
+        n += (size_t)snprintf(y + n, cap - n,
+            "  - { name: r%d, worker: { cores: 1, memory_mb: 1024 }, executor: { cores: 1, memory_mb: 1024 } }\n", i);
+    return y;
+}
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static uint64_t acked_seq;
-static int64_t acked_us;
+static int64_t *lat;              /* every reaction, in ack order */
+static size_t nlat, cap_lat;
 
 static void on_reaction(void *ctx, const char *cluster, uint64_t seq, int64_t us)
 {
     (void)ctx;
     (void)cluster;
+    (void)seq;
     pthread_mutex_lock(&mu);
-    acked_seq = seq;
-    acked_us = us;
+    if (nlat < cap_lat)
+        lat[nlat++] = us;
     pthread_cond_signal(&cv);
     pthread_mutex_unlock(&mu);
 }
@@ -43,10 +50,23 @@ static int cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Usage: [SS_BENCH_BROKERS=host:port] bench_reaction [ROUNDS] [CLUSTERS].
+ * Each round writes one line per cluster in a single write (CLUSTERS
+ * decisions in flight together) and waits for all their acknowledgements. */
 int main(int argc, char **argv)
 {
-    int n = argc > 1 ? atoi(argv[1]) : 10000;
+    int rounds = argc > 1 ? atoi(argv[1]) : 10000;
+    int k = argc > 2 ? atoi(argv[2]) : 1;
+    if (rounds < 1 || k < 1 || k > 10000) {
+        fprintf(stderr, "usage: bench_reaction [ROUNDS] [CLUSTERS 1..10000]\n");
+        return 2;
+    }
     ss_log_set_level(SS_LOG_WARN);     /* one info line per decision otherwise */
+    cap_lat = (size_t)rounds * (size_t)k;
+    lat = calloc(cap_lat, sizeof *lat);
+    /* SS_BENCH_BROKERS=host:port measures against a real broker instead. */
+    const char *brokers = getenv("SS_BENCH_BROKERS");
+    char *yaml = make_yaml(k, brokers && *brokers ? brokers : "embedded");
     harness h;
     if (harness_start_hook(&h, yaml, on_reaction, NULL) != 0) {
         fprintf(stderr, "bench_reaction: %s\n", h.err);
@@ -59,40 +79,45 @@ int main(int argc, char **argv)
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof one);
-    int64_t *lat = calloc((size_t)n, sizeof *lat);
-    int got = 0, missed = 0;
+    char *buf = malloc((size_t)k * 160);
     double base = (double)time(NULL);
-    uint64_t last_seq = 0;
-    for (int i = 0; i < n; i++) {
+    int missed = 0;
+    for (int r = 0; r < rounds; r++) {
         /* Demand alternates 10 <-> 20 executors: 10 <-> 20 workers, each line a change. */
-        char line[256];
-        int len = snprintf(line, sizeof line,
-            "r.app-20261121093000-0001.driver.ExecutorAllocationManager.executors."
-            "numberTargetExecutors %d %.3f\n", i % 2 ? 10 : 20, base + i * 0.001);
-        h_write_all(fd, line, (size_t)len);
+        size_t len = 0;
+        for (int i = 0; i < k; i++)
+            len += (size_t)sprintf(buf + len, "r%d.app-20261121093000-0001.driver."
+                "ExecutorAllocationManager.executors.numberTargetExecutors %d %.3f\n",
+                i, r % 2 ? 10 : 20, base + r * 0.001);
+        h_write_all(fd, buf, len);
         struct timespec dl;
         clock_gettime(CLOCK_REALTIME, &dl);
         dl.tv_sec += 5;
+        size_t want = (size_t)(r + 1) * (size_t)k;
         pthread_mutex_lock(&mu);
         int rc = 0;
-        while (acked_seq == last_seq && rc == 0)
+        while (nlat < want && rc == 0)
             rc = pthread_cond_timedwait(&cv, &mu, &dl);
-        if (acked_seq != last_seq) {
-            last_seq = acked_seq;
-            lat[got++] = acked_us;
-        } else {
-            missed++;
+        if (nlat < want) {
+            missed += (int)(want - nlat);
+            nlat = want;                /* keep rounds aligned; zeros are excluded below */
         }
         pthread_mutex_unlock(&mu);
     }
     close(fd);
-    qsort(lat, (size_t)got, sizeof *lat, cmp_i64);
+    size_t got = 0;
+    for (size_t i = 0; i < nlat; i++)
+        if (lat[i] > 0)
+            lat[got++] = lat[i];
+    qsort(lat, got, sizeof *lat, cmp_i64);
     if (got > 0)
-        printf("bench_reaction: %d decisions (acks=all, embedded 3-broker Kafka), %d missed\n"
+        printf("bench_reaction: %zu decisions in %d rounds of %d cluster(s) (acks=all, %s), %d missed\n"
                "line read -> Kafka ack: p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms\n",
-               got, missed, lat[got / 2] / 1e3, lat[(int)(got * 0.9)] / 1e3,
-               lat[(int)(got * 0.99)] / 1e3, lat[got - 1] / 1e3);
+               got, rounds, k, brokers && *brokers ? brokers : "embedded 3-broker Kafka", missed, lat[got / 2] / 1e3, lat[(size_t)(got * 0.9)] / 1e3,
+               lat[(size_t)(got * 0.99)] / 1e3, lat[got - 1] / 1e3);
     free(lat);
+    free(buf);
     int rc = harness_stop(&h);
-    return got == n && rc == 0 ? 0 : 1;
+    free(yaml);
+    return missed == 0 && rc == 0 ? 0 : 1;
 }
