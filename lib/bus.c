@@ -719,6 +719,7 @@ static int start_mock(ss_bus *bus, char *err, size_t errlen)
      * so its "no bootstrap.servers" notice (level 5) is noise. */
     rd_kafka_conf_set(conf, "log_level", "4", e, sizeof e);
     rd_kafka_conf_set(conf, "client.id", "sparkscale-embedded-kafka", e, sizeof e);
+    rd_kafka_conf_set(conf, "socket.nagle.disable", "true", e, sizeof e);
     rd_kafka_conf_set_log_cb(conf, on_log);
     bus->mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
     if (!bus->mock_rk) {
