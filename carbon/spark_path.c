@@ -303,14 +303,16 @@ static int decode_at(const spark_prefixes *p, const char *path, size_t g, size_t
     if (g >= 8 && eq8(path + g - 8, "ecutors.")) {
         size_t left_len;
         if (g < ANCHOR_LEN) {
-            /* "driver.ExecutorAllocationManager.executors.<gauge>": no namespace. */
-            if (g == ANCHOR_LEN - 1 && memcmp(path, anchor + 1, ANCHOR_LEN - 1) == 0)
-                goto shape;
-            return SPARK_PATH_SKIP;
+            /* "driver.ExecutorAllocationManager.executors.<gauge>": no
+             * namespace, a bad path (left_len 0) rather than another metric. */
+            if (g != ANCHOR_LEN - 1 || memcmp(path, anchor + 1, ANCHOR_LEN - 1) != 0)
+                return SPARK_PATH_SKIP;
+            left_len = 0;
+        } else {
+            if (memcmp(path + g - ANCHOR_LEN, anchor, ANCHOR_LEN - 8) != 0)
+                return SPARK_PATH_SKIP;
+            left_len = g - ANCHOR_LEN;
         }
-        if (memcmp(path + g - ANCHOR_LEN, anchor, ANCHOR_LEN - 8) != 0)
-            return SPARK_PATH_SKIP;
-        left_len = g - ANCHOR_LEN;
         out->kind = SPARK_KIND_APP;
         out->cluster = -1;
         out->app = NULL;
@@ -359,17 +361,6 @@ static int decode_at(const spark_prefixes *p, const char *path, size_t g, size_t
         return SPARK_PATH_OK;
     }
     return SPARK_PATH_SKIP;
-
-shape:
-    out->kind = SPARK_KIND_APP;
-    out->cluster = -1;
-    out->app = NULL;
-    out->app_len = 0;
-    out->name = name;
-    out->name_len = name_len;
-    out->is_counter = is_counter;
-    out->gauge = find_gauge(0, SPARK_G_APP_COUNT, name, name_len);
-    return SPARK_PATH_E_SHAPE;
 }
 
 int spark_path_decode(const spark_prefixes *p, const char *path, size_t len,
