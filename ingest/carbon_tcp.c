@@ -11,8 +11,8 @@
 #include <string.h>
 #include <arpa/inet.h>
 
-#include "lib/clock.h"
-#include "lib/log.h"
+#include "lib/base/clock.h"
+#include "lib/base/log.h"
 
 typedef struct client client;
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/log.h"
+#include "lib/base/log.h"
 
 #define UDP_BUFFER 65536
 

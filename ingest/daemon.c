@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/clock.h"
-#include "lib/log.h"
+#include "lib/base/clock.h"
+#include "lib/base/log.h"
 
 static void maybe_done(ss_daemon *d)
 {

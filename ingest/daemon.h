@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "lib/config.h"
+#include "lib/config/config.h"
 
 typedef struct ss_daemon ss_daemon;
 

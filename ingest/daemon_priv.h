@@ -9,11 +9,11 @@
 #include "carbon/spark_path.h"
 #include "ingest/carbon_listen.h"
 #include "ingest/daemon.h"
-#include "ingest/http_server.h"
+#include "lib/http/server.h"
 #include "ingest/pipeline.h"
 #include "ingest/store.h"
-#include "lib/bus.h"
-#include "lib/config.h"
+#include "lib/bus/bus.h"
+#include "lib/config/config.h"
 #include "policy/policy.h"
 
 /* Per-cluster decision state kept between evaluations. */

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/clock.h"
-#include "lib/log.h"
-#include "lib/str.h"
+#include "lib/base/clock.h"
+#include "lib/base/log.h"
+#include "lib/base/str.h"
 
 /* Scratch shared by evaluations; sized for the largest cluster. */
 typedef struct decider_scratch {

@@ -8,8 +8,8 @@
 #include <uv.h>
 
 #include "ingest/daemon.h"
-#include "lib/config.h"
-#include "lib/log.h"
+#include "lib/config/config.h"
+#include "lib/base/log.h"
 
 #define SHUTDOWN_FLUSH_MS 10000
 

@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-#include "lib/clock.h"
+#include "lib/base/clock.h"
 
 static const char *drop_names[PIPE_DROP_COUNT] = {
     "unknown_cluster", "bad_path", "cap_apps", "cap_series", "cap_workers",

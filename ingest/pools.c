@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/log.h"
-#include "lib/str.h"
+#include "lib/base/log.h"
+#include "lib/base/str.h"
 #include "policy/pool.h"
 
 typedef struct pool_rt {

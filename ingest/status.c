@@ -10,7 +10,7 @@
 #include <jansson.h>
 
 #include "ingest/daemon_priv.h"
-#include "lib/clock.h"
+#include "lib/base/clock.h"
 
 /* ---------- JSON ---------- */
 

@@ -32,6 +32,6 @@ python3 scripts/demo_driver.py --seconds "$seconds"
 brokers=$(curl -sf http://127.0.0.1:9090/v1/kafka | python3 -c 'import json,sys; print(json.load(sys.stdin)["brokers"])')
 echo
 echo "Decisions as Kafka holds them (sparkscalectl audit --brokers $brokers):"
-"$bin/lib/sparkscalectl" audit --brokers "$brokers" | tail -n 20
+"$bin/tools/sparkscalectl/sparkscalectl" audit --brokers "$brokers" | tail -n 20
 echo
 curl -s http://127.0.0.1:9090/metrics | grep -E '^sparkscale_(carbon_lines_total|decisions_published_total|cluster_workers)' || true

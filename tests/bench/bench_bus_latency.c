@@ -7,9 +7,9 @@
 
 #include <uv.h>
 
-#include "lib/bus.h"
-#include "lib/clock.h"
-#include "lib/log.h"
+#include "lib/bus/bus.h"
+#include "lib/base/clock.h"
+#include "lib/base/log.h"
 
 typedef struct bench {
     uv_loop_t *loop;

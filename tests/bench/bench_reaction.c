@@ -7,7 +7,7 @@
 #include <pthread.h>
 
 #include "../runtime/harness.h"
-#include "lib/log.h"
+#include "lib/base/log.h"
 
 /* K clusters "r0".."rK-1", each with one worker per executor, no idle
  * buffer, no window: every demand change is a decision. */

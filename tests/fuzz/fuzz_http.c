@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ingest/http_parse.h"
+#include "lib/http/parse.h"
 
 #define CHECK(x) do { if (!(x)) { fprintf(stderr, "%s:%d: invariant failed: %s\n", \
                                           __FILE__, __LINE__, #x); abort(); } } while (0)

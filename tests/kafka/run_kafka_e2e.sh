@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end check of sparkscaled against a real Apache Kafka broker (KRaft, one node, jars from Maven
 # Central via setup.sh): auto-creation off, per-cluster order and keys, a broker outage, clean shutdown.
-# Usage: tests/kafka/run_kafka_e2e.sh [build-dir]     (default: build; needs ingest/sparkscaled and lib/sparkscalectl)
+# Usage: tests/kafka/run_kafka_e2e.sh [build-dir]     (default: build; needs ingest/sparkscaled and tools/sparkscalectl/sparkscalectl)
 #   KAFKA_E2E_TIMEOUT (default 240 s, download excluded), KAFKA_E2E_KEEP=1 keeps the temp dir (logs), KAFKA_VERSION.
 # Prints one PASS/FAIL line per check and `kafka e2e: N passed, M failed`; exit 0 only if all passed.
 set -uo pipefail
@@ -64,7 +64,7 @@ trap 'echo "FAIL run: interrupted"; exit 130' INT
 trap 'echo "FAIL run: terminated"; exit 143' TERM
 
 bin="$build/ingest/sparkscaled"
-ctl="$build/lib/sparkscalectl"
+ctl="$build/tools/sparkscalectl/sparkscalectl"
 [ -x "$bin" ] || give_up "sparkscaled not found at $bin (cmake --build $build --target sparkscaled sparkscalectl)"
 [ -x "$ctl" ] || give_up "sparkscalectl not found at $ctl (cmake --build $build --target sparkscalectl)"
 command -v python3 >/dev/null 2>&1 || give_up "python3 not found"

@@ -20,7 +20,7 @@
 #include <jansson.h>
 
 #include "ingest/daemon.h"
-#include "lib/config.h"
+#include "lib/config/config.h"
 
 typedef struct harness {
     uv_loop_t loop;

@@ -15,9 +15,9 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <uv.h>
 
-#include "lib/bus.h"
-#include "lib/clock.h"
-#include "lib/log.h"
+#include "lib/bus/bus.h"
+#include "lib/base/clock.h"
+#include "lib/base/log.h"
 
 #define MAX_CB 4096
 #define MAX_RECS 4096

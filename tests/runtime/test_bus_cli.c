@@ -20,9 +20,9 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <uv.h>
 
-#include "lib/bus.h"
-#include "lib/clock.h"
-#include "lib/log.h"
+#include "lib/bus/bus.h"
+#include "lib/base/clock.h"
+#include "lib/base/log.h"
 
 typedef struct harness {
     uv_loop_t loop;

@@ -7,7 +7,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
-#include "lib/bus.h"
+#include "lib/bus/bus.h"
 
 #define EAM ".driver.ExecutorAllocationManager.executors."
 

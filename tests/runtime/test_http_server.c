@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ingest/http_server.h"
+#include "lib/http/server.h"
 
 #define BIG_LINES 131072 /* /big: 2 MiB in 16-byte lines */
 

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "lib/bus.h"
+#include "lib/bus/bus.h"
 #include "proto/sparkscale.pb-c.h"
 
 static const ss_app_demand k_apps[] = {

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "lib/config.h"
+#include "lib/config/config.h"
 
 static ss_config *load_ok(const char *yaml)
 {

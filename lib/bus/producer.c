@@ -12,10 +12,10 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
-#include "lib/bus.h"
-#include "lib/clock.h"
-#include "lib/log.h"
-#include "lib/str.h"
+#include "lib/bus/bus.h"
+#include "lib/base/clock.h"
+#include "lib/base/log.h"
+#include "lib/base/str.h"
 
 #define SAFETY_TIMER_MS 500     /* serves librdkafka even if an IO event was missed */
 #define CLOSE_TIMER_MS 20       /* while flushing on close */

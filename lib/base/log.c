@@ -1,5 +1,5 @@
 /* log.c: leveled logging to stderr. */
-#include "lib/log.h"
+#include "lib/base/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>

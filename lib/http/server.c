@@ -1,7 +1,7 @@
 /* http_server.c: the status API's HTTP/1.1 server: a strict, bounded request
  * parser (RFC 9112) and per-connection state machines on one libuv loop. */
-#include "ingest/http_server.h"
-#include "ingest/http_parse.h"
+#include "lib/http/server.h"
+#include "lib/http/parse.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -10,8 +10,8 @@
 #include <strings.h>
 #include <time.h>
 
-#include "lib/log.h"
-#include "lib/str.h"
+#include "lib/base/log.h"
+#include "lib/base/str.h"
 
 #define DEFAULT_CTYPE "text/plain; charset=utf-8"
 #define CTYPE_MAX 128

@@ -1,5 +1,5 @@
 /* clock.c: wall and monotonic clocks. */
-#include "lib/clock.h"
+#include "lib/base/clock.h"
 #include <time.h>
 
 int64_t ss_wall_ms(void)

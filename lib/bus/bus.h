@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "lib/config.h"
+#include "lib/config/config.h"
 
 /* Wire schema version written into every record (proto/sparkscale.proto). */
 #define SS_BUS_SCHEMA_VERSION 1

@@ -1,6 +1,6 @@
 /* config.c: the YAML configuration loader (libyaml document API). One table per
  * section (key, type, bounds, offset, default, description) drives parsing, defaults and printing. */
-#include "lib/config.h"
+#include "lib/config/config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
-#include "lib/str.h"
+#include "lib/base/str.h"
 
 /* Hard limits: the loader runs before anything else and must not be the way
  * a bad file exhausts memory. 10,000 clusters fit well inside them. */

@@ -1,6 +1,6 @@
 /* http_parse.c: the status server's strict HTTP/1.1 request-head parser
  * (RFC 9110/9112). Pure: no I/O, fuzzed by tests/fuzz/fuzz_http.c. */
-#include "ingest/http_parse.h"
+#include "lib/http/parse.h"
 
 #include <string.h>
 #include <strings.h>

@@ -1,5 +1,5 @@
 /* str.c: bounded string copies. */
-#include "lib/str.h"
+#include "lib/base/str.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>

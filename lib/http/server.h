@@ -9,7 +9,7 @@
 
 #include <uv.h>
 
-#include "ingest/http_parse.h"
+#include "lib/http/parse.h"
 
 /* Limits (RFC 9112 leaves them to the server; these suit a status API). */
 #define SS_HTTP_MAX_HEAD 8192             /* request line + headers, bytes -> 431/414 */

@@ -10,10 +10,10 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "lib/bus.h"
-#include "lib/clock.h"
-#include "lib/log.h"
-#include "lib/str.h"
+#include "lib/bus/bus.h"
+#include "lib/base/clock.h"
+#include "lib/base/log.h"
+#include "lib/base/str.h"
 
 #define MAX_PARTITIONS 100000
 

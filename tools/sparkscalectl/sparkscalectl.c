@@ -11,8 +11,8 @@
 
 #include <jansson.h>
 
-#include "lib/bus.h"
-#include "lib/log.h"
+#include "lib/bus/bus.h"
+#include "lib/base/log.h"
 
 #define MAX_PROPS 64
 
