@@ -42,17 +42,17 @@ static void find_ctl(void)
 {
     const char *dir = getenv("SS_BUILD_DIR");
     if (dir) {
-        snprintf(g_ctl, sizeof g_ctl, "%s/lib/sparkscalectl", dir);
+        snprintf(g_ctl, sizeof g_ctl, "%s/tools/sparkscalectl/sparkscalectl", dir);
         return;
     }
-    /* Run by hand from the build tree: tests/test_bus_cli -> ../lib/sparkscalectl */
+    /* Run by hand from the build tree: tests/test_bus_cli -> ../tools/sparkscalectl/sparkscalectl */
     char self[PATH_MAX - 32];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     assert_true(n > 0);
     self[n] = '\0';
     char *slash = strrchr(self, '/');
     *slash = '\0';
-    snprintf(g_ctl, sizeof g_ctl, "%s/../lib/sparkscalectl", self);
+    snprintf(g_ctl, sizeof g_ctl, "%s/../tools/sparkscalectl/sparkscalectl", self);
 }
 
 static void on_deadline(uv_timer_t *t)
