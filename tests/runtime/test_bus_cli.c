@@ -46,7 +46,7 @@ static void find_ctl(void)
         return;
     }
     /* Run by hand from the build tree: tests/test_bus_cli -> ../tools/sparkscalectl/sparkscalectl */
-    char self[PATH_MAX - 32];
+    char self[PATH_MAX - 64];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     assert_true(n > 0);
     self[n] = '\0';
