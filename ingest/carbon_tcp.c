@@ -2,21 +2,31 @@
  * report and closes; Spark 2.x keeps one connection. Each client has its own
  * bounded carry-over buffer; reads share one buffer (read_cb runs to
  * completion before the next alloc_cb), so an idle client costs ~max_line. */
-#include "ingest/carbon_listen.h"
+#include "ingest/carbon_tcp.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
 
-#include "lib/base/clock.h"
+#include "lib/base/addr.h"
+#include "lib/base/join.h"
 #include "lib/base/log.h"
+#include "lib/base/str.h"
 
 typedef struct client client;
 
-struct carbon_tcp {
+typedef struct carbon_tcp_stats {
+    uint64_t accepted;
+    uint64_t open;
+    uint64_t refused_max_clients;
+    uint64_t refused_nomem;
+    uint64_t closed_idle;
+    uint64_t read_errors;
+} carbon_tcp_stats;
+
+typedef struct carbon_tcp {
+    ss_source base;
     uv_tcp_t server;
     uv_timer_t sweep;              /* closes idle clients once a second */
     uv_loop_t *loop;
@@ -24,14 +34,17 @@ struct carbon_tcp {
     carbon_tcp_limits lim;
     carbon_tcp_stats stats;
     char *rbuf;                    /* shared read buffer */
-    int rbuf_busy;
     client *clients;               /* doubly linked list of open clients */
-    int pending_closes;            /* handles whose close callback is due */
-    int closing;
+    ss_join closing;               /* handles whose close callback is due */
     int port;
+    int fail_allocs;               /* fault injection: client allocations left to fail */
+    uv_tcp_t spare;                /* accepts-and-closes when malloc fails */
+    int spare_busy;                /* spare closing: not usable yet */
+    int refuse_waiting;            /* a connection waits for the spare */
+    int closing_started;
     void (*done)(void *);
     void *done_ctx;
-};
+} carbon_tcp;
 
 struct client {
     uv_tcp_t handle;
@@ -44,65 +57,12 @@ struct client {
     char carry[];                  /* max_line bytes */
 };
 
-int ss_sockaddr(const char *host, int port, struct sockaddr_storage *out)
-{
-    memset(out, 0, sizeof *out);
-    if (uv_ip4_addr(host, port, (struct sockaddr_in *)out) == 0)
-        return 0;
-    if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)out) == 0)
-        return 0;
-    /* A name ("localhost"): resolved once at start-up, blocking is fine here. */
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_flags = AI_ADDRCONFIG };
-    struct addrinfo *res = NULL;
-    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
-        return -EINVAL;
-    memcpy(out, res->ai_addr, res->ai_addrlen);
-    if (out->ss_family == AF_INET)
-        ((struct sockaddr_in *)out)->sin_port = htons((uint16_t)port);
-    else
-        ((struct sockaddr_in6 *)out)->sin6_port = htons((uint16_t)port);
-    freeaddrinfo(res);
-    return 0;
-}
-
-void ss_sockaddr_host(const struct sockaddr *sa, char *buf, size_t len)
-{
-    if (sa->sa_family == AF_INET)
-        uv_ip4_name((const struct sockaddr_in *)sa, buf, len);
-    else if (sa->sa_family == AF_INET6)
-        uv_ip6_name((const struct sockaddr_in6 *)sa, buf, len);
-    else
-        snprintf(buf, len, "unknown");
-}
-
-int ss_sockaddr_port(const struct sockaddr *sa)
-{
-    if (sa->sa_family == AF_INET)
-        return ntohs(((const struct sockaddr_in *)sa)->sin_port);
-    if (sa->sa_family == AF_INET6)
-        return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-    return -1;
-}
-
-static void maybe_done(carbon_tcp *t)
-{
-    if (!t->closing || t->pending_closes > 0)
-        return;
-    void (*done)(void *) = t->done;
-    void *ctx = t->done_ctx;
-    free(t->rbuf);
-    free(t);
-    if (done)
-        done(ctx);
-}
-
 static void on_client_closed(uv_handle_t *h)
 {
     client *c = h->data;
     carbon_tcp *t = c->owner;
     free(c);
-    t->pending_closes--;
-    maybe_done(t);
+    ss_join_leave(&t->closing);
 }
 
 static void client_close(client *c)
@@ -117,7 +77,7 @@ static void client_close(client *c)
     if (c->next)
         c->next->prev = c->prev;
     t->stats.open--;
-    t->pending_closes++;
+    ss_join_add(&t->closing);
     uv_close((uv_handle_t *)&c->handle, on_client_closed);
 }
 
@@ -152,12 +112,58 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     client_close(c);
 }
 
+/* All client-side allocations go through here so tests can make them fail. */
+static void *client_alloc(carbon_tcp *t, size_t n)
+{
+    if (t->fail_allocs > 0) {
+        t->fail_allocs--;
+        return NULL;
+    }
+    return calloc(1, n);
+}
+
+static void refuse(carbon_tcp *t, uint64_t *counter);
+
 static void on_refused_closed(uv_handle_t *h)
 {
     carbon_tcp *t = h->data;
-    free(h);
-    t->pending_closes--;
-    maybe_done(t);
+    if (h == (uv_handle_t *)&t->spare) {
+        t->spare_busy = 0;
+        /* A connection waited for the spare: take it off the listener now. */
+        if (t->refuse_waiting && !t->closing_started) {
+            t->refuse_waiting = 0;
+            refuse(t, &t->stats.refused_nomem);
+        }
+    } else {
+        free(h);
+    }
+    ss_join_leave(&t->closing);
+}
+
+/* Takes the waiting connection off the listener and closes it, so the
+ * kernel queue does not fill and the client gets a clear reset instead of
+ * a hang. libuv stops watching a listener whose connection callback leaves
+ * a connection unaccepted, and carbon ingest would go deaf: so this must
+ * work without memory too. A preallocated spare handle stands in when
+ * malloc fails; while the spare is still closing, the connection waits
+ * for it (refuse_waiting), and the listener resumes when it is accepted. */
+static void refuse(carbon_tcp *t, uint64_t *counter)
+{
+    uv_tcp_t *h = client_alloc(t, sizeof *h);
+    if (!h) {
+        if (t->spare_busy) {
+            t->refuse_waiting = 1;
+            return;
+        }
+        h = &t->spare;
+        t->spare_busy = 1;
+    }
+    uv_tcp_init(t->loop, h);
+    h->data = t;
+    ss_join_add(&t->closing);
+    if (uv_accept((uv_stream_t *)&t->server, (uv_stream_t *)h) == 0)
+        (*counter)++;
+    uv_close((uv_handle_t *)h, on_refused_closed);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -168,22 +174,14 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     if (t->stats.open >= (uint64_t)t->lim.max_clients) {
-        /* Accept and close at once so the kernel queue does not fill and the
-         * client gets a clear reset instead of a hang. */
-        uv_tcp_t *h = malloc(sizeof *h);
-        if (!h)
-            return;
-        uv_tcp_init(t->loop, h);
-        h->data = t;
-        t->pending_closes++;
-        if (uv_accept(server, (uv_stream_t *)h) == 0)
-            t->stats.refused_max_clients++;
-        uv_close((uv_handle_t *)h, on_refused_closed);
+        refuse(t, &t->stats.refused_max_clients);
         return;
     }
-    client *c = calloc(1, sizeof *c + t->lim.max_line);
-    if (!c)
+    client *c = client_alloc(t, sizeof *c + t->lim.max_line);
+    if (!c) {
+        refuse(t, &t->stats.refused_nomem);
         return;
+    }
     c->owner = t;
     uv_tcp_init(t->loop, &c->handle);
     c->handle.data = c;
@@ -236,51 +234,111 @@ static void on_sweep(uv_timer_t *timer)
 static void on_server_closed(uv_handle_t *h)
 {
     carbon_tcp *t = h->data;
-    t->pending_closes--;
-    maybe_done(t);
+    ss_join_leave(&t->closing);
 }
 
-carbon_tcp *carbon_tcp_create(uv_loop_t *loop, const char *host, int port,
-                              const carbon_tcp_limits *lim, ss_pipeline *pipe,
-                              char *err, size_t errlen)
+/* The last handle closed: free everything, then tell the owner. */
+static void finish(void *ctx)
+{
+    carbon_tcp *t = ctx;
+    void (*done)(void *) = t->done;
+    void *done_ctx = t->done_ctx;
+    free(t->rbuf);
+    free(t);
+    if (done)
+        done(done_ctx);
+}
+
+static int tcp_port(const ss_source *s) { return ((const carbon_tcp *)s)->port; }
+
+static size_t tcp_metrics(const ss_source *s, ss_source_metric *out, size_t cap)
+{
+    const carbon_tcp_stats *st = &((const carbon_tcp *)s)->stats;
+    static const char closed[] = "sparkscale_carbon_tcp_connections_closed_total";
+    static const char closed_help[] = "Carbon TCP connections closed by the daemon, by reason.";
+    const ss_source_metric m[] = {
+        { "sparkscale_carbon_tcp_connections_total", "counter",
+          "Carbon TCP connections accepted.", NULL, st->accepted },
+        { "sparkscale_carbon_tcp_connections_open", "gauge",
+          "Carbon TCP connections open now.", NULL, st->open },
+        { closed, "counter", closed_help, "reason=\"max_clients\"", st->refused_max_clients },
+        { closed, "counter", closed_help, "reason=\"nomem\"", st->refused_nomem },
+        { closed, "counter", closed_help, "reason=\"idle\"", st->closed_idle },
+        { closed, "counter", closed_help, "reason=\"read_error\"", st->read_errors },
+    };
+    size_t n = sizeof m / sizeof m[0];
+    if (n > cap)
+        n = cap;
+    memcpy(out, m, n * sizeof *m);
+    return n;
+}
+
+static void tcp_close(ss_source *s, void (*done)(void *ctx), void *ctx)
+{
+    carbon_tcp *t = (carbon_tcp *)s;
+    t->closing_started = 1;
+    t->done = done;
+    t->done_ctx = ctx;
+    while (t->clients) {
+        client *c = t->clients;
+        carbon_stream_finish(&c->stream, pipeline_on_line, &c->src);
+        client_close(c);
+    }
+    ss_join_add(&t->closing);
+    ss_join_add(&t->closing);
+    uv_close((uv_handle_t *)&t->sweep, on_server_closed);
+    uv_close((uv_handle_t *)&t->server, on_server_closed);
+    ss_join_arm(&t->closing);      /* drops the guard taken at create */
+}
+
+static const ss_source_ops tcp_ops = {
+    .kind = "carbon_tcp",
+    .port = tcp_port,
+    .metrics = tcp_metrics,
+    .close = tcp_close,
+};
+
+ss_source *carbon_tcp_create(uv_loop_t *loop, const char *host, int port,
+                             const carbon_tcp_limits *lim, ss_pipeline *pipe,
+                             char *err, size_t errlen)
 {
     struct sockaddr_storage addr;
-    if (ss_sockaddr(host, port, &addr) != 0) {
-        snprintf(err, errlen, "carbon_tcp: cannot resolve host '%s'", host);
+    const char *why = NULL;
+    if (ss_addr_resolve(host, port, &addr, &why) != 0) {
+        ss_errf(err, errlen, "carbon_tcp: %s: %s", host, why);
         return NULL;
     }
     carbon_tcp *t = calloc(1, sizeof *t);
-    if (!t) {
-        snprintf(err, errlen, "carbon_tcp: out of memory");
+    char *rbuf = t ? malloc(lim->read_buffer < 4096 ? 4096 : lim->read_buffer) : NULL;
+    if (!t || !rbuf) {
+        free(t);
+        ss_errf(err, errlen, "carbon_tcp: out of memory");
         return NULL;
     }
+    t->base.ops = &tcp_ops;
     t->loop = loop;
     t->pipe = pipe;
     t->lim = *lim;
+    t->rbuf = rbuf;
     if (t->lim.read_buffer < 4096)
         t->lim.read_buffer = 4096;
     if (t->lim.max_clients < 1)
         t->lim.max_clients = 1;
     if (t->lim.idle_timeout_s < 1)
         t->lim.idle_timeout_s = 1;
-    t->rbuf = malloc(t->lim.read_buffer);
-    if (!t->rbuf) {
-        free(t);
-        snprintf(err, errlen, "carbon_tcp: out of memory");
-        return NULL;
-    }
+    ss_join_init(&t->closing, finish, t);
     uv_tcp_init(loop, &t->server);
     t->server.data = t;
     int rc = uv_tcp_bind(&t->server, (struct sockaddr *)&addr, 0);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&t->server, 511, on_connection);
     if (rc != 0) {
-        snprintf(err, errlen, "carbon_tcp: cannot listen on %s:%d: %s", host, port,
-                 uv_strerror(rc));
+        ss_errf(err, errlen, "carbon_tcp: cannot listen on %s:%d: %s", host, port,
+                uv_strerror(rc));
         /* The handle must still be closed through the loop. */
-        t->closing = 1;
-        t->pending_closes = 1;
+        ss_join_add(&t->closing);
         uv_close((uv_handle_t *)&t->server, on_server_closed);
+        ss_join_arm(&t->closing);
         return NULL;
     }
     struct sockaddr_storage bound;
@@ -290,24 +348,10 @@ carbon_tcp *carbon_tcp_create(uv_loop_t *loop, const char *host, int port,
     uv_timer_init(loop, &t->sweep);
     t->sweep.data = t;
     uv_timer_start(&t->sweep, on_sweep, 1000, 1000);
-    return t;
+    return &t->base;
 }
 
-int carbon_tcp_port(const carbon_tcp *t) { return t->port; }
-
-void carbon_tcp_get_stats(const carbon_tcp *t, carbon_tcp_stats *out) { *out = t->stats; }
-
-void carbon_tcp_close(carbon_tcp *t, void (*done)(void *ctx), void *ctx)
+void carbon_tcp_fail_next_allocs(ss_source *s, int n)
 {
-    t->closing = 1;
-    t->done = done;
-    t->done_ctx = ctx;
-    while (t->clients) {
-        client *c = t->clients;
-        carbon_stream_finish(&c->stream, pipeline_on_line, &c->src);
-        client_close(c);
-    }
-    t->pending_closes += 2;
-    uv_close((uv_handle_t *)&t->sweep, on_server_closed);
-    uv_close((uv_handle_t *)&t->server, on_server_closed);
+    ((carbon_tcp *)s)->fail_allocs = n;
 }

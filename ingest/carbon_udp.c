@@ -1,17 +1,26 @@
 /* carbon_udp.c: carbon plaintext over UDP. Spark's GraphiteSink sends one
  * line per datagram; several lines in one datagram are accepted too. Each
  * datagram is a stream of its own: no partial line carries over. */
-#include "ingest/carbon_listen.h"
+#include "ingest/carbon_udp.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/base/addr.h"
 #include "lib/base/log.h"
+#include "lib/base/str.h"
 
 #define UDP_BUFFER 65536
 
-struct carbon_udp {
+typedef struct carbon_udp_stats {
+    uint64_t datagrams;
+    uint64_t truncated;         /* datagram larger than the buffer */
+    uint64_t errors;
+} carbon_udp_stats;
+
+typedef struct carbon_udp {
+    ss_source base;
     uv_udp_t handle;
     ss_pipeline *pipe;
     carbon_udp_stats stats;
@@ -21,7 +30,7 @@ struct carbon_udp {
     char rbuf[UDP_BUFFER];
     void (*done)(void *);
     void *done_ctx;
-};
+} carbon_udp;
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
@@ -66,13 +75,49 @@ static void on_closed(uv_handle_t *h)
         done(ctx);
 }
 
-carbon_udp *carbon_udp_create(uv_loop_t *loop, const char *host, int port,
-                              size_t max_line, ss_pipeline *pipe,
-                              char *err, size_t errlen)
+static int udp_port(const ss_source *s) { return ((const carbon_udp *)s)->port; }
+
+static size_t udp_metrics(const ss_source *s, ss_source_metric *out, size_t cap)
+{
+    const carbon_udp_stats *st = &((const carbon_udp *)s)->stats;
+    const ss_source_metric m[] = {
+        { "sparkscale_carbon_udp_datagrams_total", "counter", "Carbon UDP datagrams received.",
+          NULL, st->datagrams },
+        { "sparkscale_carbon_udp_truncated_total", "counter",
+          "UDP datagrams larger than 64 KiB (tail lost).", NULL, st->truncated },
+        { "sparkscale_carbon_udp_errors_total", "counter", "UDP receive errors.", NULL,
+          st->errors },
+    };
+    size_t n = sizeof m / sizeof m[0];
+    if (n > cap)
+        n = cap;
+    memcpy(out, m, n * sizeof *m);
+    return n;
+}
+
+static void udp_close(ss_source *s, void (*done)(void *ctx), void *ctx)
+{
+    carbon_udp *u = (carbon_udp *)s;
+    u->done = done;
+    u->done_ctx = ctx;
+    uv_udp_recv_stop(&u->handle);
+    uv_close((uv_handle_t *)&u->handle, on_closed);
+}
+
+static const ss_source_ops udp_ops = {
+    .kind = "carbon_udp",
+    .port = udp_port,
+    .metrics = udp_metrics,
+    .close = udp_close,
+};
+
+ss_source *carbon_udp_create(uv_loop_t *loop, const char *host, int port, size_t max_line,
+                             ss_pipeline *pipe, char *err, size_t errlen)
 {
     struct sockaddr_storage addr;
-    if (ss_sockaddr(host, port, &addr) != 0) {
-        snprintf(err, errlen, "carbon_udp: cannot resolve host '%s'", host);
+    const char *why = NULL;
+    if (ss_addr_resolve(host, port, &addr, &why) != 0) {
+        ss_errf(err, errlen, "carbon_udp: %s: %s", host, why);
         return NULL;
     }
     carbon_udp *u = calloc(1, sizeof *u);
@@ -80,9 +125,10 @@ carbon_udp *carbon_udp_create(uv_loop_t *loop, const char *host, int port,
     if (!u || !carry) {
         free(u);
         free(carry);
-        snprintf(err, errlen, "carbon_udp: out of memory");
+        ss_errf(err, errlen, "carbon_udp: out of memory");
         return NULL;
     }
+    u->base.ops = &udp_ops;
     u->carry = carry;
     u->max_line = max_line;
     u->pipe = pipe;
@@ -96,8 +142,7 @@ carbon_udp *carbon_udp_create(uv_loop_t *loop, const char *host, int port,
         rc = uv_udp_recv_start(&u->handle, on_alloc, on_recv);
     }
     if (rc != 0) {
-        snprintf(err, errlen, "carbon_udp: cannot bind %s:%d: %s", host, port,
-                 uv_strerror(rc));
+        ss_errf(err, errlen, "carbon_udp: cannot bind %s:%d: %s", host, port, uv_strerror(rc));
         uv_close((uv_handle_t *)&u->handle, on_closed);
         return NULL;
     }
@@ -105,17 +150,5 @@ carbon_udp *carbon_udp_create(uv_loop_t *loop, const char *host, int port,
     int blen = sizeof bound;
     uv_udp_getsockname(&u->handle, (struct sockaddr *)&bound, &blen);
     u->port = ss_sockaddr_port((struct sockaddr *)&bound);
-    return u;
-}
-
-int carbon_udp_port(const carbon_udp *u) { return u->port; }
-
-void carbon_udp_get_stats(const carbon_udp *u, carbon_udp_stats *out) { *out = u->stats; }
-
-void carbon_udp_close(carbon_udp *u, void (*done)(void *ctx), void *ctx)
-{
-    u->done = done;
-    u->done_ctx = ctx;
-    uv_udp_recv_stop(&u->handle);
-    uv_close((uv_handle_t *)&u->handle, on_closed);
+    return &u->base;
 }

@@ -1,38 +1,72 @@
 /* daemon.c: wires sparkscaled's parts onto one libuv loop: prefixes and
- * store, carbon listeners, status server, Kafka bus, and the evaluation
- * hooks (after every loop turn for dirty clusters; a timer for the rest). */
-#include "ingest/daemon_priv.h"
+ * store, the sources (carbon listeners), the status server, the Kafka bus,
+ * the decider and its two hooks (after every loop turn for dirty clusters;
+ * a timer for the rest). */
+#include "ingest/daemon.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "carbon/spark_path.h"
+#include "ingest/carbon_tcp.h"
+#include "ingest/carbon_udp.h"
+#include "ingest/decider.h"
+#include "ingest/pipeline.h"
+#include "ingest/source.h"
+#include "ingest/status.h"
+#include "ingest/store.h"
 #include "lib/base/clock.h"
+#include "lib/base/join.h"
 #include "lib/base/log.h"
+#include "lib/base/str.h"
+#include "lib/bus/producer.h"
+#include "lib/http/server.h"
 
-static void maybe_done(ss_daemon *d)
+#define MAX_SOURCES 8
+
+struct ss_daemon {
+    uv_loop_t *loop;
+    const ss_config *cfg;
+    ss_bus_conf bus_conf;          /* borrowed by the bus */
+    ss_store *store;
+    spark_prefixes *prefixes;
+    ss_pipeline pipe;
+    ss_source *sources[MAX_SOURCES];
+    size_t nsources;
+    ss_http_server *http;
+    ss_bus *bus;
+    ss_decider *decider;
+    ss_status status;
+    uv_check_t evaluate_check;     /* after each loop turn: evaluate dirty clusters */
+    uv_timer_t evaluate_timer;     /* periodic: expiry, staleness, heartbeat */
+    int hooks_started;             /* evaluate_check/timer initialised */
+    int closing;
+    ss_join parts;                 /* parts still closing */
+    int flush_timeout_ms;
+    void (*done)(void *);
+    void *done_ctx;
+};
+
+/* Every part has closed: free what is left and tell the owner. */
+static void finish(void *ctx)
 {
-    if (!d->closing || d->pending_closes > 0)
-        return;
+    ss_daemon *d = ctx;
     void (*done)(void *) = d->done;
-    void *ctx = d->done_ctx;
+    void *done_ctx = d->done_ctx;
+    ss_decider_destroy(d->decider);
     store_destroy(d->store);
     spark_prefixes_destroy(d->prefixes);
-    free(d->changed_at_us);
-    free(d->rt);
-    free(d->dirty);
-    decider_free(d);
     free(d);
     if (done)
-        done(ctx);
+        done(done_ctx);
 }
 
 static void on_part_closed(void *ctx)
 {
     ss_daemon *d = ctx;
-    d->pending_closes--;
-    maybe_done(d);
+    ss_join_leave(&d->parts);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -42,32 +76,32 @@ static void on_handle_closed(uv_handle_t *h)
 
 static void on_check(uv_check_t *h)
 {
-    decider_evaluate_dirty(h->data);
+    ss_daemon *d = h->data;
+    ss_decider_evaluate_dirty(d->decider);
 }
 
 static void on_timer(uv_timer_t *h)
 {
-    decider_tick(h->data);
+    ss_daemon *d = h->data;
+    ss_decider_tick(d->decider);
 }
 
-/* Closes the listeners; their clients' last partial lines are processed. */
-static void close_listeners(ss_daemon *d)
+/* Closes the sources (their clients' last partial lines are processed) and
+ * the status server. */
+static void close_inputs(ss_daemon *d)
 {
     d->closing = 1;
-    if (d->tcp) {
-        d->pending_closes++;
-        carbon_tcp_close(d->tcp, on_part_closed, d);
-        d->tcp = NULL;
+    for (size_t i = 0; i < d->nsources; i++) {
+        ss_join_add(&d->parts);
+        ss_source_close(d->sources[i], on_part_closed, d);
     }
-    if (d->udp) {
-        d->pending_closes++;
-        carbon_udp_close(d->udp, on_part_closed, d);
-        d->udp = NULL;
-    }
+    d->nsources = 0;
+    d->status.nsources = 0;
     if (d->http) {
-        d->pending_closes++;
+        ss_join_add(&d->parts);
         ss_http_server_close(d->http, on_part_closed, d);
         d->http = NULL;
+        d->status.http = NULL;
     }
 }
 
@@ -76,30 +110,57 @@ static void close_core(ss_daemon *d)
 {
     if (d->hooks_started) {
         d->hooks_started = 0;
-        d->pending_closes += 2;
+        ss_join_add(&d->parts);
+        ss_join_add(&d->parts);
         uv_close((uv_handle_t *)&d->evaluate_check, on_handle_closed);
         uv_close((uv_handle_t *)&d->evaluate_timer, on_handle_closed);
     }
     if (d->bus) {
-        d->pending_closes++;
+        ss_join_add(&d->parts);
         ss_bus_close(d->bus, d->flush_timeout_ms, on_part_closed, d);
         d->bus = NULL;
     }
 }
 
-ss_daemon *ss_daemon_create(uv_loop_t *loop, const ss_config *cfg, char *err, size_t errlen)
+static int add_source(ss_daemon *d, ss_source *s)
 {
-    size_t n = cfg->nclusters;
-    ss_daemon *d = calloc(1, sizeof *d);
-    if (!d) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    d->loop = loop;
-    d->cfg = cfg;
-    d->started_ms = ss_wall_ms();
-    d->flush_timeout_ms = 1000;
+    if (!s)
+        return -1;
+    d->sources[d->nsources++] = s;
+    ss_info("%s listening on port %d", ss_source_kind(s), ss_source_port(s));
+    return 0;
+}
 
+/* The listeners the configuration asks for. */
+static int open_sources(ss_daemon *d, char *err, size_t errlen)
+{
+    const ss_config *cfg = d->cfg;
+    if (cfg->ingest.carbon_tcp.enabled) {
+        carbon_tcp_limits tl = {
+            .max_clients = cfg->ingest.max_clients,
+            .idle_timeout_s = cfg->ingest.client_idle_timeout_s,
+            .max_line = (size_t)cfg->ingest.max_line_bytes,
+            .read_buffer = (size_t)cfg->ingest.read_buffer_bytes,
+        };
+        if (add_source(d, carbon_tcp_create(d->loop, cfg->ingest.carbon_tcp.host,
+                                            cfg->ingest.carbon_tcp.port, &tl, &d->pipe, err,
+                                            errlen)) != 0)
+            return -1;
+    }
+    if (cfg->ingest.carbon_udp.enabled &&
+        add_source(d, carbon_udp_create(d->loop, cfg->ingest.carbon_udp.host,
+                                        cfg->ingest.carbon_udp.port,
+                                        (size_t)cfg->ingest.max_line_bytes, &d->pipe, err,
+                                        errlen)) != 0)
+        return -1;
+    return 0;
+}
+
+/* Prefixes, store and pipeline: the pure part of ingest. */
+static int open_store(ss_daemon *d, char *err, size_t errlen)
+{
+    const ss_config *cfg = d->cfg;
+    size_t n = cfg->nclusters;
     store_limits lim = {
         .max_apps_per_cluster = cfg->store.max_apps_per_cluster,
         .max_apps = cfg->store.max_apps,
@@ -109,62 +170,59 @@ ss_daemon *ss_daemon_create(uv_loop_t *loop, const ss_config *cfg, char *err, si
     };
     d->store = store_create(&lim, n);
     d->prefixes = spark_prefixes_create(n);
-    d->changed_at_us = calloc(n ? n : 1, sizeof *d->changed_at_us);
-    d->rt = calloc(n ? n : 1, sizeof *d->rt);
-    d->dirty = calloc(n ? n : 1, sizeof *d->dirty);
-    if (!d->store || !d->prefixes || !d->changed_at_us || !d->rt || !d->dirty) {
-        snprintf(err, errlen, "out of memory for %zu clusters", n);
-        goto fail;
+    if (!d->store || !d->prefixes) {
+        ss_errf(err, errlen, "out of memory for %zu clusters", n);
+        return -1;
     }
     for (size_t c = 0; c < n; c++) {
         int rc = spark_prefixes_add(d->prefixes, cfg->clusters[c].metrics_prefix, (int)c);
         if (rc != 0) {
-            snprintf(err, errlen, "cluster %s: metrics_prefix '%s': %s", cfg->clusters[c].name,
-                     cfg->clusters[c].metrics_prefix,
-                     rc == -EEXIST ? "used by another cluster" : strerror(-rc));
-            goto fail;
+            ss_errf(err, errlen, "cluster %s: metrics_prefix '%s': %s", cfg->clusters[c].name,
+                    cfg->clusters[c].metrics_prefix,
+                    rc == -EEXIST ? "used by another cluster" : strerror(-rc));
+            return -1;
         }
     }
-    pipeline_init(&d->pipe, d->prefixes, d->store, d->changed_at_us, n);
-    if (decider_init(d) != 0) {
-        snprintf(err, errlen, "out of memory for the decider");
-        goto fail;
-    }
+    pipeline_init(&d->pipe, d->prefixes, d->store);
+    return 0;
+}
 
-    d->bus = ss_bus_create(loop, cfg, err, errlen);
+ss_daemon *ss_daemon_create(uv_loop_t *loop, const ss_config *cfg, char *err, size_t errlen)
+{
+    ss_daemon *d = calloc(1, sizeof *d);
+    if (!d) {
+        ss_errf(err, errlen, "out of memory");
+        return NULL;
+    }
+    d->loop = loop;
+    d->cfg = cfg;
+    d->flush_timeout_ms = 1000;
+    ss_join_init(&d->parts, finish, d);
+
+    if (open_store(d, err, errlen) != 0)
+        goto fail;
+    ss_config_bus_conf(cfg, &d->bus_conf);
+    d->bus = ss_bus_create(loop, &d->bus_conf, err, errlen);
     if (!d->bus)
         goto fail;
-    ss_bus_set_delivery_cb(d->bus, decider_on_delivery, d);
-    ss_bus_stats bs;
-    ss_bus_get_stats(d->bus, &bs);
-    d->bus_epoch = bs.epoch;
+    d->decider = ss_decider_create(cfg, d->store, d->bus, err, errlen);
+    if (!d->decider)
+        goto fail;
+    if (open_sources(d, err, errlen) != 0)
+        goto fail;
 
-    if (cfg->ingest.carbon_tcp.enabled) {
-        carbon_tcp_limits tl = {
-            .max_clients = cfg->ingest.max_clients,
-            .idle_timeout_s = cfg->ingest.client_idle_timeout_s,
-            .max_line = (size_t)cfg->ingest.max_line_bytes,
-            .read_buffer = (size_t)cfg->ingest.read_buffer_bytes,
-        };
-        d->tcp = carbon_tcp_create(loop, cfg->ingest.carbon_tcp.host, cfg->ingest.carbon_tcp.port,
-                                   &tl, &d->pipe, err, errlen);
-        if (!d->tcp)
-            goto fail;
-        ss_info("carbon tcp listening on %s:%d", cfg->ingest.carbon_tcp.host, carbon_tcp_port(d->tcp));
-    }
-    if (cfg->ingest.carbon_udp.enabled) {
-        d->udp = carbon_udp_create(loop, cfg->ingest.carbon_udp.host, cfg->ingest.carbon_udp.port,
-                                   (size_t)cfg->ingest.max_line_bytes, &d->pipe, err, errlen);
-        if (!d->udp)
-            goto fail;
-        ss_info("carbon udp listening on %s:%d", cfg->ingest.carbon_udp.host, carbon_udp_port(d->udp));
-    }
+    d->status = (ss_status){
+        .cfg = cfg, .store = d->store, .decider = d->decider, .bus = d->bus,
+        .pipeline = &d->pipe.stats, .sources = d->sources, .nsources = d->nsources,
+    };
     if (cfg->ingest.http.enabled) {
         d->http = ss_http_server_create(loop, cfg->ingest.http.host, cfg->ingest.http.port,
-                                        status_handle, d, err, errlen);
+                                        ss_status_handle, &d->status, err, errlen);
         if (!d->http)
             goto fail;
-        ss_info("status http listening on %s:%d", cfg->ingest.http.host, ss_http_server_port(d->http));
+        d->status.http = d->http;
+        ss_info("status http listening on %s:%d", cfg->ingest.http.host,
+                ss_http_server_port(d->http));
     }
 
     uv_check_init(loop, &d->evaluate_check);
@@ -174,34 +232,42 @@ ss_daemon *ss_daemon_create(uv_loop_t *loop, const ss_config *cfg, char *err, si
     uv_check_start(&d->evaluate_check, on_check);
     uint64_t every = cfg->policy.evaluate_interval_ms > 0 ? (uint64_t)cfg->policy.evaluate_interval_ms : 1000;
     uv_timer_start(&d->evaluate_timer, on_timer, every, every);
-    ss_info("sparkscaled started: %zu cluster(s), kafka %s (%s)", n, ss_bus_bootstrap(d->bus),
-            cfg->kafka.brokers);
+    ss_info("sparkscaled started: %zu cluster(s), kafka %s (%s)", cfg->nclusters,
+            ss_bus_bootstrap(d->bus), cfg->kafka.brokers);
     return d;
 
 fail:
-    close_listeners(d);
+    /* Parts close through the loop; the daemon is freed when the last has. */
+    d->done = NULL;
+    close_inputs(d);
     close_core(d);
-    if (d->pending_closes == 0)
-        maybe_done(d);
-    else
-        d->done = NULL;   /* freed when the loop runs the close callbacks */
+    ss_join_arm(&d->parts);
     return NULL;
 }
 
 int ss_daemon_port(const ss_daemon *d, int which)
 {
-    switch (which) {
-    case SS_PORT_CARBON_TCP: return d->tcp ? carbon_tcp_port(d->tcp) : -1;
-    case SS_PORT_CARBON_UDP: return d->udp ? carbon_udp_port(d->udp) : -1;
-    case SS_PORT_HTTP:       return d->http ? ss_http_server_port(d->http) : -1;
-    default:                 return -1;
-    }
+    const char *kind = which == SS_PORT_CARBON_TCP ? "carbon_tcp"
+                     : which == SS_PORT_CARBON_UDP ? "carbon_udp" : NULL;
+    if (which == SS_PORT_HTTP)
+        return d->http ? ss_http_server_port(d->http) : -1;
+    for (size_t i = 0; kind && i < d->nsources; i++)
+        if (strcmp(ss_source_kind(d->sources[i]), kind) == 0)
+            return ss_source_port(d->sources[i]);
+    return -1;
+}
+
+ss_source *ss_daemon_source(const ss_daemon *d, const char *kind)
+{
+    for (size_t i = 0; i < d->nsources; i++)
+        if (strcmp(ss_source_kind(d->sources[i]), kind) == 0)
+            return d->sources[i];
+    return NULL;
 }
 
 void ss_daemon_set_reaction_hook(ss_daemon *d, ss_daemon_reaction_fn fn, void *ctx)
 {
-    d->reaction_hook = fn;
-    d->reaction_ctx = ctx;
+    ss_decider_set_reaction_hook(d->decider, fn, ctx);
 }
 
 void ss_daemon_set_lost_counter(ss_daemon *d, uint64_t *lost)
@@ -221,11 +287,9 @@ void ss_daemon_shutdown(ss_daemon *d, int flush_timeout_ms, void (*done)(void *c
     d->done = done;
     d->done_ctx = ctx;
     d->flush_timeout_ms = flush_timeout_ms;
-    d->pending_closes++;          /* guard: parts may finish synchronously */
-    close_listeners(d);
+    close_inputs(d);
     /* Lines already read count: decide on them before the bus flushes. */
-    decider_evaluate_dirty(d);
+    ss_decider_evaluate_dirty(d->decider);
     close_core(d);
-    d->pending_closes--;
-    maybe_done(d);
+    ss_join_arm(&d->parts);
 }

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "ingest/decider.h"
+#include "ingest/source.h"
 #include "lib/config/config.h"
 
 typedef struct ss_daemon ss_daemon;
@@ -22,6 +24,9 @@ ss_daemon *ss_daemon_create(uv_loop_t *loop, const ss_config *cfg, char *err, si
 /* The bound port (useful with port 0), or -1 when disabled. */
 int ss_daemon_port(const ss_daemon *d, int which);
 
+/* The first source of a kind ("carbon_tcp", ...), or NULL: for tests. */
+ss_source *ss_daemon_source(const ss_daemon *d, const char *kind);
+
 /* The Kafka bootstrap list in use (the embedded broker's too). */
 const char *ss_daemon_kafka_bootstrap(const ss_daemon *d);
 
@@ -29,8 +34,7 @@ const char *ss_daemon_kafka_bootstrap(const ss_daemon *d);
  * Kafka acknowledges a decision that a carbon line triggered, with the
  * microseconds from reading that line to the acknowledgement. Set it before
  * the loop runs. */
-typedef void (*ss_daemon_reaction_fn)(void *ctx, const char *cluster, uint64_t sequence,
-                                      int64_t reaction_us);
+typedef ss_reaction_fn ss_daemon_reaction_fn;
 void ss_daemon_set_reaction_hook(ss_daemon *d, ss_daemon_reaction_fn fn, void *ctx);
 
 /* At shutdown, *lost (caller-owned) receives the number of decisions Kafka

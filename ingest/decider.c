@@ -1,28 +1,21 @@
 /* decider.c: turns the store into policy inputs, runs the policy for dirty
- * clusters (after every loop turn) and all clusters (on a timer), and hands
- * changed decisions, or unchanged ones every heartbeat, to the bus. */
-#include "ingest/daemon_priv.h"
+ * clusters (after every loop turn) and all clusters (on a timer), grants
+ * pools, and hands changed decisions, or unchanged ones every heartbeat,
+ * to the bus. */
+#include "ingest/decider.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "carbon/spark_path.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/base/str.h"
+#include "policy/pool.h"
 
-/* Scratch shared by evaluations; sized for the largest cluster. */
-typedef struct decider_scratch {
-    policy_app *apps;
-    ss_app_demand *demand;
-    size_t cap;
-    ss_worker_ref *idle;          /* removable workers of one decision */
-    size_t idle_cap;
-    int *by_name;                 /* cluster indexes sorted by name: delivery lookups */
-    const ss_config *cfg;
-    struct input_cache *cache;    /* per cluster */
-} decider_scratch;
+#define POOL_NOTE_MAX 256
 
 /* A cluster's policy inputs, rebuilt from the store only when the cluster
  * changed (a changed sample, a new or expired app all mark it dirty).
@@ -38,90 +31,62 @@ typedef struct input_cache {
     int64_t oldest_seen_ms;       /* oldest app/worker last-seen at the last evaluation */
 } input_cache;
 
-static const ss_config *sort_cfg;   /* qsort has no context argument in C11 */
+/* Per-cluster decision state kept between evaluations. */
+typedef struct cluster_rt {
+    int index;
+    policy_state pstate;
+    policy_result result;         /* the newest evaluation */
+    policy_input in;              /* its inputs (apps borrowed from cache) */
+    input_cache cache;
+    int evaluated;                /* result and in are valid */
+    int pool;                     /* index into pools, -1 = none */
+    int granted;                  /* after pool grants; -1 = no pool */
+    int pool_dirty;               /* evaluated since its pool last granted */
+    char *pool_note;              /* POOL_NOTE_MAX bytes, pool members only */
+    int64_t dirty_since_us;       /* read time of the first unpublished change, 0 = none */
+    ss_bus_cluster *bus;
+    /* The newest decision handed to the bus. */
+    int published;
+    int pub_desired;
+    int64_t pub_at_ms;
+    uint64_t pub_sequence;
+    ss_delivery pub_delivery;
+    char pub_reason[POLICY_REASON_MAX];
+    int64_t pub_trigger_us;       /* read time of the data behind it, 0 = timer */
+} cluster_rt;
 
-static int cmp_cluster_name(const void *a, const void *b)
-{
-    return strcmp(sort_cfg->clusters[*(const int *)a].name, sort_cfg->clusters[*(const int *)b].name);
-}
+/* One capacity pool: its members and the pass's scratch. */
+typedef struct pool_rt {
+    const ss_pool_conf *conf;
+    cluster_rt **members;
+    cluster_rt **live;            /* scratch: the members evaluated so far */
+    policy_pool_member *pm;
+    size_t nmembers;
+    policy_pool_work work;
+} pool_rt;
 
-/* Index of the cluster named name, or -1: a binary search, since Kafka
- * reports every delivery by name and there may be 10,000 clusters. */
-static int cluster_by_name(const decider_scratch *s, const char *name)
-{
-    size_t lo = 0, hi = s->cfg->nclusters;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = s->by_name[mid];
-        int r = strcmp(name, s->cfg->clusters[c].name);
-        if (r == 0)
-            return c;
-        if (r < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return -1;
-}
+struct ss_decider {
+    const ss_config *cfg;
+    ss_store *store;
+    ss_bus *bus;
+    cluster_rt *rt;               /* per cluster, config order */
+    size_t n;
+    int *by_name;                 /* cluster indexes sorted by name */
+    pool_rt *pools;
+    size_t npools;
+    store_dirty *dirty;           /* scratch for store_take_dirty */
+    int *order;                   /* scratch: publish order of one pass */
+    ss_app_demand *demand;        /* scratch: one decision's apps */
+    size_t demand_cap;
+    ss_worker_ref *idle;          /* scratch: removable workers of one decision */
+    size_t idle_cap;
+    int64_t epoch;                /* the bus's producer epoch */
+    ss_reaction_fn reaction_hook;
+    void *reaction_ctx;
+    ss_decider_stats st;
+};
 
-static decider_scratch *scratch_of(ss_daemon *d) { return (decider_scratch *)d->decider; }
-
-int decider_init(ss_daemon *d)
-{
-    decider_scratch *s = calloc(1, sizeof *s);
-    if (!s)
-        return -1;
-    s->cap = d->cfg->store.max_apps_per_cluster > 0 ? (size_t)d->cfg->store.max_apps_per_cluster : 64;
-    s->apps = calloc(s->cap, sizeof *s->apps);
-    s->demand = calloc(s->cap, sizeof *s->demand);
-    s->by_name = calloc(d->cfg->nclusters ? d->cfg->nclusters : 1, sizeof *s->by_name);
-    s->cache = calloc(d->cfg->nclusters ? d->cfg->nclusters : 1, sizeof *s->cache);
-    s->idle_cap = d->cfg->store.max_workers_per_cluster > 0 ? (size_t)d->cfg->store.max_workers_per_cluster : 1024;
-    s->idle = calloc(s->idle_cap, sizeof *s->idle);
-    if (!s->apps || !s->demand || !s->by_name || !s->cache || !s->idle) {
-        free(s->idle);
-        free(s->apps);
-        free(s->demand);
-        free(s->by_name);
-        free(s->cache);
-        free(s);
-        return -1;
-    }
-    s->cfg = d->cfg;
-    for (size_t c = 0; c < d->cfg->nclusters; c++)
-        s->by_name[c] = (int)c;
-    sort_cfg = d->cfg;
-    qsort(s->by_name, d->cfg->nclusters, sizeof *s->by_name, cmp_cluster_name);
-    sort_cfg = NULL;
-    d->decider = s;
-    if (pools_init(d) != 0)
-        return -1;
-    int64_t now = ss_wall_ms();
-    for (size_t c = 0; c < d->cfg->nclusters; c++) {
-        policy_state_init(&d->rt[c].pstate, now);
-        d->rt[c].granted = -1;
-    }
-    return 0;
-}
-
-void decider_free(ss_daemon *d)
-{
-    decider_scratch *s = scratch_of(d);
-    if (!s)
-        return;
-    free(s->apps);
-    free(s->demand);
-    free(s->by_name);
-    free(s->idle);
-    for (size_t c = 0; c < d->cfg->nclusters; c++) {
-        free(s->cache[c].apps);
-        free(s->cache[c].refs);
-    }
-    free(s->cache);
-    free(s);
-    d->decider = NULL;
-    pools_free(d);
-}
+/* ---- store reading ---- */
 
 static int gauge_int(const store_app *a, int gauge)
 {
@@ -134,24 +99,24 @@ static int gauge_int(const store_app *a, int gauge)
 
 /* Workers the master says are alive: the size we would change. Staleness
  * is the policy's business (a stale feed holds the size). */
-static int current_workers(const ss_daemon *d, int c)
+static int current_workers(const ss_store *s, int c)
 {
     double v;
     int64_t ts;
-    if (store_master_latest(d->store, c, SPARK_G_MASTER_ALIVE_WORKERS, &v, &ts) != 0)
+    if (store_master_latest(s, c, SPARK_G_MASTER_ALIVE_WORKERS, &v, &ts) != 0)
         return -1;
     return v < 0 ? 0 : (int)v;
 }
 
 /* Worker sources whose newest coresUsed is above zero, among fresh ones.
  * *oldest_ms is lowered to the oldest worker last-seen. */
-static int busy_workers(const ss_daemon *d, int c, int64_t now_ms, int64_t stale_ms,
+static int busy_workers(const ss_store *s, int c, int64_t now_ms, int64_t stale_ms,
                         int64_t *oldest_ms)
 {
-    size_t n = store_worker_count(d->store, c);
+    size_t n = store_worker_count(s, c);
     int busy = 0, known = 0;
     for (size_t i = 0; i < n; i++) {
-        const store_worker *w = store_worker_at(d->store, c, i);
+        const store_worker *w = store_worker_at(s, c, i);
         int64_t seen = store_worker_last_seen_ms(w);
         if (seen < *oldest_ms)
             *oldest_ms = seen;
@@ -171,88 +136,22 @@ static int busy_workers(const ss_daemon *d, int c, int64_t now_ms, int64_t stale
 /* Workers an actuator may remove on scale-in: fresh worker sources whose
  * newest coresUsed is 0. Spark's worker gauges carry no worker id, so the
  * sender's address (the pod IP) names it; the actuator maps host -> pod. */
-static size_t idle_workers(const ss_daemon *d, int c, int64_t now_ms, ss_worker_ref *out,
-                           size_t cap)
+static size_t idle_workers(const ss_decider *d, int c, int64_t now_ms)
 {
     int64_t stale_ms = (int64_t)d->cfg->clusters[c].policy.stale_after_s * 1000;
     size_t n = 0;
-    for (size_t i = 0; i < store_worker_count(d->store, c) && n < cap; i++) {
+    for (size_t i = 0; i < store_worker_count(d->store, c) && n < d->idle_cap; i++) {
         const store_worker *w = store_worker_at(d->store, c, i);
         double v;
         int64_t ts;
         if (now_ms - store_worker_last_seen_ms(w) > stale_ms ||
             store_worker_latest(w, SPARK_G_WORKER_CORES_USED, &v, &ts) != 0 || v != 0)
             continue;
-        memset(&out[n], 0, sizeof out[n]);
-        ss_strlcpy(out[n].host, store_worker_source(w), sizeof out[n].host);
+        memset(&d->idle[n], 0, sizeof d->idle[n]);
+        ss_strlcpy(d->idle[n].host, store_worker_source(w), sizeof d->idle[n].host);
         n++;
     }
     return n;
-}
-
-static void publish(ss_daemon *d, int c, int64_t now_ms, int heartbeat)
-{
-    const ss_cluster_conf *cc = &d->cfg->clusters[c];
-    cluster_rt *rt = &d->rt[c];
-    const policy_result *r = &rt->result;
-    decider_scratch *s = scratch_of(d);
-    size_t napps = store_app_count(d->store, c);
-    if (napps > s->cap)
-        napps = s->cap;
-    for (size_t i = 0; i < napps; i++) {
-        const store_app *a = store_app_at(d->store, c, i);
-        ss_app_demand *ad = &s->demand[i];
-        ss_strlcpy(ad->app_id, store_app_id(a), sizeof ad->app_id);
-        ad->target_executors = gauge_int(a, SPARK_G_TARGET_EXECUTORS);
-        if (ad->target_executors < 0)
-            ad->target_executors = 0;
-        ad->max_needed_executors = gauge_int(a, SPARK_G_MAX_NEEDED_EXECUTORS);
-        ad->all_executors = gauge_int(a, SPARK_G_ALL_EXECUTORS);
-        ad->start_ms = policy_app_start_ms(store_app_id(a), store_app_first_seen_ms(a));
-    }
-    int desired = rt->granted >= 0 ? rt->granted : r->desired;
-    size_t nidle = desired < r->current ? idle_workers(d, c, now_ms, s->idle, s->idle_cap) : 0;
-    ss_decision dec = {
-        .decided_at_ms = now_ms,
-        .current_workers = r->current,
-        .busy_workers = r->busy,
-        .desired_workers = desired,
-        .recommended_workers = r->recommendation,
-        .executors_per_worker = r->per_worker,
-        .apps = s->demand,
-        .napps = napps,
-        .removable_workers = s->idle,
-        .nremovable_workers = nidle,
-        .reason_code = heartbeat ? SS_REASON_HEARTBEAT
-                     : rt->granted >= 0 && rt->granted < r->desired ? SS_REASON_POOL_LIMIT
-                     : (int)r->reason + 1,
-        .dry_run = d->cfg->policy.dry_run,
-        .trigger_us = heartbeat ? 0 : d->changed_at_us[c],
-    };
-    ss_strlcpy(dec.cluster, cc->name, sizeof dec.cluster);
-    ss_strlcpy(dec.reason, r->reason_text, sizeof dec.reason);
-    if (rt->pool_note[0]) {
-        size_t n = strlen(dec.reason);
-        ss_strlcpy(dec.reason + n, "; ", sizeof dec.reason - n);
-        ss_strlcpy(dec.reason + n + 2, rt->pool_note, sizeof dec.reason - n - 2);
-    }
-    uint64_t seq = 0;
-    int rc = ss_bus_publish_seq(d->bus, &dec, &seq);
-    if (rc != 0) {
-        ss_warn("cluster %s: decision %d not published: %s", cc->name, desired, strerror(-rc));
-        return;
-    }
-    rt->published = 1;
-    rt->pub_desired = desired;
-    rt->pub_at_ms = now_ms;
-    rt->pub_sequence = seq;
-    rt->pub_epoch = (uint64_t)d->bus_epoch;
-    rt->pub_state = 0;
-    rt->pub_trigger_us = dec.trigger_us;
-    ss_strlcpy(rt->pub_reason, dec.reason, sizeof rt->pub_reason);
-    if (!heartbeat)
-        ss_info("cluster %s: desired %d workers (#%llu): %s", cc->name, desired,
-                (unsigned long long)seq, dec.reason);
 }
 
 /* What the policy needs of one app; id borrowed from the store. */
@@ -267,52 +166,24 @@ static policy_app policy_app_of(const store_app *a)
     };
 }
 
-void decider_input(ss_daemon *d, int c, int64_t now_ms, policy_app *apps, size_t cap,
-                   policy_input *in)
+static int cache_rebuild(const ss_store *s, int c, input_cache *ic)
 {
-    const ss_cluster_conf *cc = &d->cfg->clusters[c];
-    size_t napps = store_app_count(d->store, c);
-    if (napps > cap)
-        napps = cap;
-    for (size_t i = 0; i < napps; i++) {
-        const store_app *a = store_app_at(d->store, c, i);
-        apps[i] = policy_app_of(a);
-    }
-    int64_t stale_ms = (int64_t)cc->policy.stale_after_s * 1000;
-    int64_t oldest = now_ms;
-    *in = (policy_input){
-        .conf = &cc->policy,
-        .worker_cores = cc->worker_cores,
-        .worker_memory_mb = cc->worker_memory_mb,
-        .executor_cores = cc->executor_cores,
-        .executor_memory_mb = cc->executor_memory_mb,
-        .current_workers = current_workers(d, c),
-        .busy_workers = busy_workers(d, c, now_ms, stale_ms, &oldest),
-        .apps = apps,
-        .napps = napps,
-        .last_data_ms = store_cluster_last_seen_ms(d->store, c),
-        .now_ms = now_ms,
-    };
-}
-
-static int cache_rebuild(ss_daemon *d, int c, input_cache *ic)
-{
-    size_t n = store_app_count(d->store, c);
+    size_t n = store_app_count(s, c);
     if (n > ic->cap) {
         size_t cap = n + n / 2 + 4;
         policy_app *apps = realloc(ic->apps, cap * sizeof *apps);
         if (!apps)
-            return -1;
+            return -ENOMEM;
         ic->apps = apps;
         const store_app **refs = realloc(ic->refs, cap * sizeof *refs);
         if (!refs)
-            return -1;
+            return -ENOMEM;
         ic->refs = refs;
         ic->cap = cap;
     }
     int64_t oldest = INT64_MAX;
     for (size_t i = 0; i < n; i++) {
-        const store_app *a = store_app_at(d->store, c, i);
+        const store_app *a = store_app_at(s, c, i);
         ic->refs[i] = a;
         if (store_app_last_seen_ms(a) < oldest)
             oldest = store_app_last_seen_ms(a);
@@ -320,10 +191,55 @@ static int cache_rebuild(ss_daemon *d, int c, input_cache *ic)
     }
     ic->napps = n;
     ic->oldest_seen_ms = oldest;
-    ic->current = current_workers(d, c);
+    ic->current = current_workers(s, c);
     ic->valid = 1;
     return 0;
 }
+
+/* Fills rt->in from the cache (rebuilt first when the store changed the
+ * cluster). Returns 0, or -ENOMEM when the cache could not be rebuilt. */
+static int build_input(ss_decider *d, cluster_rt *rt, int64_t now_ms, int rebuild)
+{
+    const ss_cluster_conf *cc = &d->cfg->clusters[rt->index];
+    input_cache *ic = &rt->cache;
+    if ((rebuild || !ic->valid) && cache_rebuild(d->store, rt->index, ic) != 0) {
+        ic->valid = 0;
+        return -ENOMEM;
+    }
+    /* The policy reads last-seen only to expire apps. Cached times are never
+     * newer than the real ones, so while even the oldest cached one is within
+     * the expiry every app is active and a refresh (a cache miss per app)
+     * would change nothing. */
+    int64_t oldest = ic->oldest_seen_ms;
+    int64_t expiry_ms = (int64_t)cc->policy.app_expiry_s * 1000;
+    if (now_ms - oldest > expiry_ms) {
+        oldest = now_ms;
+        for (size_t i = 0; i < ic->napps; i++) {
+            int64_t seen = store_app_last_seen_ms(ic->refs[i]);
+            ic->apps[i].last_seen_ms = seen;
+            if (seen < oldest)
+                oldest = seen;
+        }
+    }
+    rt->in = (policy_input){
+        .conf = &cc->policy,
+        .worker_cores = cc->worker_cores,
+        .worker_memory_mb = cc->worker_memory_mb,
+        .executor_cores = cc->executor_cores,
+        .executor_memory_mb = cc->executor_memory_mb,
+        .current_workers = ic->current,
+        .busy_workers = busy_workers(d->store, rt->index, now_ms,
+                                     (int64_t)cc->policy.stale_after_s * 1000, &oldest),
+        .apps = ic->apps,
+        .napps = ic->napps,
+        .last_data_ms = store_cluster_last_seen_ms(d->store, rt->index),
+        .now_ms = now_ms,
+    };
+    ic->oldest_seen_ms = oldest;
+    return 0;
+}
+
+/* ---- evaluation ---- */
 
 /* Same decision, same numbers: the reason text would read the same (a
  * stale result's text has the feed's age in it, so stale ones never match). */
@@ -338,50 +254,14 @@ static int same_result(const policy_result *a, const policy_result *b)
            !a->stale && !b->stale;
 }
 
-/* Runs the policy for cluster c; rebuild = the store changed for it. */
-static void evaluate(ss_daemon *d, int c, int64_t now_ms, int rebuild)
+/* Runs the policy for one cluster; rebuild = the store changed it. */
+static void evaluate(ss_decider *d, cluster_rt *rt, int64_t now_ms, int rebuild)
 {
-    const ss_cluster_conf *cc = &d->cfg->clusters[c];
-    cluster_rt *rt = &d->rt[c];
-    decider_scratch *s = scratch_of(d);
-    input_cache *ic = &s->cache[c];
-    policy_input in;
-
-    if ((rebuild || !ic->valid) && cache_rebuild(d, c, ic) != 0) {
-        /* Out of memory for the cache: read the store directly this time. */
-        ic->valid = 0;
-        decider_input(d, c, now_ms, s->apps, s->cap, &in);
-    } else {
-        /* The policy reads last-seen only to expire apps. Cached times are
-         * never newer than the real ones, so while even the oldest cached
-         * one is within the expiry every app is active and a refresh (a
-         * cache miss per app) would change nothing. */
-        int64_t oldest = ic->oldest_seen_ms;
-        int64_t expiry_ms = (int64_t)cc->policy.app_expiry_s * 1000;
-        if (now_ms - oldest > expiry_ms) {
-            oldest = now_ms;
-            for (size_t i = 0; i < ic->napps; i++) {
-                int64_t seen = store_app_last_seen_ms(ic->refs[i]);
-                ic->apps[i].last_seen_ms = seen;
-                if (seen < oldest)
-                    oldest = seen;
-            }
-        }
-        in = (policy_input){
-            .conf = &cc->policy,
-            .worker_cores = cc->worker_cores,
-            .worker_memory_mb = cc->worker_memory_mb,
-            .executor_cores = cc->executor_cores,
-            .executor_memory_mb = cc->executor_memory_mb,
-            .current_workers = ic->current,
-            .busy_workers = busy_workers(d, c, now_ms, (int64_t)cc->policy.stale_after_s * 1000,
-                                         &oldest),
-            .apps = ic->apps,
-            .napps = ic->napps,
-            .last_data_ms = store_cluster_last_seen_ms(d->store, c),
-            .now_ms = now_ms,
-        };
-        ic->oldest_seen_ms = oldest;
+    const ss_cluster_conf *cc = &d->cfg->clusters[rt->index];
+    if (build_input(d, rt, now_ms, rebuild) != 0) {
+        /* Keep the last result: a held decision is the safe one. */
+        ss_warn("cluster %s: out of memory reading its inputs; decision unchanged", cc->name);
+        return;
     }
     int rc;
     if (!rebuild && rt->evaluated && !rt->result.stale) {
@@ -391,96 +271,401 @@ static void evaluate(ss_daemon *d, int c, int64_t now_ms, int rebuild)
          * the same, else evaluate again, with text, from the saved state. */
         policy_state saved = rt->pstate;
         policy_result quick;
-        in.no_reason = 1;
-        rc = policy_evaluate(&in, &rt->pstate, &quick);
+        rt->in.no_reason = 1;
+        rc = policy_evaluate(&rt->in, &rt->pstate, &quick);
+        rt->in.no_reason = 0;
         if (rc != 0 || !same_result(&quick, &rt->result)) {
             rt->pstate = saved;
-            in.no_reason = 0;
-            rc = policy_evaluate(&in, &rt->pstate, &rt->result);
+            rc = policy_evaluate(&rt->in, &rt->pstate, &rt->result);
         }
     } else {
-        rc = policy_evaluate(&in, &rt->pstate, &rt->result);
+        rc = policy_evaluate(&rt->in, &rt->pstate, &rt->result);
     }
-    d->evaluations++;
+    d->st.evaluations++;
     rt->evaluated = 1;
     rt->pool_dirty = 1;
     if (rc != 0)
         ss_warn("cluster %s: policy: %s", cc->name, rt->result.reason_text);
 }
 
-static void maybe_publish(ss_daemon *d, int c, int64_t now_ms)
+/* Grants every pool with a member evaluated since its last grant, over the
+ * members' cached inputs (no store reads). */
+static void grant_pools(ss_decider *d, int64_t now_ms)
 {
-    cluster_rt *rt = &d->rt[c];
-    int desired = rt->granted >= 0 ? rt->granted : rt->result.desired;
-    if (desired < 0) {
-        d->changed_at_us[c] = 0;    /* no decision: size unknown and feed stale */
-        return;
+    for (size_t i = 0; i < d->npools; i++) {
+        pool_rt *p = &d->pools[i];
+        int dirty = 0;
+        size_t k, n = 0;
+        for (k = 0; k < p->nmembers; k++)
+            dirty |= p->members[k]->pool_dirty;
+        if (!dirty)
+            continue;
+        for (k = 0; k < p->nmembers; k++) {
+            cluster_rt *rt = p->members[k];
+            rt->pool_dirty = 0;
+            if (!rt->evaluated) {
+                rt->granted = -1;
+                continue;
+            }
+            rt->in.now_ms = now_ms;   /* app expiry as of this pass */
+            p->pm[n] = (policy_pool_member){
+                .name = d->cfg->clusters[rt->index].name, .in = &rt->in, .res = &rt->result,
+                .note = rt->pool_note, .note_len = POOL_NOTE_MAX,
+            };
+            p->live[n++] = rt;
+        }
+        size_t truncated = 0;
+        policy_pool pool;
+        if (policy_pool_pass(p->conf->name, p->conf->max_workers, p->pm, n, &p->work, &pool,
+                             &truncated) != 0)
+            ss_warn("pool %s: grant failed; members keep their own desires", p->conf->name);
+        else if (pool.over_budget)
+            ss_warn("pool %s: busy and minimum workers alone exceed its %d workers",
+                    p->conf->name, p->conf->max_workers);
+        d->st.pool_apps_truncated += truncated;
+        for (k = 0; k < n; k++)
+            p->live[k]->granted = p->pm[k].granted;
     }
-    int64_t heartbeat_ms = (int64_t)d->cfg->kafka.heartbeat_s * 1000;
-    if (!rt->published || desired != rt->pub_desired)
-        publish(d, c, now_ms, 0);
-    else if (heartbeat_ms > 0 && now_ms - rt->pub_at_ms >= heartbeat_ms)
-        publish(d, c, now_ms, 1);
-    /* The change was evaluated: the next one starts its own clock. */
-    d->changed_at_us[c] = 0;
 }
 
-void decider_evaluate_dirty(ss_daemon *d)
+/* ---- publishing ---- */
+
+static int desired_of(const cluster_rt *rt)
 {
-    size_t n = store_take_dirty(d->store, d->dirty, d->cfg->nclusters);
+    return rt->pool >= 0 && rt->granted >= 0 ? rt->granted : rt->result.desired;
+}
+
+static void publish(ss_decider *d, cluster_rt *rt, int64_t now_ms, int heartbeat)
+{
+    const ss_cluster_conf *cc = &d->cfg->clusters[rt->index];
+    const policy_result *r = &rt->result;
+    size_t napps = store_app_count(d->store, rt->index);
+    if (napps > d->demand_cap)
+        napps = d->demand_cap;
+    for (size_t i = 0; i < napps; i++) {
+        const store_app *a = store_app_at(d->store, rt->index, i);
+        ss_app_demand *ad = &d->demand[i];
+        ss_strlcpy(ad->app_id, store_app_id(a), sizeof ad->app_id);
+        ad->target_executors = gauge_int(a, SPARK_G_TARGET_EXECUTORS);
+        if (ad->target_executors < 0)
+            ad->target_executors = 0;
+        ad->max_needed_executors = gauge_int(a, SPARK_G_MAX_NEEDED_EXECUTORS);
+        ad->all_executors = gauge_int(a, SPARK_G_ALL_EXECUTORS);
+        ad->start_ms = policy_app_start_ms(store_app_id(a), store_app_first_seen_ms(a));
+    }
+    int desired = desired_of(rt);
+    int pool_cut = rt->pool >= 0 && rt->granted >= 0 && rt->granted < r->desired;
+    size_t nidle = desired < r->current ? idle_workers(d, rt->index, now_ms) : 0;
+    ss_decision dec = {
+        .decided_at_ms = now_ms,
+        .current_workers = r->current,
+        .busy_workers = r->busy,
+        .desired_workers = desired,
+        .recommended_workers = r->recommendation,
+        .executors_per_worker = r->per_worker,
+        .apps = d->demand,
+        .napps = napps,
+        .removable_workers = d->idle,
+        .nremovable_workers = nidle,
+        .reason_code = heartbeat ? SS_REASON_HEARTBEAT
+                     : pool_cut ? SS_REASON_POOL_LIMIT
+                     : (int)r->reason + 1,
+        .dry_run = d->cfg->policy.dry_run,
+        .trigger_us = heartbeat ? 0 : rt->dirty_since_us,
+    };
+    ss_strlcpy(dec.reason, r->reason_text, sizeof dec.reason);
+    if (rt->pool_note && rt->pool_note[0]) {
+        size_t n = strlen(dec.reason);
+        snprintf(dec.reason + n, sizeof dec.reason - n, "; %s", rt->pool_note);
+    }
+    uint64_t seq = 0;
+    int rc = ss_bus_publish(d->bus, rt->bus, &dec, &seq);
+    if (rc != 0) {
+        ss_warn("cluster %s: decision %d not published: %s", cc->name, desired, strerror(-rc));
+        return;
+    }
+    d->st.published++;
+    rt->published = 1;
+    rt->pub_desired = desired;
+    rt->pub_at_ms = now_ms;
+    rt->pub_sequence = seq;
+    rt->pub_delivery = SS_DELIVERY_PENDING;
+    rt->pub_trigger_us = dec.trigger_us;
+    ss_strlcpy(rt->pub_reason, dec.reason, sizeof rt->pub_reason);
+    if (!heartbeat)
+        ss_info("cluster %s: desired %d workers (#%llu): %s", cc->name, desired,
+                (unsigned long long)seq, dec.reason);
+}
+
+/* 1: a changed decision is due, 2: a heartbeat is due, 0: nothing. */
+static int due(const ss_decider *d, const cluster_rt *rt, int64_t now_ms)
+{
+    int desired = desired_of(rt);
+    if (!rt->evaluated || desired < 0)
+        return 0;   /* no decision: size unknown and feed stale */
+    if (!rt->published || desired != rt->pub_desired)
+        return 1;
+    int64_t heartbeat_ms = (int64_t)d->cfg->kafka.heartbeat_s * 1000;
+    return heartbeat_ms > 0 && now_ms - rt->pub_at_ms >= heartbeat_ms ? 2 : 0;
+}
+
+/* Publishes the due decisions among clusters idx[0..n). Shrinking ones go
+ * first, so clusters sharing a pool never hold more than its budget
+ * between two records of the same pass. */
+static void publish_due(ss_decider *d, const int *idx, size_t n, int64_t now_ms)
+{
+    for (int grow = 0; grow < 2; grow++) {
+        for (size_t i = 0; i < n; i++) {
+            cluster_rt *rt = &d->rt[idx[i]];
+            int kind = due(d, rt, now_ms);
+            int growing = !rt->published || desired_of(rt) > rt->pub_desired;
+            if (kind && growing == grow)
+                publish(d, rt, now_ms, kind == 2);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        d->rt[idx[i]].dirty_since_us = 0;   /* the next change starts its own clock */
+}
+
+void ss_decider_evaluate_dirty(ss_decider *d)
+{
+    size_t n = store_take_dirty(d->store, d->dirty, d->n);
     if (n == 0)
         return;
     int64_t now = ss_wall_ms();
-    for (size_t i = 0; i < n; i++)
-        evaluate(d, d->dirty[i], now, 1);
-    pools_apply(d, now);
-    for (size_t i = 0; i < n; i++)
-        maybe_publish(d, d->dirty[i], now);
+    for (size_t i = 0; i < n; i++) {
+        cluster_rt *rt = &d->rt[d->dirty[i].cluster];
+        if (!rt->dirty_since_us)
+            rt->dirty_since_us = d->dirty[i].since_us;
+        evaluate(d, rt, now, 1);
+        d->order[i] = rt->index;
+    }
+    /* Grants before any publish: a decision never exceeds its pool's budget,
+     * not even until the next timer pass. */
+    grant_pools(d, now);
+    publish_due(d, d->order, n, now);
 }
 
-void decider_tick(ss_daemon *d)
+void ss_decider_tick(ss_decider *d)
 {
     int64_t now = ss_wall_ms();
     int64_t t0 = ss_mono_us();
-    size_t n = d->cfg->nclusters;
-    decider_scratch *s = scratch_of(d);
-    for (size_t c = 0; c < n; c++) {
+    for (size_t c = 0; c < d->n; c++) {
+        cluster_rt *rt = &d->rt[c];
         const policy_conf *pc = &d->cfg->clusters[c].policy;
         int64_t expiry_ms = (int64_t)pc->app_expiry_s * 1000;
         /* Only walk the store where something may have gone silent. */
-        if (pc->app_expiry_s > 0 && (!s->cache[c].valid || now - s->cache[c].oldest_seen_ms > expiry_ms))
+        if (pc->app_expiry_s > 0 &&
+            (!rt->cache.valid || now - rt->cache.oldest_seen_ms > expiry_ms))
             store_expire(d->store, (int)c, now, expiry_ms);
     }
-    size_t ndirty = store_take_dirty(d->store, d->dirty, n);   /* all are evaluated below */
-    for (size_t i = 0; i < ndirty; i++)
-        s->cache[d->dirty[i]].valid = 0;
-    for (size_t c = 0; c < n; c++)
-        evaluate(d, (int)c, now, 0);
-    pools_apply(d, now);
-    d->pass_us = ss_mono_us() - t0;
-    if (d->pass_us > d->pass_max_us)
-        d->pass_max_us = d->pass_us;
-    for (size_t c = 0; c < n; c++)
-        maybe_publish(d, (int)c, now);
+    /* Every cluster is evaluated below; the dirty ones from fresh inputs. */
+    size_t ndirty = store_take_dirty(d->store, d->dirty, d->n);
+    for (size_t i = 0; i < ndirty; i++) {
+        cluster_rt *rt = &d->rt[d->dirty[i].cluster];
+        rt->cache.valid = 0;
+        if (!rt->dirty_since_us)
+            rt->dirty_since_us = d->dirty[i].since_us;
+    }
+    for (size_t c = 0; c < d->n; c++) {
+        evaluate(d, &d->rt[c], now, 0);
+        d->order[c] = (int)c;
+    }
+    grant_pools(d, now);
+    d->st.pass_us = ss_mono_us() - t0;
+    if (d->st.pass_us > d->st.pass_max_us)
+        d->st.pass_max_us = d->st.pass_us;
+    publish_due(d, d->order, d->n, now);
 }
 
-int decider_cluster_index(ss_daemon *d, const char *name)
-{
-    return cluster_by_name(scratch_of(d), name);
-}
+/* ---- delivery reports ---- */
 
-void decider_on_delivery(void *ctx, const char *cluster, uint64_t sequence, int err,
-                         int64_t latency_us)
+static void on_delivery(void *ctx, void *cluster_ctx, uint64_t sequence, int err,
+                        int64_t latency_us)
 {
-    ss_daemon *d = ctx;
+    ss_decider *d = ctx;
+    cluster_rt *rt = cluster_ctx;
     (void)latency_us;             /* the bus keeps the latency histograms */
-    int c = cluster_by_name(scratch_of(d), cluster);
-    if (c < 0)
+    if (!rt || rt->pub_sequence != sequence)
         return;
-    cluster_rt *rt = &d->rt[c];
-    if (rt->pub_sequence != sequence)
-        return;
-    rt->pub_state = err == 0 ? 1 : err == -EAGAIN ? 0 : -1;
+    rt->pub_delivery = err == 0 ? SS_DELIVERY_ACKED
+                     : err == -EAGAIN ? SS_DELIVERY_PENDING : SS_DELIVERY_FAILED;
     if (err == 0 && rt->pub_trigger_us > 0 && d->reaction_hook)
-        d->reaction_hook(d->reaction_ctx, cluster, sequence, ss_mono_us() - rt->pub_trigger_us);
+        d->reaction_hook(d->reaction_ctx, d->cfg->clusters[rt->index].name, sequence,
+                         ss_mono_us() - rt->pub_trigger_us);
+}
+
+/* ---- life cycle and views ---- */
+
+static const ss_config *sort_cfg;   /* qsort has no context argument in C11 */
+
+static int cmp_cluster_name(const void *a, const void *b)
+{
+    return strcmp(sort_cfg->clusters[*(const int *)a].name,
+                  sort_cfg->clusters[*(const int *)b].name);
+}
+
+int ss_decider_cluster_index(const ss_decider *d, const char *name)
+{
+    size_t lo = 0, hi = d->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = d->by_name[mid];
+        int r = strcmp(name, d->cfg->clusters[c].name);
+        if (r == 0)
+            return c;
+        if (r < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return -1;
+}
+
+static int pools_create(ss_decider *d)
+{
+    const ss_config *cfg = d->cfg;
+    if (cfg->npools == 0)
+        return 0;
+    d->pools = calloc(cfg->npools, sizeof *d->pools);
+    if (!d->pools)
+        return -ENOMEM;
+    d->npools = cfg->npools;
+    size_t per_cluster = cfg->store.max_apps_per_cluster > 0
+                       ? (size_t)cfg->store.max_apps_per_cluster : 64;
+    for (size_t i = 0; i < cfg->npools; i++) {
+        pool_rt *p = &d->pools[i];
+        p->conf = &cfg->pools[i];
+        for (size_t c = 0; c < d->n; c++)
+            if (strcmp(cfg->clusters[c].policy.pool, p->conf->name) == 0)
+                p->nmembers++;
+        size_t m = p->nmembers ? p->nmembers : 1;
+        p->members = calloc(m, sizeof *p->members);
+        p->live = calloc(m, sizeof *p->live);
+        p->pm = calloc(m, sizeof *p->pm);
+        p->work.clusters = calloc(m, sizeof *p->work.clusters);
+        p->work.app_cap = m * per_cluster;
+        p->work.apps = calloc(p->work.app_cap, sizeof *p->work.apps);
+        p->work.order = calloc(p->work.app_cap, sizeof *p->work.order);
+        if (!p->members || !p->live || !p->pm || !p->work.clusters || !p->work.apps || !p->work.order)
+            return -ENOMEM;
+        size_t k = 0;
+        for (size_t c = 0; c < d->n; c++) {
+            if (strcmp(cfg->clusters[c].policy.pool, p->conf->name) != 0)
+                continue;
+            cluster_rt *rt = &d->rt[c];
+            rt->pool = (int)i;
+            rt->pool_note = calloc(1, POOL_NOTE_MAX);
+            if (!rt->pool_note)
+                return -ENOMEM;
+            p->members[k++] = rt;
+        }
+    }
+    return 0;
+}
+
+ss_decider *ss_decider_create(const ss_config *cfg, ss_store *store, ss_bus *bus, char *err,
+                              size_t errlen)
+{
+    ss_decider *d = calloc(1, sizeof *d);
+    if (!d)
+        goto nomem;
+    size_t n = cfg->nclusters, one = n ? n : 1;
+    d->cfg = cfg;
+    d->store = store;
+    d->bus = bus;
+    d->n = n;
+    d->rt = calloc(one, sizeof *d->rt);
+    d->by_name = calloc(one, sizeof *d->by_name);
+    d->dirty = calloc(one, sizeof *d->dirty);
+    d->order = calloc(one, sizeof *d->order);
+    d->demand_cap = cfg->store.max_apps_per_cluster > 0 ? (size_t)cfg->store.max_apps_per_cluster : 64;
+    d->demand = calloc(d->demand_cap, sizeof *d->demand);
+    d->idle_cap = cfg->store.max_workers_per_cluster > 0
+                ? (size_t)cfg->store.max_workers_per_cluster : 1024;
+    d->idle = calloc(d->idle_cap, sizeof *d->idle);
+    if (!d->rt || !d->by_name || !d->dirty || !d->order || !d->demand || !d->idle)
+        goto nomem;
+    int64_t now = ss_wall_ms();
+    for (size_t c = 0; c < n; c++) {
+        cluster_rt *rt = &d->rt[c];
+        rt->index = (int)c;
+        rt->pool = -1;
+        rt->granted = -1;
+        policy_state_init(&rt->pstate, now);
+        rt->bus = ss_bus_cluster_add(bus, cfg->clusters[c].name, rt);
+        if (!rt->bus)
+            goto nomem;
+        d->by_name[c] = (int)c;
+    }
+    sort_cfg = cfg;
+    qsort(d->by_name, n, sizeof *d->by_name, cmp_cluster_name);
+    sort_cfg = NULL;
+    if (pools_create(d) != 0)
+        goto nomem;
+    ss_bus_set_delivery_cb(bus, on_delivery, d);
+    ss_bus_stats bs;
+    ss_bus_get_stats(bus, &bs);
+    d->epoch = bs.epoch;
+    return d;
+nomem:
+    ss_errf(err, errlen, "decider: out of memory for %zu clusters", cfg->nclusters);
+    ss_decider_destroy(d);
+    return NULL;
+}
+
+void ss_decider_destroy(ss_decider *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->npools; i++) {
+        pool_rt *p = &d->pools[i];
+        free(p->members);
+        free(p->live);
+        free(p->pm);
+        free(p->work.clusters);
+        free(p->work.apps);
+        free(p->work.order);
+    }
+    free(d->pools);
+    for (size_t c = 0; d->rt && c < d->n; c++) {
+        free(d->rt[c].cache.apps);
+        free(d->rt[c].cache.refs);
+        free(d->rt[c].pool_note);
+    }
+    free(d->rt);
+    free(d->by_name);
+    free(d->dirty);
+    free(d->order);
+    free(d->demand);
+    free(d->idle);
+    free(d);
+}
+
+void ss_decider_set_reaction_hook(ss_decider *d, ss_reaction_fn fn, void *ctx)
+{
+    d->reaction_hook = fn;
+    d->reaction_ctx = ctx;
+}
+
+void ss_decider_view(const ss_decider *d, int cluster, ss_cluster_view *out)
+{
+    const cluster_rt *rt = &d->rt[cluster];
+    *out = (ss_cluster_view){
+        .result = rt->evaluated ? &rt->result : NULL,
+        .granted = rt->pool >= 0 ? rt->granted : -1,
+        .pool_note = rt->pool_note ? rt->pool_note : "",
+        .published = rt->published,
+        .pub_desired = rt->pub_desired,
+        .pub_at_ms = rt->pub_at_ms,
+        .pub_sequence = rt->pub_sequence,
+        .pub_epoch = d->epoch,
+        .pub_delivery = rt->pub_delivery,
+        .pub_reason = rt->pub_reason,
+    };
+}
+
+void ss_decider_get_stats(const ss_decider *d, ss_decider_stats *out)
+{
+    *out = d->st;
 }

@@ -16,21 +16,18 @@ const char *pipeline_drop_name(int reason)
     return reason >= 0 && reason < PIPE_DROP_COUNT ? drop_names[reason] : "?";
 }
 
-void pipeline_init(ss_pipeline *p, const spark_prefixes *prefixes, ss_store *store,
-                   int64_t *changed_at_us, size_t nclusters)
+void pipeline_init(ss_pipeline *p, const spark_prefixes *prefixes, ss_store *store)
 {
     memset(p, 0, sizeof *p);
     p->prefixes = prefixes;
     p->store = store;
-    p->changed_at_us = changed_at_us;
-    p->nclusters = nclusters;
     pipeline_begin_batch(p);
 }
 
 void pipeline_begin_batch(ss_pipeline *p)
 {
     p->now_ms = ss_wall_ms();
-    p->now_us = ss_mono_us();
+    store_set_clock(p->store, ss_mono_us());
 }
 
 static int store_drop_reason(int rc)
@@ -43,6 +40,17 @@ static int store_drop_reason(int rc)
     case STORE_E_NOMEM:       return PIPE_DROP_NOMEM;
     default:                  return PIPE_DROP_UNKNOWN_CLUSTER;
     }
+}
+
+int pipeline_put(ss_pipeline *p, const spark_metric *m, const char *source, int64_t ts_ms,
+                 double value)
+{
+    int rc = store_put(p->store, m, source, ts_ms, value, p->now_ms);
+    if (rc < 0)
+        p->stats.dropped[store_drop_reason(rc)]++;
+    else
+        p->stats.stored++;
+    return rc;
 }
 
 void pipeline_on_line(void *ctx, const char *line, size_t len, int err)
@@ -85,17 +93,7 @@ void pipeline_on_line(void *ctx, const char *line, size_t len, int err)
     /* When the full parse accepts a line, its path is the one split above
      * (tests/fuzz/fuzz_carbon.c checks it), so m still describes it. */
 
-    rc = store_put(p->store, &m, src->peer, cl.timestamp_ms, cl.value, p->now_ms);
-    if (rc < 0) {
-        p->stats.dropped[store_drop_reason(rc)]++;
-        return;
-    }
-    p->stats.stored++;
-    /* Remember when the first unevaluated change of this cluster was read:
-     * the reaction-time clock starts here. */
-    if (rc == STORE_CHANGED && (size_t)m.cluster < p->nclusters &&
-        p->changed_at_us[m.cluster] == 0)
-        p->changed_at_us[m.cluster] = p->now_us;
+    pipeline_put(p, &m, src->peer, cl.timestamp_ms, cl.value);
 }
 
 void pipeline_feed_datagram(pipeline_source *src, const char *data, size_t len,

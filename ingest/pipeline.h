@@ -1,5 +1,6 @@
-/* pipeline.h: what happens to every carbon line, whatever socket it came in
- * on: split the path, decode it, parse relevant lines, store, count. */
+/* pipeline.h: what happens to every sample, whatever source it came from:
+ * carbon lines are split, decoded and parsed here; pollers hand over
+ * samples they decoded themselves (pipeline_put). Then: store, count. */
 #ifndef SS_PIPELINE_H
 #define SS_PIPELINE_H
 
@@ -37,9 +38,6 @@ typedef struct ss_pipeline {
     ss_store *store;                     /* not owned */
     pipeline_stats stats;
     int64_t now_ms;                      /* wall clock of the current read batch */
-    int64_t now_us;                      /* monotonic clock of the current read batch */
-    int64_t *changed_at_us;              /* per cluster: first unevaluated change, 0 = none */
-    size_t nclusters;
 } ss_pipeline;
 
 /* Per-source context handed to carbon_stream callbacks. */
@@ -48,12 +46,18 @@ typedef struct pipeline_source {
     const char *peer;                    /* sender's address, names worker sources */
 } pipeline_source;
 
-/* changed_at_us is caller-owned storage of nclusters entries. */
-void pipeline_init(ss_pipeline *p, const spark_prefixes *prefixes, ss_store *store,
-                   int64_t *changed_at_us, size_t nclusters);
+void pipeline_init(ss_pipeline *p, const spark_prefixes *prefixes, ss_store *store);
 
-/* Stamps the clocks once per read batch, not once per line. */
+/* Stamps the clocks once per read batch, not once per line: the wall clock
+ * for last-seen times, the store's monotonic clock for reaction times. */
 void pipeline_begin_batch(ss_pipeline *p);
+
+/* One decoded sample of a source (m borrowed for the call; source names a
+ * worker source, may be NULL): stored and counted like a carbon line.
+ * Returns the store's code (STORE_CHANGED, STORE_UNCHANGED or a negative
+ * STORE_E_*, counted by reason). */
+int pipeline_put(ss_pipeline *p, const spark_metric *m, const char *source, int64_t ts_ms,
+                 double value);
 
 /* The carbon_line_fn: ctx is a pipeline_source. */
 void pipeline_on_line(void *ctx, const char *line, size_t len, int err);

@@ -9,7 +9,7 @@
 
 #include <jansson.h>
 
-#include "ingest/daemon_priv.h"
+#include "ingest/status.h"
 #include "lib/base/clock.h"
 
 /* ---------- JSON ---------- */
@@ -72,26 +72,28 @@ static json_t *app_json(const store_app *a)
     return o;
 }
 
-static json_t *decision_json(const ss_daemon *d, int c)
+static json_t *decision_json(const ss_cluster_view *v)
 {
-    const cluster_rt *rt = &d->rt[c];
-    if (!rt->published)
+    if (!v->published)
         return json_null();
-    static const char *states[] = { "failed", "pending", "acked" };
+    static const char *states[] = { [SS_DELIVERY_PENDING] = "pending",
+                                    [SS_DELIVERY_ACKED] = "acked",
+                                    [SS_DELIVERY_FAILED] = "failed" };
     json_t *o = json_object();
-    json_object_set_new(o, "epoch", json_integer((json_int_t)rt->pub_epoch));
-    json_object_set_new(o, "sequence", json_integer((json_int_t)rt->pub_sequence));
-    json_object_set_new(o, "desired", json_integer(rt->pub_desired));
-    json_object_set_new(o, "decided_at_ms", json_integer(rt->pub_at_ms));
-    json_object_set_new(o, "reason", json_string(rt->pub_reason));
-    json_object_set_new(o, "delivery", json_string(states[rt->pub_state + 1]));
+    json_object_set_new(o, "epoch", json_integer((json_int_t)v->pub_epoch));
+    json_object_set_new(o, "sequence", json_integer((json_int_t)v->pub_sequence));
+    json_object_set_new(o, "desired", json_integer(v->pub_desired));
+    json_object_set_new(o, "decided_at_ms", json_integer(v->pub_at_ms));
+    json_object_set_new(o, "reason", json_string(v->pub_reason));
+    json_object_set_new(o, "delivery", json_string(states[v->pub_delivery]));
     return o;
 }
 
-static json_t *cluster_json(const ss_daemon *d, int c, int64_t now_ms)
+static json_t *cluster_json(const ss_status *d, int c, int64_t now_ms)
 {
     const ss_cluster_conf *cc = &d->cfg->clusters[c];
-    const cluster_rt *rt = &d->rt[c];
+    ss_cluster_view v;
+    ss_decider_view(d->decider, c, &v);
     json_t *o = json_object();
     json_object_set_new(o, "name", json_string(cc->name));
     json_object_set_new(o, "metrics_prefix", json_string(cc->metrics_prefix));
@@ -101,18 +103,18 @@ static json_t *cluster_json(const ss_daemon *d, int c, int64_t now_ms)
         !seen || now_ms - seen > (int64_t)cc->policy.stale_after_s * 1000));
 
     json_t *w = json_object();
-    const policy_result *r = &rt->result;
-    json_object_set_new(w, "current", rt->evaluated ? json_int_or_null(r->current) : json_null());
-    json_object_set_new(w, "busy", rt->evaluated ? json_int_or_null(r->busy) : json_null());
-    json_object_set_new(w, "needed", rt->evaluated ? json_int_or_null(r->needed) : json_null());
-    json_object_set_new(w, "recommended", rt->evaluated ? json_int_or_null(r->recommendation) : json_null());
-    json_object_set_new(w, "desired", rt->evaluated ? json_int_or_null(r->desired) : json_null());
+    const policy_result *r = v.result;
+    json_object_set_new(w, "current", r ? json_int_or_null(r->current) : json_null());
+    json_object_set_new(w, "busy", r ? json_int_or_null(r->busy) : json_null());
+    json_object_set_new(w, "needed", r ? json_int_or_null(r->needed) : json_null());
+    json_object_set_new(w, "recommended", r ? json_int_or_null(r->recommendation) : json_null());
+    json_object_set_new(w, "desired", r ? json_int_or_null(r->desired) : json_null());
     json_object_set_new(w, "min", json_integer(cc->policy.min_workers));
     json_object_set_new(w, "max", json_integer(cc->policy.max_workers));
     json_object_set_new(o, "workers", w);
 
     json_t *rec = json_object();
-    if (rt->evaluated) {
+    if (r) {
         json_object_set_new(rec, "desired", json_int_or_null(r->desired));
         json_object_set_new(rec, "demand_executors", json_integer((json_int_t)r->demand_executors));
         json_object_set_new(rec, "executors_per_worker", json_integer(r->per_worker));
@@ -121,11 +123,11 @@ static json_t *cluster_json(const ss_daemon *d, int c, int64_t now_ms)
     }
     if (cc->policy.pool[0]) {
         json_object_set_new(rec, "pool", json_string(cc->policy.pool));
-        json_object_set_new(rec, "pool_granted", json_int_or_null(rt->granted));
-        json_object_set_new(rec, "pool_note", json_string(rt->pool_note));
+        json_object_set_new(rec, "pool_granted", json_int_or_null(v.granted));
+        json_object_set_new(rec, "pool_note", json_string(v.pool_note));
     }
     json_object_set_new(o, "recommendation", rec);
-    json_object_set_new(o, "decision", decision_json(d, c));
+    json_object_set_new(o, "decision", decision_json(&v));
 
     json_t *apps = json_array();
     for (size_t i = 0; i < store_app_count(d->store, c); i++)
@@ -187,14 +189,14 @@ static int query_param(const char *query, const char *key, char *buf, size_t len
  * tens of megabytes, and building it holds the loop. */
 #define STATUS_PAGE_MAX 1000
 
-static void clusters_handler(ss_daemon *d, const ss_http_request *req, ss_http_response *res)
+static void clusters_handler(const ss_status *d, const ss_http_request *req, ss_http_response *res)
 {
     int64_t now = ss_wall_ms();
     size_t n = d->cfg->nclusters, first = 0, count = n;
     char buf[SS_NAME_MAX];
     json_t *o = json_object();
     if (query_param(req->query, "name", buf, sizeof buf) == 0) {
-        int c = decider_cluster_index(d, buf);
+        int c = ss_decider_cluster_index(d->decider, buf);
         if (c < 0) {
             json_decref(o);
             ss_http_response_status(res, 404, "text/plain");
@@ -229,7 +231,7 @@ static void clusters_handler(ss_daemon *d, const ss_http_request *req, ss_http_r
     send_json(res, 200, o);
 }
 
-static void kafka_handler(ss_daemon *d, ss_http_response *res)
+static void kafka_handler(const ss_status *d, ss_http_response *res)
 {
     json_t *o = json_object();
     json_object_set_new(o, "brokers", json_string(ss_bus_bootstrap(d->bus)));
@@ -314,9 +316,26 @@ static void bus_metrics(ss_http_response *res, const ss_bus_stats *b)
               &b->trigger_latency);
 }
 
-static void metrics_handler(ss_daemon *d, ss_http_response *res)
+/* Each source's counters; HELP/TYPE once per name (same names are adjacent). */
+static void source_metrics(ss_http_response *res, ss_source *const *sources, size_t n)
 {
-    const pipeline_stats *ps = &d->pipe.stats;
+    ss_source_metric m[SS_SOURCE_MAX_METRICS];
+    for (size_t i = 0; i < n; i++) {
+        size_t k = ss_source_metrics(sources[i], m, SS_SOURCE_MAX_METRICS);
+        for (size_t j = 0; j < k; j++) {
+            if (j == 0 || strcmp(m[j].name, m[j - 1].name) != 0)
+                metric_head(res, m[j].name, m[j].type, m[j].help);
+            if (m[j].labels)
+                P("%s{%s} %llu\n", m[j].name, m[j].labels, (unsigned long long)m[j].value);
+            else
+                P("%s %llu\n", m[j].name, (unsigned long long)m[j].value);
+        }
+    }
+}
+
+static void metrics_handler(const ss_status *d, ss_http_response *res)
+{
+    const pipeline_stats *ps = d->pipeline;
     ss_http_response_status(res, 200, "text/plain; version=0.0.4; charset=utf-8");
 
     metric_u64(res, "sparkscale_carbon_lines_total", "counter", "Carbon lines received (TCP and UDP).",
@@ -334,26 +353,20 @@ static void metrics_handler(ss_daemon *d, ss_http_response *res)
     for (int i = 0; i < PIPE_DROP_COUNT; i++)
         P("sparkscale_carbon_lines_rejected_total{reason=\"%s\"} %llu\n", pipeline_drop_name(i),
           (unsigned long long)ps->dropped[i]);
-
-    if (d->tcp) {
-        carbon_tcp_stats ts;
-        carbon_tcp_get_stats(d->tcp, &ts);
-        metric_u64(res, "sparkscale_carbon_tcp_connections_total", "counter", "Carbon TCP connections accepted.",
-                   ts.accepted);
-        metric_u64(res, "sparkscale_carbon_tcp_connections_open", "gauge", "Carbon TCP connections open now.",
-                   ts.open);
-        metric_head(res, "sparkscale_carbon_tcp_connections_closed_total", "counter", "Carbon TCP connections closed by the daemon, by reason.");
-        P("sparkscale_carbon_tcp_connections_closed_total{reason=\"max_clients\"} %llu\n", (unsigned long long)ts.refused_max_clients);
-        P("sparkscale_carbon_tcp_connections_closed_total{reason=\"idle\"} %llu\n", (unsigned long long)ts.closed_idle);
-        P("sparkscale_carbon_tcp_connections_closed_total{reason=\"read_error\"} %llu\n", (unsigned long long)ts.read_errors);
-    }
-    if (d->udp) {
-        carbon_udp_stats us;
-        carbon_udp_get_stats(d->udp, &us);
-        metric_u64(res, "sparkscale_carbon_udp_datagrams_total", "counter", "Carbon UDP datagrams received.",
-                   us.datagrams);
-        metric_u64(res, "sparkscale_carbon_udp_truncated_total", "counter", "UDP datagrams larger than 64 KiB (tail lost).",
-                   us.truncated);
+    source_metrics(res, d->sources, d->nsources);
+    if (d->http) {
+        ss_http_stats hs;
+        ss_http_server_stats(d->http, &hs);
+        metric_u64(res, "sparkscale_http_requests_total", "counter", "Status API requests answered.",
+                   hs.requests);
+        metric_head(res, "sparkscale_http_connections_closed_total", "counter",
+                    "Status API connections closed by the server, by reason.");
+        P("sparkscale_http_connections_closed_total{reason=\"max_connections\"} %llu\n",
+          (unsigned long long)hs.rejected);
+        P("sparkscale_http_connections_closed_total{reason=\"timeout\"} %llu\n",
+          (unsigned long long)hs.timeouts);
+        P("sparkscale_http_connections_closed_total{reason=\"bad_request\"} %llu\n",
+          (unsigned long long)hs.bad_requests);
     }
 
     store_stats ss;
@@ -369,13 +382,17 @@ static void metrics_handler(ss_daemon *d, ss_http_response *res)
     metric_u64(res, "sparkscale_store_apps_expired_total", "counter", "Applications that stopped reporting and were dropped.",
                ss.expired_apps);
 
+    ss_decider_stats ds;
+    ss_decider_get_stats(d->decider, &ds);
     metric_u64(res, "sparkscale_policy_evaluations_total", "counter", "Policy evaluations.",
-               d->evaluations);
+               ds.evaluations);
     metric_head(res, "sparkscale_policy_pass_seconds", "gauge",
                 "Duration of the last timer pass over every cluster (store read, policy, pools).");
-    P("sparkscale_policy_pass_seconds %.6f\n", d->pass_us / 1e6);
+    P("sparkscale_policy_pass_seconds %.6f\n", ds.pass_us / 1e6);
     metric_head(res, "sparkscale_policy_pass_max_seconds", "gauge", "Longest timer pass since start.");
-    P("sparkscale_policy_pass_max_seconds %.6f\n", d->pass_max_us / 1e6);
+    P("sparkscale_policy_pass_max_seconds %.6f\n", ds.pass_max_us / 1e6);
+    metric_u64(res, "sparkscale_pool_apps_truncated_total", "counter",
+               "Apps left out of a pool grant because its scratch was full.", ds.pool_apps_truncated);
     metric_head(res, "sparkscale_process_resident_bytes", "gauge", "Resident memory of sparkscaled (VmRSS).");
     P("sparkscale_process_resident_bytes %lld\n", (long long)rss_bytes());
     ss_bus_stats bs;
@@ -384,11 +401,12 @@ static void metrics_handler(ss_daemon *d, ss_http_response *res)
 
     metric_head(res, "sparkscale_cluster_workers", "gauge", "Workers per cluster: current, busy, recommended, desired.");
     for (size_t c = 0; c < d->cfg->nclusters; c++) {
-        const cluster_rt *rt = &d->rt[c];
-        if (!rt->evaluated)
+        ss_cluster_view v;
+        ss_decider_view(d->decider, (int)c, &v);
+        const policy_result *r = v.result;
+        if (!r)
             continue;
         const char *n = d->cfg->clusters[c].name;
-        const policy_result *r = &rt->result;
         if (r->current >= 0)
             P("sparkscale_cluster_workers{cluster=\"%s\",kind=\"current\"} %d\n", n, r->current);
         if (r->busy >= 0)
@@ -398,10 +416,13 @@ static void metrics_handler(ss_daemon *d, ss_http_response *res)
             P("sparkscale_cluster_workers{cluster=\"%s\",kind=\"desired\"} %d\n", n, r->desired);
     }
     metric_head(res, "sparkscale_cluster_demand_executors", "gauge", "Executors Spark asks for, per cluster.");
-    for (size_t c = 0; c < d->cfg->nclusters; c++)
-        if (d->rt[c].evaluated)
-            P("sparkscale_cluster_demand_executors{cluster=\"%s\"} %lld\n", d->cfg->clusters[c].name,
-              (long long)d->rt[c].result.demand_executors);
+    for (size_t c = 0; c < d->cfg->nclusters; c++) {
+        ss_cluster_view v;
+        ss_decider_view(d->decider, (int)c, &v);
+        if (v.result)
+            P("sparkscale_cluster_demand_executors{cluster=\"%s\"} %lld\n",
+              d->cfg->clusters[c].name, (long long)v.result->demand_executors);
+    }
     metric_head(res, "sparkscale_cluster_last_seen_timestamp_seconds", "gauge", "When a cluster last sent data.");
     for (size_t c = 0; c < d->cfg->nclusters; c++) {
         int64_t seen = store_cluster_last_seen_ms(d->store, (int)c);
@@ -411,9 +432,9 @@ static void metrics_handler(ss_daemon *d, ss_http_response *res)
     }
 }
 
-void status_handle(void *ctx, const ss_http_request *req, ss_http_response *res)
+void ss_status_handle(void *ctx, const ss_http_request *req, ss_http_response *res)
 {
-    ss_daemon *d = ctx;
+    const ss_status *d = ctx;
     if (strcmp(req->path, "/healthz") == 0) {
         ss_http_response_status(res, 200, "text/plain");
         ss_http_response_printf(res, "ok\n");

@@ -54,7 +54,7 @@ struct cluster {
     uint32_t napps, apps_cap;
     uint32_t nworkers, workers_cap;
     int64_t last_seen_ms;
-    uint8_t dirty;
+    int64_t dirty_since_us;  /* monotonic time it first became dirty, 0 = clean */
 };
 
 struct slot {
@@ -72,6 +72,7 @@ struct ss_store {
     size_t tab_used;
     int *dirtyq;         /* FIFO ring of nclusters entries; cluster.dirty dedupes */
     size_t dq_head, dq_len;
+    int64_t now_us;      /* store_set_clock: stamps clusters that become dirty */
     store_app *last;     /* one-entry cache: Spark sends an app's report in a row */
     store_stats st;
 };
@@ -540,9 +541,9 @@ void store_destroy(ss_store *s)
 static void mark_dirty(ss_store *s, int c)
 {
     struct cluster *cl = &s->cl[c];
-    if (cl->dirty)
+    if (cl->dirty_since_us)
         return;
-    cl->dirty = 1;
+    cl->dirty_since_us = s->now_us > 0 ? s->now_us : 1;
     s->dirtyq[(s->dq_head + s->dq_len) % s->nclusters] = c;
     s->dq_len++;
 }
@@ -666,18 +667,22 @@ size_t store_expire(ss_store *s, int cluster, int64_t now_ms, int64_t expiry_ms)
     return removed;
 }
 
-size_t store_take_dirty(ss_store *s, int *out, size_t max)
+size_t store_take_dirty(ss_store *s, store_dirty *out, size_t max)
 {
     size_t n = 0;
     while (n < max && s->dq_len > 0) {
         int c = s->dirtyq[s->dq_head];
         s->dq_head = (s->dq_head + 1) % s->nclusters;
         s->dq_len--;
-        s->cl[c].dirty = 0;
-        out[n++] = c;
+        out[n].cluster = c;
+        out[n].since_us = s->cl[c].dirty_since_us;
+        s->cl[c].dirty_since_us = 0;
+        n++;
     }
     return n;
 }
+
+void store_set_clock(ss_store *s, int64_t now_us) { s->now_us = now_us; }
 
 void store_mark_dirty(ss_store *s, int cluster)
 {

@@ -70,9 +70,20 @@ int store_put(ss_store *s, const spark_metric *m, const char *source,
  * Removal marks the cluster dirty. Returns the number removed. */
 size_t store_expire(ss_store *s, int cluster, int64_t now_ms, int64_t expiry_ms);
 
+/* The monotonic clock (microseconds) recorded for clusters that become
+ * dirty from now on; callers set it once per read batch. */
+void store_set_clock(ss_store *s, int64_t now_us);
+
+/* One dirty cluster: which, and since when (store_set_clock's time when it
+ * first became dirty: the reaction-time clock of the change). */
+typedef struct store_dirty {
+    int cluster;
+    int64_t since_us;
+} store_dirty;
+
 /* Dirty clusters (changed since last taken), each once, in the order they
- * became dirty. Writes up to max indexes into out and clears them. */
-size_t store_take_dirty(ss_store *s, int *out, size_t max);
+ * became dirty. Writes up to max entries into out and clears them. */
+size_t store_take_dirty(ss_store *s, store_dirty *out, size_t max);
 /* Marks a cluster dirty by hand (e.g. a timer). */
 void store_mark_dirty(ss_store *s, int cluster);
 

@@ -301,3 +301,60 @@ size_t policy_pool_collect_apps(const policy_input *in, int cluster, policy_pool
     }
     return n;
 }
+
+/* The note of a member that got less than it wanted: its first waiting app
+ * in FIFO order, else the plain cut. */
+static void member_note(const policy_pool *pool, const policy_pool_work *w, size_t napps,
+                        size_t nmembers, size_t k, policy_pool_member *m)
+{
+    const policy_pool_cluster *pc = &w->clusters[k];
+    m->note[0] = '\0';
+    if (pc->waiting_apps == 0 && (m->granted < 0 || m->granted >= m->res->desired))
+        return;
+    for (size_t i = 0; i < napps; i++) {
+        const policy_pool_app *a = &w->apps[w->order[i]];
+        if (a->cluster != (int)k || a->state == POLICY_APP_GRANTED)
+            continue;
+        policy_pool_app_reason(pool, w->clusters, nmembers, w->apps, napps, w->order[i],
+                               m->note, m->note_len);
+        break;
+    }
+    if (!m->note[0] && m->granted >= 0 && m->granted < m->res->desired)
+        snprintf(m->note, m->note_len, "pool %.64s grants %d of %d workers",
+                 pool->name ? pool->name : "?", m->granted, m->res->desired);
+}
+
+int policy_pool_pass(const char *name, int max_workers, policy_pool_member *members,
+                     size_t nmembers, policy_pool_work *work, policy_pool *pool_out,
+                     size_t *truncated)
+{
+    size_t napps = 0, cut = 0;
+    for (size_t k = 0; k < nmembers; k++) {
+        const policy_pool_member *m = &members[k];
+        policy_pool_cluster_from(m->in, m->res, m->name, &work->clusters[k]);
+        size_t room = work->app_cap - napps;
+        size_t got = policy_pool_collect_apps(m->in, (int)k, work->apps + napps, room);
+        napps += got;
+        if (got == room) {
+            /* Full: count what did not fit (active apps only). */
+            for (size_t i = 0; i < m->in->napps; i++)
+                cut += policy_app_active(m->in->conf, &m->in->apps[i], m->in->now_ms);
+            cut -= got;
+        }
+    }
+    if (truncated)
+        *truncated = cut;
+    policy_pool pool = { .name = name, .max_workers = max_workers };
+    int rc = policy_pool_grant(&pool, work->clusters, nmembers, work->apps, napps, work->order);
+    for (size_t k = 0; k < nmembers; k++) {
+        policy_pool_member *m = &members[k];
+        m->granted = rc == 0 ? work->clusters[k].granted : m->res->desired;
+        if (rc == 0)
+            member_note(&pool, work, napps, nmembers, k, m);
+        else if (m->note_len)
+            m->note[0] = '\0';
+    }
+    if (pool_out)
+        *pool_out = pool;
+    return rc;
+}

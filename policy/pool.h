@@ -107,4 +107,39 @@ void policy_pool_cluster_from(const policy_input *in, const policy_result *res,
 size_t policy_pool_collect_apps(const policy_input *in, int cluster, policy_pool_app *out,
                                 size_t cap);
 
+/* ---- the whole pass: one pool, its clusters' evaluations in, grants out ---- */
+
+/* One cluster of a pool pass. in and res are its newest evaluation
+ * (borrowed; in->now_ms is the time of the pass); note is caller storage
+ * of note_len bytes for the one line that says why the cluster got less
+ * than it wanted ("" when it got all of it). */
+typedef struct policy_pool_member {
+    const char *name;
+    const policy_input *in;
+    const policy_result *res;
+    char *note;
+    size_t note_len;
+    /* out */
+    int granted;              /* workers allowed; -1 = no decision */
+} policy_pool_member;
+
+/* Caller scratch for a pass: clusters has one entry per member; apps and
+ * order hold every active app of the pool's members (app_cap entries; apps
+ * past the cap are left out of the grant and counted in *truncated). */
+typedef struct policy_pool_work {
+    policy_pool_cluster *clusters;
+    policy_pool_app *apps;
+    uint32_t *order;
+    size_t app_cap;
+} policy_pool_work;
+
+/* Grants the members of one pool (name and budget max_workers): collects
+ * their apps, runs policy_pool_grant, writes each member's grant and note.
+ * pool_out (may be NULL) receives the pool-level figures. Pure: no I/O, no
+ * allocation. Returns 0, or -EINVAL (then every member keeps its own
+ * desire: granted = res->desired). */
+int policy_pool_pass(const char *name, int max_workers, policy_pool_member *members,
+                     size_t nmembers, policy_pool_work *work, policy_pool *pool_out,
+                     size_t *truncated);
+
 #endif

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/bus/bus.h"
+#include "lib/bus/record.h"
 #include "proto/sparkscale.pb-c.h"
 
 static const char *const reason_names[] = {
@@ -68,7 +68,7 @@ static char *field_str(const char *s, size_t cap, char *tmp)
 
 int ss_decision_encode(const ss_decision *d, uint8_t **out, size_t *outlen)
 {
-    if (!d || !out || !outlen || d->cluster[0] == '\0' || strnlen(d->cluster, SS_NAME_MAX) >= SS_NAME_MAX)
+    if (!d || !out || !outlen || d->cluster[0] == '\0' || strnlen(d->cluster, SS_BUS_NAME_MAX) >= SS_BUS_NAME_MAX)
         return -EINVAL;
     if (d->napps > SS_DECISION_MAX_APPS || d->nremovable_workers > SS_DECISION_MAX_WORKERS ||
         (d->napps && !d->apps) || (d->nremovable_workers && !d->removable_workers))
@@ -255,7 +255,7 @@ void ss_decision_release(ss_decision *d)
 
 int ss_actuation_encode(const ss_actuation_result *r, uint8_t **out, size_t *outlen)
 {
-    if (!r || !out || !outlen || r->cluster[0] == '\0' || strnlen(r->cluster, SS_NAME_MAX) >= SS_NAME_MAX)
+    if (!r || !out || !outlen || r->cluster[0] == '\0' || strnlen(r->cluster, SS_BUS_NAME_MAX) >= SS_BUS_NAME_MAX)
         return -EINVAL;
     char err_tmp[sizeof r->error], id_tmp[sizeof r->actuator_id], be_tmp[sizeof r->backend];
     Sparkscale__V1__ActuationResult m = SPARKSCALE__V1__ACTUATION_RESULT__INIT;

@@ -1,18 +1,15 @@
-/* bus.c: the Kafka producer for decisions and audit records, driven by a libuv
- * loop through librdkafka's queue IO events (no polling thread); embedded mock. */
+/* producer.c: the Kafka producer for decisions and audit records, driven by
+ * a libuv loop through librdkafka's queue IO events (no polling thread). */
+#include "lib/bus/producer.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
-
-#include "lib/bus/bus.h"
+#include "lib/bus/kafka.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/base/str.h"
@@ -21,7 +18,6 @@
 #define CLOSE_TIMER_MS 20       /* while flushing on close */
 #define RETRY_BACKOFF_US 1000000
 #define LOG_EVERY_US 5000000    /* summaries of repeated conditions */
-#define MAX_CLUSTERS 65536
 #define DEFAULT_MAX_PENDING 100000
 
 const int64_t ss_bus_latency_bounds_us[SS_BUS_LAT_BUCKETS] = {
@@ -31,51 +27,54 @@ const int64_t ss_bus_latency_bounds_us[SS_BUS_LAT_BUCKETS] = {
 
 enum { MSG_DECISION, MSG_AUDIT };
 
-struct bus_cluster;
+
 
 /* One record on its way. Owns its payload: librdkafka only references it
  * (no F_COPY/F_FREE), so a failed or purged record can be re-produced. */
 typedef struct bus_msg {
     struct bus_msg *prev, *next;   /* in the in-flight list, or the audit held FIFO */
     int kind;
-    struct bus_cluster *c;         /* decisions */
+    struct ss_bus_cluster *c;      /* decisions */
     uint64_t seq;
     int64_t t0_us;                 /* first publish call */
     int64_t trigger_us;
     int64_t retry_at_us;           /* held: not before this (0 = when room frees up) */
     uint8_t *payload;
     size_t len;
-    char key[SS_NAME_MAX];
+    char key[SS_BUS_NAME_MAX];
 } bus_msg;
 
-typedef struct bus_cluster {
-    char name[SS_NAME_MAX];
+struct ss_bus_cluster {
+    char name[SS_BUS_NAME_MAX];
+    void *ctx;                     /* reported back with every delivery */
     uint64_t last_seq;             /* newest sequence assigned */
     uint64_t acked_seq;            /* newest sequence the brokers acknowledged */
     bus_msg *held;                 /* newest undelivered decision kept by us, or NULL */
-} bus_cluster;
+    struct ss_bus_cluster *next_held; /* in the bus's list of clusters with a held decision */
+    int in_held_list;
+};
+typedef struct ss_bus_cluster bus_cluster;
 
 struct ss_bus {
     uv_loop_t *loop;
     uint64_t *lost_out;            /* set by ss_bus_set_close_report */
-    const ss_config *cfg;
+    const ss_bus_conf *bc;         /* borrowed */
     rd_kafka_t *rk;
     rd_kafka_queue_t *mainq;
-    rd_kafka_t *mock_rk;           /* owns the embedded mock cluster */
-    rd_kafka_mock_cluster_t *mock;
-    int evfd;
-    uv_poll_t poll;
+    ss_kafka_mock *mock;           /* embedded mode */
+    ss_kafka_events events;        /* librdkafka's main queue on the loop */
     uv_timer_t timer;
     int handles_open;
     char bootstrap[1024];
-    char decisions_topic[SS_NAME_MAX * 2];
-    char audit_topic[SS_NAME_MAX * 2];
+    char decisions_topic[256];
+    char audit_topic[256];
     int max_pending;
     int64_t epoch;
 
-    bus_cluster **table;           /* open addressing, power-of-two capacity */
+    bus_cluster **table;           /* name lookup: open addressing, power-of-two capacity */
     size_t table_cap;
     size_t nclusters;
+    bus_cluster *held_list;        /* clusters that may have a held decision */
 
     bus_msg inflight;              /* list head (circular) */
     bus_msg *audit_held_head, *audit_held_tail;
@@ -101,7 +100,7 @@ struct ss_bus {
 /* ---- small helpers ---- */
 
 
-static void lat_add(ss_bus_latency *l, int64_t us)
+void ss_bus_latency_add(ss_bus_latency *l, int64_t us)
 {
     if (us < 0)
         us = 0;
@@ -201,18 +200,20 @@ static int table_grow(ss_bus *bus)
     return 0;
 }
 
-static bus_cluster *cluster_get(ss_bus *bus, const char *name)
+ss_bus_cluster *ss_bus_cluster_add(ss_bus *bus, const char *name, void *ctx)
 {
+    size_t n = name ? strlen(name) : 0;
+    if (!bus || n == 0 || n >= SS_BUS_NAME_MAX)
+        return NULL;
     bus_cluster *c = cluster_find(bus, name);
     if (c)
         return c;
-    if (bus->nclusters >= MAX_CLUSTERS)
-        return NULL;
     if ((bus->nclusters + 1) * 10 > bus->table_cap * 7 && table_grow(bus) < 0)
         return NULL;
     if (!(c = calloc(1, sizeof *c)))
         return NULL;
-    snprintf(c->name, sizeof c->name, "%s", name);
+    memcpy(c->name, name, n + 1);
+    c->ctx = ctx;
     size_t mask = bus->table_cap - 1;
     size_t i = hash_name(name) & mask;
     while (bus->table[i])
@@ -222,12 +223,16 @@ static bus_cluster *cluster_get(ss_bus *bus, const char *name)
     return c;
 }
 
+const char *ss_bus_cluster_name(const ss_bus_cluster *c) { return c->name; }
+
+uint64_t ss_bus_cluster_last_sequence(const ss_bus_cluster *c) { return c ? c->last_seq : 0; }
+
 /* ---- producing, holding, retrying ---- */
 
 static void report(ss_bus *bus, const bus_msg *m, int err, int64_t now_us)
 {
     if (bus->on_delivery && !bus->finished)
-        bus->on_delivery(bus->on_delivery_ctx, m->c->name, m->seq, err, now_us - m->t0_us);
+        bus->on_delivery(bus->on_delivery_ctx, m->c->ctx, m->seq, err, now_us - m->t0_us);
 }
 
 /* Hands m to librdkafka. Returns 0 (m now in flight) or the rdkafka error. */
@@ -286,6 +291,11 @@ static int hold_decision(ss_bus *bus, bus_msg *m, int64_t retry_at_us)
     m->retry_at_us = retry_at_us;
     c->held = m;
     bus->st.held++;
+    if (!c->in_held_list) {
+        c->in_held_list = 1;
+        c->next_held = bus->held_list;
+        bus->held_list = c;
+    }
     return 0;
 }
 
@@ -332,29 +342,35 @@ static void retry_held(ss_bus *bus, int64_t now_us, int ignore_backoff)
 {
     if (bus->fatal)
         return;
-    if (bus->st.held) {
-        for (size_t i = 0; i < bus->table_cap; i++) {
-            bus_cluster *c = bus->table[i];
-            if (!c || !c->held)
-                continue;
-            bus_msg *m = c->held;
-            if (!ignore_backoff && m->retry_at_us > now_us)
-                continue;
-            rd_kafka_resp_err_t e = produce_msg(bus, m);
-            if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                return;
-            if (e) {
-                m->retry_at_us = now_us + RETRY_BACKOFF_US;
-                note_error(bus, "produce to %s: %s", bus->decisions_topic, rd_kafka_err2str(e));
-                if (every(&bus->log_fail_us, now_us))
-                    ss_warn("bus: %s: %s%s; %" PRIu64 " decisions held, retrying",
-                            bus->decisions_topic, rd_kafka_err2str(e), produce_hint(e), bus->st.held);
-                continue;
-            }
-            c->held = NULL;
-            bus->st.held--;
-            bus->st.retried++;
+    /* Only clusters with something held are visited, not every cluster. */
+    for (bus_cluster **pc = &bus->held_list; *pc;) {
+        bus_cluster *c = *pc;
+        if (!c->held) {
+            *pc = c->next_held;
+            c->next_held = NULL;
+            c->in_held_list = 0;
+            continue;
         }
+        bus_msg *m = c->held;
+        if (!ignore_backoff && m->retry_at_us > now_us) {
+            pc = &c->next_held;
+            continue;
+        }
+        rd_kafka_resp_err_t e = produce_msg(bus, m);
+        if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            return;
+        if (e) {
+            m->retry_at_us = now_us + RETRY_BACKOFF_US;
+            note_error(bus, "produce to %s: %s", bus->decisions_topic, rd_kafka_err2str(e));
+            if (every(&bus->log_fail_us, now_us))
+                ss_warn("bus: %s: %s%s; %" PRIu64 " decisions held, retrying",
+                        bus->decisions_topic, rd_kafka_err2str(e), produce_hint(e), bus->st.held);
+            pc = &c->next_held;
+            continue;
+        }
+        c->held = NULL;
+        bus->st.held--;
+        bus->st.retried++;
     }
     while (bus->audit_held_head) {
         bus_msg *m = bus->audit_held_head;
@@ -415,9 +431,9 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
     if (!rkm->err) {
         int64_t lat = now - m->t0_us;
         bus->st.delivered++;
-        lat_add(&bus->st.latency, lat);
+        ss_bus_latency_add(&bus->st.latency, lat);
         if (m->trigger_us > 0)
-            lat_add(&bus->st.trigger_latency, now - m->trigger_us);
+            ss_bus_latency_add(&bus->st.trigger_latency, now - m->trigger_us);
         if (m->seq > c->acked_seq)
             c->acked_seq = m->seq;
         if (bus->st.broker_state == 0)
@@ -476,46 +492,12 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         ss_warn("bus: kafka: %s: %s", rd_kafka_err2name(err), reason);
 }
 
-static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    ss_log_level l = level <= 2 ? SS_LOG_ERROR : level <= 4 ? SS_LOG_WARN : level <= 6 ? SS_LOG_INFO : SS_LOG_DEBUG;
-    ss_log(l, "rdkafka %s: %s", fac, buf);
-}
-
-/* Counts brokers in state UP from the statistics JSON (STATISTICS.md):
- * "brokers":{ "<name>": { ..., "source":"learned", "state":"UP", ... }, ... }. */
-static int count_up(const char *json, size_t len, int *known)
-{
-    const char *p = strstr(json, "\"brokers\":{");
-    if (!p)
-        return 0;
-    const char *end = strstr(p, "\"topics\":{");
-    if (!end)
-        end = json + len;
-    int up = 0;
-    *known = 0;
-    while ((p = strstr(p, "\"source\":\"")) && p < end) {
-        p += 10;
-        int internal = strncmp(p, "internal\"", 9) == 0;
-        const char *s = strstr(p, "\"state\":\"");
-        if (!s || s >= end)
-            break;
-        s += 9;
-        if (!internal) {
-            (*known)++;
-            if (strncmp(s, "UP\"", 3) == 0)
-                up++;
-        }
-        p = s;
-    }
-    return up;
-}
-
 static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
     ss_bus *bus = opaque;
-    int known = 0;
-    int up = count_up(json, len, &known);
+    int up, known;
+    if (ss_kafka_stats_brokers(json, len, &up, &known) != 0)
+        return 0;
     int was = bus->st.broker_state;
     bus->st.brokers_up = up;
     if (known) {
@@ -526,27 +508,13 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
     return 0; /* librdkafka frees json */
 }
 
-static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *val, char *err, size_t errlen)
-{
-    char e[512];
-    if (rd_kafka_conf_set(conf, key, val, e, sizeof e) != RD_KAFKA_CONF_OK) {
-        ss_errf(err, errlen, "kafka.properties.%s: %s", key, e);
-        return -EINVAL;
-    }
-    return 0;
-}
-
 static int make_producer(ss_bus *bus, char *err, size_t errlen)
 {
-    const ss_config *cfg = bus->cfg;
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char num[32];
-    int linger = cfg->kafka.linger_ms >= 0 ? cfg->kafka.linger_ms : 1;
-
+    char linger[16], pending[16];
+    snprintf(linger, sizeof linger, "%d", bus->bc->linger_ms >= 0 ? bus->bc->linger_ms : 1);
+    snprintf(pending, sizeof pending, "%d", bus->max_pending);
     /* Ours first, so kafka.properties can override any of them. */
-    struct { const char *k, *v; } defaults[] = {
-        { "bootstrap.servers", bus->bootstrap },
-        { "client.id", "sparkscale" },
+    const ss_kv defaults[] = {
         { "enable.idempotence", "true" },
         { "acks", "all" },
         /* 0 = never time out: a decision waits for the brokers to return. */
@@ -559,25 +527,13 @@ static int make_producer(ss_bus *bus, char *err, size_t errlen)
         { "topic.metadata.propagation.max.ms", "10000" },
         { "statistics.interval.ms", "1000" },
         { "log.queue", "true" },
+        { "linger.ms", linger },
+        { "queue.buffering.max.messages", pending },
     };
-    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
-        if (conf_set(conf, defaults[i].k, defaults[i].v, err, errlen) < 0)
-            goto fail;
-    snprintf(num, sizeof num, "%d", linger);
-    if (conf_set(conf, "linger.ms", num, err, errlen) < 0)
-        goto fail;
-    snprintf(num, sizeof num, "%d", bus->max_pending);
-    if (conf_set(conf, "queue.buffering.max.messages", num, err, errlen) < 0)
-        goto fail;
-    for (size_t i = 0; i < cfg->kafka.nproperties; i++) {
-        const ss_kv *kv = &cfg->kafka.properties[i];
-        if (!kv->key || !kv->value) {
-            ss_errf(err, errlen, "kafka.properties: entry %zu has no key or value", i);
-            goto fail;
-        }
-        if (conf_set(conf, kv->key, kv->value, err, errlen) < 0)
-            goto fail;
-    }
+    rd_kafka_conf_t *conf = ss_kafka_conf_new(bus->bc, bus->bootstrap, defaults,
+                                              sizeof defaults / sizeof defaults[0], err, errlen);
+    if (!conf)
+        return -EINVAL;
     /* kafka.properties may have replaced it: report what is really used. */
     size_t blen = sizeof bus->bootstrap;
     if (rd_kafka_conf_get(conf, "bootstrap.servers", bus->bootstrap, &blen) != RD_KAFKA_CONF_OK)
@@ -585,26 +541,23 @@ static int make_producer(ss_bus *bus, char *err, size_t errlen)
     rd_kafka_conf_set_opaque(conf, bus);
     rd_kafka_conf_set_dr_msg_cb(conf, on_dr);
     rd_kafka_conf_set_error_cb(conf, on_error);
-    rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_log_cb(conf, ss_kafka_on_log);
     rd_kafka_conf_set_stats_cb(conf, on_stats);
 
     char e[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
     if (!rk) {
+        rd_kafka_conf_destroy(conf);
         ss_errf(err, errlen, "kafka producer: %s", e);
-        goto fail;
+        return -EINVAL;
     }
     /* From here on librdkafka owns conf. Logs go to the main queue too, so
      * every callback runs on the loop thread. */
     rd_kafka_set_log_queue(rk, NULL);
     bus->mainq = rd_kafka_queue_get_main(rk);
-    static const uint64_t one = 1; /* eventfd takes 8-byte writes */
-    rd_kafka_queue_io_event_enable(bus->mainq, bus->evfd, &one, sizeof one);
+    ss_kafka_events_watch(&bus->events, bus->mainq);
     bus->rk = rk;
     return 0;
-fail:
-    rd_kafka_conf_destroy(conf);
-    return -EINVAL;
 }
 
 /* Destroys the producer. Records it did not report are handed back: held
@@ -615,7 +568,7 @@ static void destroy_producer(ss_bus *bus)
         return;
     rd_kafka_purge(bus->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_poll(bus->rk, 0);
-    rd_kafka_queue_io_event_enable(bus->mainq, -1, NULL, 0);
+    ss_kafka_events_unwatch(bus->mainq);
     rd_kafka_queue_destroy(bus->mainq);
     bus->mainq = NULL;
     rd_kafka_destroy(bus->rk);
@@ -682,14 +635,9 @@ static void serve(ss_bus *bus)
     }
 }
 
-static void on_readable(uv_poll_t *h, int status, int events)
+static void on_events(void *ctx)
 {
-    ss_bus *bus = h->data;
-    uint64_t v;
-    /* Drain first: anything enqueued after this read writes the fd again. */
-    while (read(bus->evfd, &v, sizeof v) == (ssize_t)sizeof v)
-        ;
-    serve(bus);
+    serve(ctx);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -707,42 +655,6 @@ static void on_timer(uv_timer_t *t)
         bus->superseded_logged = bus->st.superseded;
     }
     serve(bus);
-}
-
-/* ---- embedded mock cluster ---- */
-
-static int start_mock(ss_bus *bus, char *err, size_t errlen)
-{
-    char e[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    /* This handle only carries the mock cluster; it never connects anywhere,
-     * so its "no bootstrap.servers" notice (level 5) is noise. */
-    rd_kafka_conf_set(conf, "log_level", "4", e, sizeof e);
-    rd_kafka_conf_set(conf, "client.id", "sparkscale-embedded-kafka", e, sizeof e);
-    rd_kafka_conf_set(conf, "socket.nagle.disable", "true", e, sizeof e);
-    rd_kafka_conf_set_log_cb(conf, on_log);
-    bus->mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
-    if (!bus->mock_rk) {
-        ss_errf(err, errlen, "embedded kafka: %s", e);
-        return -EIO;
-    }
-    bus->mock = rd_kafka_mock_cluster_new(bus->mock_rk, SS_BUS_EMBEDDED_BROKERS);
-    if (!bus->mock) {
-        ss_errf(err, errlen, "embedded kafka: cannot start the mock cluster");
-        return -EIO;
-    }
-    const char *topics[] = { bus->decisions_topic, bus->audit_topic };
-    for (size_t i = 0; i < 2; i++) {
-        rd_kafka_resp_err_t r = rd_kafka_mock_topic_create(bus->mock, topics[i], SS_BUS_EMBEDDED_PARTITIONS,
-                                                           SS_BUS_EMBEDDED_BROKERS);
-        if (r) {
-            ss_errf(err, errlen, "embedded kafka: create topic %s: %s", topics[i], rd_kafka_err2str(r));
-            return -EIO;
-        }
-    }
-    snprintf(bus->bootstrap, sizeof bus->bootstrap, "%s", rd_kafka_mock_cluster_bootstraps(bus->mock));
-    ss_info("bus: embedded Kafka (librdkafka mock, %d brokers) at %s", SS_BUS_EMBEDDED_BROKERS, bus->bootstrap);
-    return 0;
 }
 
 static void free_bus_memory(ss_bus *bus)
@@ -763,23 +675,13 @@ static void free_bus_memory(ss_bus *bus)
     free(bus);
 }
 
-/* Tears down what ss_bus_create built before the uv handles existed. */
-static void destroy_early(ss_bus *bus)
-{
-    destroy_producer(bus);
-    if (bus->mock)
-        rd_kafka_mock_cluster_destroy(bus->mock);
-    if (bus->mock_rk)
-        rd_kafka_destroy(bus->mock_rk);
-    if (bus->evfd >= 0)
-        close(bus->evfd);
-    free_bus_memory(bus);
-}
+static void on_handle_closed(uv_handle_t *h);
+static void on_part_closed(void *ctx);
 
-ss_bus *ss_bus_create(uv_loop_t *loop, const ss_config *cfg, char *err, size_t errlen)
+ss_bus *ss_bus_create(uv_loop_t *loop, const ss_bus_conf *bc, char *err, size_t errlen)
 {
-    if (!loop || !cfg) {
-        ss_errf(err, errlen, "bus: no loop or config");
+    if (!loop || !bc) {
+        ss_errf(err, errlen, "bus: no loop or configuration");
         return NULL;
     }
     ss_bus *bus = calloc(1, sizeof *bus);
@@ -788,50 +690,56 @@ ss_bus *ss_bus_create(uv_loop_t *loop, const ss_config *cfg, char *err, size_t e
         return NULL;
     }
     bus->loop = loop;
-    bus->cfg = cfg;
-    bus->evfd = -1;
+    bus->bc = bc;
     bus->inflight.next = bus->inflight.prev = &bus->inflight;
     bus->st.broker_state = -1;
-    bus->max_pending = cfg->kafka.max_pending > 0 ? cfg->kafka.max_pending : DEFAULT_MAX_PENDING;
+    bus->max_pending = bc->max_pending > 0 ? bc->max_pending : DEFAULT_MAX_PENDING;
     if (bus->max_pending > 10000000)
         bus->max_pending = 10000000;
     snprintf(bus->decisions_topic, sizeof bus->decisions_topic, "%s",
-             cfg->kafka.decisions_topic[0] ? cfg->kafka.decisions_topic : "sparkscale.decisions");
+             bc->decisions_topic && bc->decisions_topic[0] ? bc->decisions_topic : "sparkscale.decisions");
     snprintf(bus->audit_topic, sizeof bus->audit_topic, "%s",
-             cfg->kafka.audit_topic[0] ? cfg->kafka.audit_topic : "sparkscale.audit");
-    /* Fixed per process start: with the per-cluster sequence it orders decisions
-     * across restarts (a restarted producer has a larger epoch). */
+             bc->audit_topic && bc->audit_topic[0] ? bc->audit_topic : "sparkscale.audit");
+    /* Fixed per process start: with the per-cluster sequence it tells this
+     * process's decisions apart from an earlier one's. */
     bus->epoch = ss_wall_ms();
     bus->st.epoch = bus->epoch;
 
-    bus->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (bus->evfd < 0) {
-        ss_errf(err, errlen, "bus: eventfd: %s", strerror(errno));
-        goto fail;
+    int rc = ss_kafka_events_init(&bus->events, loop, on_events, bus);
+    if (rc < 0) {
+        ss_errf(err, errlen, "bus: cannot watch librdkafka's events: %s", strerror(-rc));
+        free_bus_memory(bus);
+        return NULL;
     }
-    if (cfg->kafka.brokers[0] == '\0' || strcmp(cfg->kafka.brokers, SS_BUS_EMBEDDED) == 0) {
-        if (start_mock(bus, err, errlen) < 0)
+    uv_timer_init(loop, &bus->timer);
+    bus->timer.data = bus;
+    bus->handles_open = 2;
+
+    if (ss_kafka_is_embedded(bc)) {
+        const char *topics[] = { bus->decisions_topic, bus->audit_topic };
+        bus->mock = ss_kafka_mock_start(topics, 2, err, errlen);
+        if (!bus->mock)
             goto fail;
+        snprintf(bus->bootstrap, sizeof bus->bootstrap, "%s", ss_kafka_mock_bootstrap(bus->mock));
+        ss_info("bus: embedded Kafka (librdkafka mock, %d brokers) at %s",
+                SS_KAFKA_EMBEDDED_BROKERS, bus->bootstrap);
     } else {
-        snprintf(bus->bootstrap, sizeof bus->bootstrap, "%s", cfg->kafka.brokers);
+        snprintf(bus->bootstrap, sizeof bus->bootstrap, "%s", bc->brokers);
     }
     if (make_producer(bus, err, errlen) < 0)
         goto fail;
-
-    if (uv_poll_init(loop, &bus->poll, bus->evfd) < 0 || uv_timer_init(loop, &bus->timer) < 0) {
-        ss_errf(err, errlen, "bus: cannot watch the kafka event fd");
-        goto fail; /* uv_poll_init / uv_timer_init fail only before registering */
-    }
-    bus->poll.data = bus;
-    bus->timer.data = bus;
-    bus->handles_open = 2;
-    uv_poll_start(&bus->poll, UV_READABLE, on_readable);
     uv_timer_start(&bus->timer, on_timer, SAFETY_TIMER_MS, SAFETY_TIMER_MS);
     ss_info("bus: producer epoch %" PRId64 ", bootstrap %s, topics %s / %s", bus->epoch, bus->bootstrap,
             bus->decisions_topic, bus->audit_topic);
     return bus;
 fail:
-    destroy_early(bus);
+    /* Nothing was produced: tear down, then free from the close callbacks. */
+    bus->finished = 1;
+    destroy_producer(bus);
+    ss_kafka_mock_stop(bus->mock);
+    bus->mock = NULL;
+    ss_kafka_events_close(&bus->events, on_part_closed, bus);
+    uv_close((uv_handle_t *)&bus->timer, on_handle_closed);
     return NULL;
 }
 
@@ -848,18 +756,12 @@ const char *ss_bus_bootstrap(const ss_bus *bus)
 
 void *ss_bus_mock_cluster(const ss_bus *bus)
 {
-    return bus ? bus->mock : NULL;
+    return bus ? ss_kafka_mock_cluster(bus->mock) : NULL;
 }
 
 void *ss_bus_producer_handle(const ss_bus *bus)
 {
     return bus ? bus->rk : NULL;
-}
-
-uint64_t ss_bus_last_sequence(const ss_bus *bus, const char *cluster)
-{
-    const bus_cluster *c = bus && cluster ? cluster_find(bus, cluster) : NULL;
-    return c ? c->last_seq : 0;
 }
 
 void ss_bus_get_stats(const ss_bus *bus, ss_bus_stats *out)
@@ -868,32 +770,21 @@ void ss_bus_get_stats(const ss_bus *bus, ss_bus_stats *out)
     out->pending = bus->st.in_flight + bus->st.held;
 }
 
-int ss_bus_publish_seq(ss_bus *bus, const ss_decision *d, uint64_t *sequence_out)
+int ss_bus_publish(ss_bus *bus, ss_bus_cluster *c, const ss_decision *d, uint64_t *sequence_out)
 {
-    if (!bus || !d)
+    if (!bus || !c || !d)
         return -EINVAL;
     if (bus->closing)
         return -ESHUTDOWN;
-    size_t n = strnlen(d->cluster, sizeof d->cluster);
-    if (n == 0 || n >= sizeof d->cluster)
-        return -EINVAL;
     int64_t now = ss_mono_us();
-    bus_cluster *c = cluster_get(bus, d->cluster);
-    if (!c) {
-        bus->st.dropped++;
-        ss_error("bus: decision for %s dropped: more than %d clusters", d->cluster, MAX_CLUSTERS);
-        return -ENOSPC;
-    }
-
     ss_decision w = *d;
+    memcpy(w.cluster, c->name, sizeof w.cluster);
     w.producer_epoch = bus->epoch;
     w.sequence = c->last_seq + 1;
     if (w.decided_at_ms == 0)
         w.decided_at_ms = ss_wall_ms();
-    if (w.expires_at_ms == 0 && bus->cfg->kafka.decision_ttl_s > 0)
-        w.expires_at_ms = w.decided_at_ms + (int64_t)bus->cfg->kafka.decision_ttl_s * 1000;
-    if (bus->cfg->policy.dry_run)
-        w.dry_run = 1;
+    if (w.expires_at_ms == 0 && bus->bc->decision_ttl_s > 0)
+        w.expires_at_ms = w.decided_at_ms + (int64_t)bus->bc->decision_ttl_s * 1000;
 
     bus_msg *m = calloc(1, sizeof *m);
     if (!m)
@@ -908,7 +799,7 @@ int ss_bus_publish_seq(ss_bus *bus, const ss_decision *d, uint64_t *sequence_out
     m->seq = w.sequence;
     m->t0_us = now;
     m->trigger_us = d->trigger_us;
-    memcpy(m->key, d->cluster, n + 1);
+    memcpy(m->key, c->name, sizeof m->key);
     c->last_seq = w.sequence;
     bus->st.published++;
     if (sequence_out)
@@ -932,11 +823,6 @@ int ss_bus_publish_seq(ss_bus *bus, const ss_decision *d, uint64_t *sequence_out
                 bus->decisions_topic, rd_kafka_err2str(e), produce_hint(e));
     /* Accepted (held) unless the holding area itself is full. */
     return hold_decision(bus, m, e == RD_KAFKA_RESP_ERR__FATAL ? 0 : now + RETRY_BACKOFF_US);
-}
-
-int ss_bus_publish(ss_bus *bus, const ss_decision *d)
-{
-    return ss_bus_publish_seq(bus, d, NULL);
 }
 
 int ss_bus_produce_audit(ss_bus *bus, const ss_actuation_result *r)
@@ -968,17 +854,21 @@ int ss_bus_produce_audit(ss_bus *bus, const ss_actuation_result *r)
 
 /* ---- close ---- */
 
-static void on_handle_closed(uv_handle_t *h)
+static void on_part_closed(void *ctx)
 {
-    ss_bus *bus = h->data;
+    ss_bus *bus = ctx;
     if (--bus->handles_open > 0)
         return;
     void (*done)(void *) = bus->done;
-    void *ctx = bus->done_ctx;
-    close(bus->evfd);
+    void *done_ctx = bus->done_ctx;
     free_bus_memory(bus);
     if (done)
-        done(ctx);
+        done(done_ctx);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    on_part_closed(h->data);
 }
 
 static void finish_close(ss_bus *bus)
@@ -995,17 +885,10 @@ static void finish_close(ss_bus *bus)
     else
         ss_info("bus: flushed; %" PRIu64 " decisions delivered", bus->st.delivered);
     destroy_producer(bus);
-    if (bus->mock) {
-        rd_kafka_mock_cluster_destroy(bus->mock);
-        bus->mock = NULL;
-    }
-    if (bus->mock_rk) {
-        rd_kafka_destroy(bus->mock_rk);
-        bus->mock_rk = NULL;
-    }
-    uv_poll_stop(&bus->poll);
+    ss_kafka_mock_stop(bus->mock);
+    bus->mock = NULL;
     uv_timer_stop(&bus->timer);
-    uv_close((uv_handle_t *)&bus->poll, on_handle_closed);
+    ss_kafka_events_close(&bus->events, on_part_closed, bus);
     uv_close((uv_handle_t *)&bus->timer, on_handle_closed);
 }
 

@@ -10,7 +10,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "lib/bus/bus.h"
+#include "lib/bus/reader.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/base/str.h"

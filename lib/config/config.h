@@ -6,24 +6,18 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "lib/base/addr.h"
+#include "lib/base/str.h"
+#include "lib/bus/conf.h"
+/* The schema holds each cluster's policy knobs; policy/ is a pure leaf below
+ * lib/ (daemons -> lib -> carbon/policy), so this points down, not up. */
 #include "policy/policy_conf.h"
 
 #define SS_NAME_MAX 64
-#define SS_HOST_MAX 256
 #define SS_URL_MAX 512
-
-/* "host:port"; port 0 means "pick a free one". enabled = 0 when the key is
- * set to "" or "off". */
-typedef struct ss_listen_addr {
-    int enabled;
-    char host[SS_HOST_MAX];
-    int port;
-} ss_listen_addr;
-
-typedef struct ss_kv {
-    char *key;    /* owned by the config */
-    char *value;  /* owned by the config */
-} ss_kv;
+/* Clusters one configuration may hold; every component (store, decider,
+ * bus) sizes itself from the loaded count, so this is the one limit. */
+#define SS_MAX_CLUSTERS 100000
 
 typedef enum ss_target_kind {
     SS_TARGET_NONE = 0,     /* decisions only, nothing is resized */
@@ -34,16 +28,16 @@ typedef enum ss_target_kind {
 
 typedef struct ss_target_conf {
     ss_target_kind kind;
-    char namespace_[SS_NAME_MAX * 4];
-    char workload[SS_NAME_MAX * 4];   /* "deployment/x" | "statefulset/x" | "replicaset/x" */
-    char url[SS_URL_MAX];             /* oshinko base URL, or kubernetes API override */
-    char command[SS_URL_MAX];         /* exec hook */
+    char *namespace_;                 /* owned; "" = none */
+    char *workload;                   /* "deployment/x" | "statefulset/x" | "replicaset/x" */
+    char *url;                        /* oshinko base URL, or kubernetes API override */
+    char *command;                    /* exec hook */
 } ss_target_conf;
 
 typedef struct ss_cluster_conf {
     char name[SS_NAME_MAX];
     char metrics_prefix[SS_NAME_MAX * 2]; /* GraphiteSink prefix, may hold dots, may be "" */
-    char spark_master[SS_URL_MAX];        /* optional, "" = none */
+    char *spark_master;                   /* owned; optional, "" = none */
     int worker_cores;
     int worker_memory_mb;
     int executor_cores;
@@ -127,6 +121,9 @@ void ss_config_free(ss_config *cfg);
  * looks secret (password, secret, sasl.oauthbearer, ssl.key.pem) print as
  * "******". */
 void ss_config_print(const ss_config *cfg, FILE *out);
+
+/* The bus settings of cfg (borrowed pointers into cfg) into *out. */
+void ss_config_bus_conf(const ss_config *cfg, ss_bus_conf *out);
 
 /* Index of the cluster named name, or -1. Linear scan: call it at start-up,
  * not per metric line. */

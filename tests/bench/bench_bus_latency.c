@@ -7,7 +7,8 @@
 
 #include <uv.h>
 
-#include "lib/bus/bus.h"
+#include "lib/bus/producer.h"
+#include "lib/bus/reader.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 
@@ -22,6 +23,7 @@ typedef struct bench {
     int failed;
     int in_flight;
     int64_t *lat_us;
+    ss_bus_cluster **clusters;
     int64_t t_start_us, t_end_us;
     int closed;
 } bench;
@@ -31,7 +33,6 @@ static void publish_one(bench *b)
     ss_decision d;
     memset(&d, 0, sizeof d);
     int c = b->published % b->nclusters;
-    snprintf(d.cluster, sizeof d.cluster, "cluster-%03d", c);
     d.current_workers = 4;
     d.busy_workers = 2;
     /* Every decision of a cluster changes its desired count. */
@@ -41,7 +42,7 @@ static void publish_one(bench *b)
     d.reason_code = SS_REASON_UP;
     snprintf(d.reason, sizeof d.reason, "bench: demand %d executors", d.desired_workers * 2);
     d.trigger_us = ss_mono_us();
-    if (ss_bus_publish(b->bus, &d) != 0) {
+    if (ss_bus_publish(b->bus, b->clusters[c], &d, NULL) != 0) {
         fprintf(stderr, "publish failed\n");
         exit(1);
     }
@@ -55,7 +56,7 @@ static void fill_window(bench *b)
         publish_one(b);
 }
 
-static void on_delivery(void *ctx, const char *cluster, uint64_t seq, int err, int64_t latency_us)
+static void on_delivery(void *ctx, void *cluster, uint64_t seq, int err, int64_t latency_us)
 {
     bench *b = ctx;
     if (err) {
@@ -92,14 +93,12 @@ static int run(int total, int window, int nclusters, int linger_ms)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
-    ss_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    strcpy(cfg.kafka.brokers, "embedded");
-    strcpy(cfg.kafka.decisions_topic, "sparkscale.decisions");
-    strcpy(cfg.kafka.audit_topic, "sparkscale.audit");
-    cfg.kafka.linger_ms = linger_ms;
-    cfg.kafka.max_pending = 100000;
-    cfg.kafka.decision_ttl_s = 120;
+    ss_bus_conf cfg = {
+        .brokers = "embedded",
+        .linger_ms = linger_ms,
+        .max_pending = 100000,
+        .decision_ttl_s = 120,
+    };
     char err[512];
     bench b;
     memset(&b, 0, sizeof b);
@@ -114,6 +113,12 @@ static int run(int total, int window, int nclusters, int linger_ms)
         return 1;
     }
     ss_bus_set_delivery_cb(b.bus, on_delivery, &b);
+    b.clusters = calloc((size_t)nclusters, sizeof *b.clusters);
+    for (int c = 0; c < nclusters; c++) {
+        char name[32];
+        snprintf(name, sizeof name, "cluster-%03d", c);
+        b.clusters[c] = ss_bus_cluster_add(b.bus, name, NULL);
+    }
 
     /* Warm up: connections, metadata and the producer id are set up once. */
     int real_total = b.total;
@@ -153,6 +158,7 @@ static int run(int total, int window, int nclusters, int linger_ms)
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     free(b.lat_us);
+    free(b.clusters);
     return b.failed ? 1 : 0;
 }
 

@@ -34,7 +34,7 @@ static double now_s(void)
 }
 
 static char ids[NC * NA][32];
-static int dirty[NC];
+static store_dirty dirty[NC];
 
 /* One "report": puts of every series of every app. app_major = Spark's order
  * (an app's lines arrive together); otherwise each put hits another app. */

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/bus/bus.h"
+#include "lib/bus/record.h"
 #include "proto/sparkscale.pb-c.h"
 
 #define CHECK(c)        \

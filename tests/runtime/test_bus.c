@@ -15,123 +15,43 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <uv.h>
 
-#include "lib/bus/bus.h"
+#include "lib/bus/producer.h"
+#include "lib/bus/kafka.h"
+#include "lib/bus/reader.h"
+#include "lib/config/config.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 
-#define MAX_CB 4096
+#include "bus_harness.h"
+
 #define MAX_RECS 4096
 
 static const char *const k_clusters[] = { "alpha", "beta", "gamma" };
 
-typedef struct cb_rec {
-    char cluster[SS_NAME_MAX];
-    uint64_t seq;
-    int err;
-    int64_t latency_us;
-} cb_rec;
-
-typedef struct harness {
-    uv_loop_t loop;
-    ss_config cfg;
-    ss_kv props[8];
-    ss_bus *bus;
-    cb_rec cbs[MAX_CB];
-    size_t ncb;
-    int closed;
-    int expired;
-} harness;
+typedef bus_harness harness;
+typedef bh_delivery cb_rec;
 
 typedef struct rec {
-    char key[SS_NAME_MAX];
+    char key[SS_BUS_NAME_MAX];
     uint8_t *val;
     size_t len;
     int32_t partition;
     int64_t offset;
 } rec;
 
-static void on_delivery(void *ctx, const char *cluster, uint64_t seq, int err, int64_t latency_us)
-{
-    harness *h = ctx;
-    assert_true(h->ncb < MAX_CB);
-    cb_rec *r = &h->cbs[h->ncb++];
-    snprintf(r->cluster, sizeof r->cluster, "%s", cluster);
-    r->seq = seq;
-    r->err = err;
-    r->latency_us = latency_us;
-}
-
-static void harness_init(harness *h, const char *brokers)
-{
-    memset(h, 0, sizeof *h);
-    assert_int_equal(uv_loop_init(&h->loop), 0);
-    snprintf(h->cfg.kafka.brokers, sizeof h->cfg.kafka.brokers, "%s", brokers);
-    strcpy(h->cfg.kafka.decisions_topic, "sparkscale.decisions");
-    strcpy(h->cfg.kafka.audit_topic, "sparkscale.audit");
-    h->cfg.kafka.linger_ms = 1;
-    h->cfg.kafka.max_pending = 10000;
-    h->cfg.kafka.decision_ttl_s = 120;
-    h->cfg.kafka.properties = h->props;
-}
-
-static void add_prop(harness *h, const char *k, const char *v)
-{
-    h->props[h->cfg.kafka.nproperties].key = (char *)k;
-    h->props[h->cfg.kafka.nproperties].value = (char *)v;
-    h->cfg.kafka.nproperties++;
-}
-
-static void bus_start(harness *h)
-{
-    char err[512] = "";
-    h->bus = ss_bus_create(&h->loop, &h->cfg, err, sizeof err);
-    if (!h->bus)
-        fail_msg("ss_bus_create: %s", err);
-    ss_bus_set_delivery_cb(h->bus, on_delivery, h);
-}
-
-static void on_deadline(uv_timer_t *t)
-{
-    ((harness *)t->data)->expired = 1;
-}
-
-/* Runs the loop (blocking in epoll, nothing polled by the test) until pred
- * holds or timeout_ms passes. */
-static int run_until(harness *h, int (*pred)(harness *), int timeout_ms)
-{
-    uv_timer_t t;
-    uv_timer_init(&h->loop, &t);
-    t.data = h;
-    h->expired = 0;
-    uv_timer_start(&t, on_deadline, (uint64_t)timeout_ms, 0);
-    while (!pred(h) && !h->expired)
-        uv_run(&h->loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&t, NULL);
-    uv_run(&h->loop, UV_RUN_NOWAIT);
-    return pred(h);
-}
-
-static int never(harness *h)
-{
-    return 0;
-}
-
-static ss_bus_stats stats(harness *h)
-{
-    ss_bus_stats s;
-    ss_bus_get_stats(h->bus, &s);
-    return s;
-}
+#define harness_init bh_init
+#define add_prop bh_add_prop
+#define bus_start bh_start
+#define run_until bh_run_until
+#define never bh_never
+#define stats bh_stats
+#define nothing_pending bh_nothing_pending
+#define is_closed bh_is_closed
 
 static uint64_t g_want;
 static int delivered_want(harness *h)
 {
     return stats(h).delivered >= g_want;
-}
-static int nothing_pending(harness *h)
-{
-    ss_bus_stats s = stats(h);
-    return s.pending == 0 && s.audit_pending == 0;
 }
 
 static int brokers_down(harness *h)
@@ -139,22 +59,10 @@ static int brokers_down(harness *h)
     return stats(h).broker_state == 0;
 }
 
-static void on_closed(void *ctx)
-{
-    ((harness *)ctx)->closed = 1;
-}
-static int is_closed(harness *h)
-{
-    return h->closed;
-}
-
 /* Closes the bus and the loop; fails if any handle is left behind. */
 static void harness_close(harness *h, int flush_ms)
 {
-    ss_bus_close(h->bus, flush_ms, on_closed, h);
-    assert_true(run_until(h, is_closed, flush_ms + 10000));
-    uv_run(&h->loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&h->loop), 0);
+    bh_close(h, flush_ms);
 }
 
 static void decision(ss_decision *d, const char *cluster, int desired)
@@ -254,7 +162,7 @@ static void set_brokers(harness *h, int up)
 {
     rd_kafka_mock_cluster_t *mc = ss_bus_mock_cluster(h->bus);
     assert_non_null(mc);
-    for (int id = 1; id <= SS_BUS_EMBEDDED_BROKERS; id++)
+    for (int id = 1; id <= SS_KAFKA_EMBEDDED_BROKERS; id++)
         assert_int_equal(up ? rd_kafka_mock_broker_set_up(mc, id) : rd_kafka_mock_broker_set_down(mc, id), 0);
 }
 
@@ -272,7 +180,7 @@ static void test_publish_order_round_trip(void **state)
             ss_decision d;
             decision(&d, k_clusters[c], 100 * c + i);
             uint64_t seq = 0;
-            assert_int_equal(ss_bus_publish_seq(h->bus, &d, &seq), 0);
+            assert_int_equal(bh_publish(h, &d, &seq), 0);
             assert_true(seq == (uint64_t)i);
         }
     g_want = 3 * per;
@@ -291,8 +199,8 @@ static void test_publish_order_round_trip(void **state)
         sum += s.latency.buckets[i];
     assert_int_equal(sum, 3 * per);
     assert_true(s.latency.max_us >= s.latency.last_us && s.latency.last_us >= 0);
-    assert_true(ss_bus_last_sequence(h->bus, "beta") == (uint64_t)per);
-    assert_true(ss_bus_last_sequence(h->bus, "nope") == 0);
+    assert_true(ss_bus_cluster_last_sequence(bh_cluster(h, "beta")) == (uint64_t)per);
+    assert_true(ss_bus_cluster_last_sequence(bh_cluster(h, "nope")) == 0);
 
     /* Callbacks: one per decision, in sequence order per cluster. */
     assert_int_equal(h->ncb, 3 * per);
@@ -363,7 +271,7 @@ static void test_broker_outage(void **state)
     /* Connect first, so the outage hits an established producer. */
     ss_decision d;
     decision(&d, "alpha", 1);
-    assert_int_equal(ss_bus_publish(h->bus, &d), 0);
+    assert_int_equal(bh_publish(h, &d, NULL), 0);
     g_want = 1;
     assert_true(run_until(h, delivered_want, 10000));
 
@@ -372,7 +280,7 @@ static void test_broker_outage(void **state)
     for (int i = 0; i < per; i++)
         for (int c = 0; c < 3; c++) {
             decision(&d, k_clusters[c], 1000 + i);
-            assert_int_equal(ss_bus_publish(h->bus, &d), 0);
+            assert_int_equal(bh_publish(h, &d, NULL), 0);
         }
     /* librdkafka reports all brokers down once its reconnects fail. */
     assert_true(run_until(h, brokers_down, 10000));
@@ -422,7 +330,7 @@ static void test_queue_full_newest_wins(void **state)
 {
     harness *h = calloc(1, sizeof *h);
     harness_init(h, "embedded");
-    h->cfg.kafka.max_pending = 5;
+    h->conf.max_pending = 5;
     bus_start(h);
     set_brokers(h, 0);
     const int per = 10;
@@ -430,7 +338,7 @@ static void test_queue_full_newest_wins(void **state)
         for (int c = 0; c < 3; c++) {
             ss_decision d;
             decision(&d, k_clusters[c], 10 * c + i);
-            assert_int_equal(ss_bus_publish(h->bus, &d), 0);
+            assert_int_equal(bh_publish(h, &d, NULL), 0);
         }
     ss_bus_stats s = stats(h);
     assert_int_equal(s.in_flight, 5);
@@ -507,11 +415,11 @@ static void test_missing_topic(void **state)
 
     ss_decision d;
     decision(&d, "alpha", 3);
-    assert_int_equal(ss_bus_publish(h->bus, &d), 0);
+    assert_int_equal(bh_publish(h, &d, NULL), 0);
     decision(&d, "alpha", 4);
-    assert_int_equal(ss_bus_publish(h->bus, &d), 0);
+    assert_int_equal(bh_publish(h, &d, NULL), 0);
     decision(&d, "beta", 7);
-    assert_int_equal(ss_bus_publish(h->bus, &d), 0);
+    assert_int_equal(bh_publish(h, &d, NULL), 0);
 
     assert_true(run_until(h, something_held, 15000));
     ss_bus_stats s = stats(h);
@@ -580,12 +488,13 @@ static void test_bad_property(void **state)
     add_prop(h, "linger.ms", "2");
     add_prop(h, "no.such.property", "1");
     char err[512] = "";
-    assert_null(ss_bus_create(&h->loop, &h->cfg, err, sizeof err));
+    assert_null(ss_bus_create(&h->loop, &h->conf, err, sizeof err));
     assert_non_null(strstr(err, "no.such.property"));
-    h->cfg.kafka.nproperties = 1;
+    h->conf.nproperties = 1;
     h->props[0].value = "not-a-number";
-    assert_null(ss_bus_create(&h->loop, &h->cfg, err, sizeof err));
+    assert_null(ss_bus_create(&h->loop, &h->conf, err, sizeof err));
     assert_non_null(strstr(err, "linger.ms"));
+    uv_run(&h->loop, UV_RUN_DEFAULT);   /* failed creates close through the loop */
     assert_int_equal(uv_loop_close(&h->loop), 0);
     free(h);
 }
@@ -607,8 +516,6 @@ static void test_from_yaml_config(void **state)
         "  brokers: embedded\n"
         "  decision_ttl_s: 30\n"
         "  properties: { \"message.max.bytes\": 100000, \"compression.codec\": lz4 }\n"
-        "policy:\n"
-        "  dry_run: true\n"
         "clusters:\n"
         "  - name: alpha\n"
         "    worker:   { cores: 4, memory_mb: 8192 }\n"
@@ -619,23 +526,27 @@ static void test_from_yaml_config(void **state)
     assert_int_equal(uv_loop_init(&loop), 0);
     if (ss_config_load_string(yaml_bad, "bad.yaml", &cfg, err, sizeof err) != 0)
         fail_msg("config: %s", err);
-    assert_null(ss_bus_create(&loop, cfg, err, sizeof err));
+    ss_bus_conf bc;
+    ss_config_bus_conf(cfg, &bc);
+    assert_null(ss_bus_create(&loop, &bc, err, sizeof err));
     assert_non_null(strstr(err, "kafka.properties.no.such.thing"));
     ss_config_free(cfg);
+    uv_run(&loop, UV_RUN_DEFAULT);   /* a failed create closes through the loop */
     assert_int_equal(uv_loop_close(&loop), 0);
 
     harness *h = calloc(1, sizeof *h);
     assert_int_equal(uv_loop_init(&h->loop), 0);
     if (ss_config_load_string(yaml_good, "good.yaml", &cfg, err, sizeof err) != 0)
         fail_msg("config: %s", err);
-    h->bus = ss_bus_create(&h->loop, cfg, err, sizeof err);
+    ss_config_bus_conf(cfg, &h->conf);
+    h->bus = ss_bus_create(&h->loop, &h->conf, err, sizeof err);
     if (!h->bus)
         fail_msg("ss_bus_create: %s", err);
-    ss_bus_set_delivery_cb(h->bus, on_delivery, h);
+    ss_bus_set_delivery_cb(h->bus, bh_on_delivery, h);
     ss_decision d;
     decision(&d, "alpha", 6);
     d.decided_at_ms = 1795237801000LL;
-    assert_int_equal(ss_bus_publish(h->bus, &d), 0);
+    assert_int_equal(bh_publish(h, &d, NULL), 0);
     g_want = 1;
     assert_true(run_until(h, delivered_want, 10000));
     static rec recs[4];
@@ -643,7 +554,7 @@ static void test_from_yaml_config(void **state)
     assert_int_equal(n, 1);
     ss_decision x;
     assert_int_equal(ss_decision_decode(recs[0].val, recs[0].len, &x), 0);
-    assert_int_equal(x.dry_run, 1);
+    assert_int_equal(x.dry_run, 0);   /* the bus never sets it: the decider does */
     assert_int_equal(x.expires_at_ms, 1795237801000LL + 30000);
     ss_decision_release(&x);
     free_recs(recs, n);
@@ -666,7 +577,7 @@ static void test_no_busy_loop(void **state)
     bus_start(h);
     ss_decision d;
     decision(&d, "alpha", 1);
-    assert_int_equal(ss_bus_publish(h->bus, &d), 0);
+    assert_int_equal(bh_publish(h, &d, NULL), 0);
     g_want = 1;
     assert_true(run_until(h, delivered_want, 10000));
     int turns = 0;
@@ -694,7 +605,7 @@ static void test_close_flush(void **state)
     for (int i = 0; i < 50; i++) {
         ss_decision d;
         decision(&d, k_clusters[i % 3], i);
-        assert_int_equal(ss_bus_publish(h->bus, &d), 0);
+        assert_int_equal(bh_publish(h, &d, NULL), 0);
     }
     ss_actuation_result r;
     memset(&r, 0, sizeof r);
@@ -704,10 +615,10 @@ static void test_close_flush(void **state)
     assert_int_equal(ss_bus_produce_audit(h->bus, &r), 0);
     /* Nothing has been delivered yet: the loop has not run. */
     assert_int_equal(h->ncb, 0);
-    ss_bus_close(h->bus, 10000, on_closed, h);
+    ss_bus_close(h->bus, 10000, bh_on_closed, h);
     ss_decision d;
     decision(&d, "alpha", 1);
-    assert_int_equal(ss_bus_publish(h->bus, &d), -ESHUTDOWN);
+    assert_int_equal(bh_publish(h, &d, NULL), -ESHUTDOWN);
     assert_true(run_until(h, is_closed, 20000));
     assert_int_equal(h->ncb, 50);
     for (size_t i = 0; i < h->ncb; i++)
@@ -723,10 +634,10 @@ static void test_close_flush(void **state)
     set_brokers(h, 0);
     for (int i = 0; i < 5; i++) {
         decision(&d, "alpha", i);
-        assert_int_equal(ss_bus_publish(h->bus, &d), 0);
+        assert_int_equal(bh_publish(h, &d, NULL), 0);
     }
     int64_t t0 = ss_mono_us();
-    ss_bus_close(h->bus, 300, on_closed, h);
+    ss_bus_close(h->bus, 300, bh_on_closed, h);
     assert_true(run_until(h, is_closed, 20000));
     assert_true(ss_mono_us() - t0 >= 300000);
     assert_int_equal(h->ncb, 0);
@@ -753,7 +664,7 @@ static void test_fatal_error_rebuild(void **state)
         for (int c = 0; c < 3; c++) {
             ss_decision d;
             decision(&d, k_clusters[c], 10 * c + i);
-            assert_int_equal(ss_bus_publish(h->bus, &d), 0);
+            assert_int_equal(bh_publish(h, &d, NULL), 0);
         }
     assert_int_equal(rd_kafka_test_fatal_error(ss_bus_producer_handle(h->bus),
                                                RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,

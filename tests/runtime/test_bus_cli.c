@@ -20,21 +20,19 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <uv.h>
 
-#include "lib/bus/bus.h"
+#include "lib/bus/producer.h"
+#include "lib/bus/reader.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 
-typedef struct harness {
-    uv_loop_t loop;
-    ss_config cfg;
-    ss_bus *bus;
-    int closed;
-    int expired;
-    /* where the bad records went */
-    int32_t bad_partition[2];
-    int64_t bad_offset[2];
-    int nbad;
-} harness;
+#include "bus_harness.h"
+
+typedef bus_harness harness;
+
+/* where the bad records went */
+static int32_t g_bad_partition[2];
+static int64_t g_bad_offset[2];
+static int g_nbad;
 
 static char g_ctl[PATH_MAX];
 
@@ -55,40 +53,9 @@ static void find_ctl(void)
     snprintf(g_ctl, sizeof g_ctl, "%s/../tools/sparkscalectl/sparkscalectl", self);
 }
 
-static void on_deadline(uv_timer_t *t)
-{
-    ((harness *)t->data)->expired = 1;
-}
-
-static int run_until(harness *h, int (*pred)(harness *), int timeout_ms)
-{
-    uv_timer_t t;
-    uv_timer_init(&h->loop, &t);
-    t.data = h;
-    h->expired = 0;
-    uv_timer_start(&t, on_deadline, (uint64_t)timeout_ms, 0);
-    while (!pred(h) && !h->expired)
-        uv_run(&h->loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&t, NULL);
-    uv_run(&h->loop, UV_RUN_NOWAIT);
-    return pred(h);
-}
-
-static int nothing_pending(harness *h)
-{
-    ss_bus_stats s;
-    ss_bus_get_stats(h->bus, &s);
-    return s.pending == 0 && s.audit_pending == 0;
-}
-
-static void on_closed(void *ctx)
-{
-    ((harness *)ctx)->closed = 1;
-}
-static int is_closed(harness *h)
-{
-    return h->closed;
-}
+#define run_until bh_run_until
+#define nothing_pending bh_nothing_pending
+#define is_closed bh_is_closed
 
 static void publish(harness *h, const char *cluster, int current, int desired, const char *reason)
 {
@@ -102,7 +69,7 @@ static void publish(harness *h, const char *cluster, int current, int desired, c
     d.executors_per_worker = 2;
     snprintf(d.reason, sizeof d.reason, "%s", reason);
     d.reason_code = SS_REASON_UP;
-    assert_int_equal(ss_bus_publish(h->bus, &d), 0);
+    assert_int_equal(bh_publish(h, &d, NULL), 0);
 }
 
 static void result(harness *h, const char *cluster, uint64_t seq, int before, int after)
@@ -123,11 +90,10 @@ static void result(harness *h, const char *cluster, uint64_t seq, int before, in
 
 static void raw_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
-    harness *h = opaque;
     assert_int_equal(m->err, 0);
-    h->bad_partition[h->nbad] = m->partition;
-    h->bad_offset[h->nbad] = m->offset;
-    h->nbad++;
+    g_bad_partition[g_nbad] = m->partition;
+    g_bad_offset[g_nbad] = m->offset;
+    g_nbad++;
 }
 
 /* Writes bytes that are not a ScaleDecision with an ordinary producer. */
@@ -155,7 +121,7 @@ static void produce_garbage(harness *h)
                      0);
     assert_int_equal(rd_kafka_flush(rk, 10000), 0);
     rd_kafka_poll(rk, 0);
-    assert_int_equal(h->nbad, 2);
+    assert_int_equal(g_nbad, 2);
     rd_kafka_destroy(rk);
 }
 
@@ -228,16 +194,9 @@ static void run_ctl(const char *const *argv, run_out *r)
 static int setup(void **state)
 {
     harness *h = calloc(1, sizeof *h);
-    assert_int_equal(uv_loop_init(&h->loop), 0);
-    strcpy(h->cfg.kafka.brokers, "embedded");
-    strcpy(h->cfg.kafka.decisions_topic, "sparkscale.decisions");
-    strcpy(h->cfg.kafka.audit_topic, "sparkscale.audit");
-    h->cfg.kafka.linger_ms = 1;
-    h->cfg.kafka.max_pending = 1000;
-    char err[512];
-    h->bus = ss_bus_create(&h->loop, &h->cfg, err, sizeof err);
-    if (!h->bus)
-        fail_msg("ss_bus_create: %s", err);
+    bh_init(h, "embedded");
+    h->conf.max_pending = 1000;
+    bh_start(h);
 
     publish(h, "alpha", 5, 8, "demand 14 executors: \"up\"");
     publish(h, "beta", 3, 4, "beta grows");
@@ -252,10 +211,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     harness *h = *state;
-    ss_bus_close(h->bus, 5000, on_closed, h);
-    assert_true(run_until(h, is_closed, 15000));
-    uv_run(&h->loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&h->loop), 0);
+    bh_close(h, 5000);
     free(h);
     return 0;
 }
@@ -302,7 +258,7 @@ static void test_json_reports_bad_records(void **state)
             int32_t part = (int32_t)json_integer_value(json_object_get(o, "partition"));
             int64_t off = json_integer_value(json_object_get(o, "offset"));
             for (int i = 0; i < 2; i++)
-                if (part == h->bad_partition[i] && off == h->bad_offset[i])
+                if (part == g_bad_partition[i] && off == g_bad_offset[i])
                     matched_bad[i] = 1;
             assert_non_null(strstr(json_string_value(json_object_get(o, "error")), "ScaleDecision"));
         } else {
@@ -336,7 +292,7 @@ static void test_text_output(void **state)
     char want[128];
     for (int i = 0; i < 2; i++) {
         snprintf(want, sizeof want, "ERROR sparkscale.decisions[%d]@%lld: cannot decode ScaleDecision",
-                 (int)h->bad_partition[i], (long long)h->bad_offset[i]);
+                 (int)g_bad_partition[i], (long long)g_bad_offset[i]);
         assert_non_null(strstr(r.out, want));
     }
     /* One record, one line. */

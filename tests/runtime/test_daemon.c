@@ -7,7 +7,8 @@
 #include <cmocka.h>
 
 #include "harness.h"
-#include "lib/bus/bus.h"
+#include "lib/bus/producer.h"
+#include "lib/bus/reader.h"
 
 #define EAM ".driver.ExecutorAllocationManager.executors."
 

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "lib/bus/bus.h"
+#include "lib/bus/record.h"
 #include "proto/sparkscale.pb-c.h"
 
 static const ss_app_demand k_apps[] = {
@@ -177,9 +177,9 @@ static void test_bounds(void **state)
     d.napps = SS_DECISION_MAX_APPS + 1;
     assert_int_equal(ss_decision_encode(&d, &buf, &len), -EINVAL);
 
-    /* A cluster name longer than SS_NAME_MAX from some other producer is
+    /* A cluster name longer than SS_BUS_NAME_MAX from some other producer is
      * rejected, never cut to a different (maybe existing) cluster name. */
-    char longname[SS_NAME_MAX + 10];
+    char longname[SS_BUS_NAME_MAX + 10];
     memset(longname, 'x', sizeof longname - 1);
     longname[sizeof longname - 1] = '\0';
     Sparkscale__V1__ScaleDecision m = SPARKSCALE__V1__SCALE_DECISION__INIT;

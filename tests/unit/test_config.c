@@ -675,6 +675,15 @@ static void assert_config_equal(const ss_config *a, const ss_config *b)
     for (size_t i = 0; i < a->nclusters; i++) {
         ss_cluster_conf x = a->clusters[i], y = b->clusters[i];
         x.line = y.line = 0; /* the printed file has its own layout */
+        /* Strings sized to content: compare the text, then the rest as bytes. */
+        char **xs[] = { &x.spark_master, &x.target.namespace_, &x.target.workload, &x.target.url,
+                        &x.target.command };
+        char **ys[] = { &y.spark_master, &y.target.namespace_, &y.target.workload, &y.target.url,
+                        &y.target.command };
+        for (size_t k = 0; k < sizeof xs / sizeof xs[0]; k++) {
+            assert_string_equal(*xs[k], *ys[k]);
+            *xs[k] = *ys[k] = NULL;
+        }
         assert_memory_equal(&x, &y, sizeof x);
     }
 }

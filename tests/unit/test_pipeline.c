@@ -14,7 +14,6 @@
 typedef struct fx {
     spark_prefixes *prefixes;
     ss_store *store;
-    int64_t changed[2];
     ss_pipeline pipe;
     pipeline_source src;
 } fx;
@@ -27,7 +26,7 @@ static int setup(void **state)
     spark_prefixes_add(f->prefixes, "teams.beta", 1);
     store_limits lim = { .max_apps_per_cluster = 2, .max_series_per_app = 3 };
     f->store = store_create(&lim, 2);
-    pipeline_init(&f->pipe, f->prefixes, f->store, f->changed, 2);
+    pipeline_init(&f->pipe, f->prefixes, f->store);
     f->src = (pipeline_source){ .pipe = &f->pipe, .peer = "10.0.0.7" };
     *state = f;
     return 0;
@@ -87,8 +86,10 @@ static void test_each_line_lands_in_one_bucket(void **state)
     assert_non_null(w);
     assert_string_equal(store_worker_source(w), "10.0.0.7");
     /* The change started both clusters' reaction clocks. */
-    assert_true(f->changed[0] > 0);
-    assert_true(f->changed[1] > 0);
+    store_dirty d[4];
+    assert_int_equal(store_take_dirty(f->store, d, 4), 2);
+    assert_true(d[0].since_us > 0);
+    assert_true(d[1].since_us > 0);
 }
 
 static void test_caps_and_order_are_counted(void **state)
@@ -112,11 +113,39 @@ static void test_caps_and_order_are_counted(void **state)
         assert_string_not_equal(pipeline_drop_name(i), "?");
 }
 
+/* A poller's already-decoded sample takes the same road as a carbon line:
+ * stored, counted, dropped under the store's reason, cluster marked dirty. */
+static void test_put_decoded_sample(void **state)
+{
+    fx *f = *state;
+    static const char app[] = "app-20261121093000-0003";
+    spark_metric m = { .kind = SPARK_KIND_APP, .cluster = 1, .app = app, .app_len = sizeof app - 1,
+                       .name = "numberTargetExecutors", .name_len = 21,
+                       .gauge = SPARK_G_TARGET_EXECUTORS };
+    pipeline_begin_batch(&f->pipe);
+    assert_int_equal(pipeline_put(&f->pipe, &m, NULL, 1700000000000LL, 6), STORE_CHANGED);
+    assert_int_equal(pipeline_put(&f->pipe, &m, NULL, 1700000000000LL, 6), STORE_UNCHANGED);
+    assert_int_equal(pipeline_put(&f->pipe, &m, NULL, 1600000000000LL, 7), STORE_E_OLD);
+    assert_int_equal(f->pipe.stats.stored, 2);
+    assert_int_equal(f->pipe.stats.dropped[PIPE_DROP_OLD], 1);
+    assert_int_equal(f->pipe.stats.lines, 0);   /* no carbon line was involved */
+    double v;
+    int64_t ts;
+    const store_app *a = store_app_find(f->store, 1, app, sizeof app - 1);
+    assert_non_null(a);
+    assert_int_equal(store_app_latest(a, SPARK_G_TARGET_EXECUTORS, &v, &ts), 0);
+    assert_true(v == 6);
+    store_dirty d[2];
+    assert_int_equal(store_take_dirty(f->store, d, 2), 1);
+    assert_int_equal(d[0].cluster, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_each_line_lands_in_one_bucket, setup, teardown),
         cmocka_unit_test_setup_teardown(test_caps_and_order_are_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_decoded_sample, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -280,7 +280,7 @@ static void test_older_dropped(void **state)
     store_stats st;
     store_get_stats(s, &st);
     assert_int_equal(st.rejected_old, 2);
-    int d[4];
+    store_dirty d[4];
     assert_int_equal(store_take_dirty(s, d, 4), 1);
     assert_int_equal(put_app(s, 0, "a", g, 10, 9, 5), STORE_E_OLD);
     assert_int_equal(store_take_dirty(s, d, 4), 0);   /* a rejection is no change */
@@ -338,7 +338,7 @@ static void test_cap_apps(void **state)
     int g = SPARK_G_TARGET_EXECUTORS;
     assert_int_equal(put_app(s, 0, "a", g, 1000, 1, 1), STORE_CHANGED);
     assert_int_equal(put_app(s, 0, "b", g, 1000, 2, 1), STORE_CHANGED);
-    int d[4];
+    store_dirty d[4];
     assert_int_equal(store_take_dirty(s, d, 4), 1);
     assert_int_equal(put_app(s, 0, "c", g, 1000, 3, 1), STORE_E_CAP_APPS);     /* per cluster */
     assert_int_equal(store_take_dirty(s, d, 4), 0);
@@ -534,12 +534,37 @@ static void test_invalid(void **state)
     store_destroy(s);
 }
 
+/* The dirty queue remembers when a cluster first became dirty: the start of
+ * the reaction-time clock, kept until the cluster is taken. */
+static void test_dirty_since(void **state)
+{
+    (void)state;
+    ss_store *s = mk(0, 3);
+    int g = SPARK_G_TARGET_EXECUTORS;
+    store_dirty d[4];
+    store_set_clock(s, 1000);
+    assert_int_equal(put_app(s, 1, "a", g, 1000, 1, 1), STORE_CHANGED);
+    store_set_clock(s, 2000);
+    assert_int_equal(put_app(s, 1, "a", g, 2000, 2, 2), STORE_CHANGED);  /* still dirty since 1000 */
+    assert_int_equal(put_app(s, 2, "a", g, 2000, 2, 2), STORE_CHANGED);
+    assert_int_equal(store_take_dirty(s, d, 4), 2);
+    assert_int_equal(d[0].cluster, 1);
+    assert_int_equal(d[0].since_us, 1000);
+    assert_int_equal(d[1].cluster, 2);
+    assert_int_equal(d[1].since_us, 2000);
+    store_set_clock(s, 3000);
+    assert_int_equal(put_app(s, 1, "a", g, 3000, 3, 3), STORE_CHANGED);  /* a new change, a new clock */
+    assert_int_equal(store_take_dirty(s, d, 4), 1);
+    assert_int_equal(d[0].since_us, 3000);
+    store_destroy(s);
+}
+
 static void test_dirty(void **state)
 {
     (void)state;
     ss_store *s = mk(0, 5);
     int g = SPARK_G_TARGET_EXECUTORS;
-    int d[8];
+    store_dirty d[8];
     assert_int_equal(store_take_dirty(s, d, 8), 0);
     assert_int_equal(put_app(s, 3, "a", g, 1000, 1, 1), STORE_CHANGED);
     assert_int_equal(put_app(s, 1, "a", g, 1000, 1, 1), STORE_CHANGED);
@@ -548,12 +573,12 @@ static void test_dirty(void **state)
     assert_int_equal(store_put(s, &m, NULL, 1000, 1, 1), STORE_CHANGED);
     assert_int_equal(put_app(s, 1, "a", g, 2000, 2, 1), STORE_CHANGED);
     assert_int_equal(store_take_dirty(s, d, 2), 2);     /* partial drain */
-    assert_int_equal(d[0], 3);
-    assert_int_equal(d[1], 1);
+    assert_int_equal(d[0].cluster, 3);
+    assert_int_equal(d[1].cluster, 1);
     assert_int_equal(put_app(s, 3, "a", g, 2000, 5, 2), STORE_CHANGED);  /* re-dirty behind 4 */
     assert_int_equal(store_take_dirty(s, d, 8), 2);
-    assert_int_equal(d[0], 4);
-    assert_int_equal(d[1], 3);
+    assert_int_equal(d[0].cluster, 4);
+    assert_int_equal(d[1].cluster, 3);
     assert_int_equal(store_take_dirty(s, d, 8), 0);
     /* unchanged values leave the list empty */
     assert_int_equal(put_app(s, 3, "a", g, 3000, 5, 3), STORE_UNCHANGED);
@@ -566,15 +591,15 @@ static void test_dirty(void **state)
     assert_int_equal(put_app(s, 0, "z", g, 1, 1, 1), STORE_CHANGED);
     assert_int_equal(put_app(s, 2, "z", g, 1, 1, 1), STORE_CHANGED);
     assert_int_equal(store_take_dirty(s, d, 8), 2);
-    assert_int_equal(d[0], 2);
-    assert_int_equal(d[1], 0);
+    assert_int_equal(d[0].cluster, 2);
+    assert_int_equal(d[1].cluster, 0);
     /* all clusters dirty at once, twice around the queue */
     for (int round = 0; round < 2; round++) {
         for (int c = 4; c >= 0; c--)
             store_mark_dirty(s, c);
         assert_int_equal(store_take_dirty(s, d, 8), 5);
         for (int i = 0; i < 5; i++)
-            assert_int_equal(d[i], 4 - i);
+            assert_int_equal(d[i].cluster, 4 - i);
     }
     store_destroy(s);
 }
@@ -584,7 +609,7 @@ static void test_expire(void **state)
     (void)state;
     ss_store *s = mk(0, 2);
     int g = SPARK_G_TARGET_EXECUTORS;
-    int d[4];
+    store_dirty d[4];
     assert_int_equal(put_app(s, 0, "old", g, 1000, 1, 1000), STORE_CHANGED);
     assert_int_equal(put_app(s, 0, "new", g, 1000, 1, 5000), STORE_CHANGED);
     assert_int_equal(put_app(s, 1, "old", g, 1000, 1, 1000), STORE_CHANGED);
@@ -600,7 +625,7 @@ static void test_expire(void **state)
     assert_int_equal(store_take_dirty(s, d, 4), 0);
     assert_int_equal(store_expire(s, 0, 3001, 2000), 2);
     assert_int_equal(store_take_dirty(s, d, 4), 1);
-    assert_int_equal(d[0], 0);
+    assert_int_equal(d[0].cluster, 0);
     assert_null(store_app_find(s, 0, "old", 3));
     assert_non_null(store_app_find(s, 0, "new", 3));
     assert_non_null(store_app_find(s, 1, "old", 3));   /* other cluster untouched */
@@ -700,11 +725,11 @@ static void test_scale_10k_clusters(void **state)
     assert_true(st.bytes > ring);
     assert_true(st.bytes < ring + ring / 2);
     assert_true(st.bytes < 200u * 1024 * 1024);
-    int *d = malloc(NC * sizeof(*d));
+    store_dirty *d = malloc(NC * sizeof(*d));
     assert_non_null(d);
     assert_int_equal(store_take_dirty(s, d, NC), NC);
     for (int c = 0; c < NC; c++)
-        assert_int_equal(d[c], c);
+        assert_int_equal(d[c].cluster, c);
     free(d);
     for (int c = 0; c < NC; c += 37) {
         assert_int_equal(store_app_count(s, c), NA);
@@ -769,7 +794,7 @@ static void test_defaults_and_destroy(void **state)
     ss_store *s = store_create(NULL, 0);
     assert_non_null(s);
     assert_int_equal(put_app(s, 0, "a", 0, 1, 1, 1), STORE_E_CLUSTER);
-    int d[1];
+    store_dirty d[1];
     assert_int_equal(store_take_dirty(s, d, 1), 0);
     store_destroy(s);
     /* default series cap is 24: known + unknown */
@@ -807,6 +832,7 @@ int main(void)
         cmocka_unit_test(test_unknown_by_name),
         cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_dirty),
+        cmocka_unit_test(test_dirty_since),
         cmocka_unit_test(test_expire),
         cmocka_unit_test(test_iteration_after_removals),
         cmocka_unit_test(test_scale_10k_clusters),

@@ -1,0 +1,30 @@
+/* carbon_tcp.h: carbon plaintext over TCP, a source of sparkscaled: Spark
+ * 3.2+ connects, sends one report and closes; Spark 2.x keeps one connection. */
+#ifndef SS_CARBON_TCP_H
+#define SS_CARBON_TCP_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "ingest/pipeline.h"
+#include "ingest/source.h"
+
+typedef struct carbon_tcp_limits {
+    int max_clients;            /* open connections; more are accepted and closed */
+    int idle_timeout_s;         /* a client silent this long is closed */
+    size_t max_line;            /* carbon hard line limit */
+    size_t read_buffer;         /* bytes per read */
+} carbon_tcp_limits;
+
+/* Binds host:port (a literal or a name, resolved once) and listens. The
+ * pipeline is borrowed and must outlive the source. Returns NULL with a
+ * message in err (may be NULL) on failure; a handle already created is then
+ * closed and freed when the loop next runs. */
+ss_source *carbon_tcp_create(uv_loop_t *loop, const char *host, int port,
+                             const carbon_tcp_limits *lim, ss_pipeline *pipe,
+                             char *err, size_t errlen);
+
+/* Fault injection for tests: the next n client allocations fail. */
+void carbon_tcp_fail_next_allocs(ss_source *s, int n);
+
+#endif

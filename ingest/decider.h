@@ -1,0 +1,77 @@
+/* decider.h: sparkscaled's decisions. Per cluster: the policy over the
+ * store's data (after every loop turn for clusters that changed, on a timer
+ * for all of them), the capacity pools' grants (policy/pool.h), and every
+ * changed decision, or an unchanged one each heartbeat, handed to the bus.
+ * Cluster runtime state is private: status.c reads it through views. */
+#ifndef SS_DECIDER_H
+#define SS_DECIDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ingest/store.h"
+#include "lib/bus/producer.h"
+#include "lib/config/config.h"
+#include "policy/policy.h"
+
+typedef struct ss_decider ss_decider;
+
+/* cfg, store and bus are borrowed and must outlive the decider; it adds
+ * its clusters to the bus and takes the bus's delivery callback. Returns
+ * NULL with a message in err (may be NULL). */
+ss_decider *ss_decider_create(const ss_config *cfg, ss_store *store, ss_bus *bus, char *err,
+                              size_t errlen);
+void ss_decider_destroy(ss_decider *d);
+
+/* Evaluates the clusters the store marked dirty since the last call, then
+ * their pools, then publishes what changed. Run after every loop turn. */
+void ss_decider_evaluate_dirty(ss_decider *d);
+
+/* Expires silent apps, evaluates every cluster (staleness, the window,
+ * heartbeats), then pools, then publishes. Run on a timer. */
+void ss_decider_tick(ss_decider *d);
+
+/* Index of the cluster named name, or -1 (binary search). */
+int ss_decider_cluster_index(const ss_decider *d, const char *name);
+
+/* Reaction time, for benchmarks and tests: called on the loop thread when
+ * Kafka acknowledges a decision that data (not the timer) triggered, with
+ * the microseconds from reading that data to the acknowledgement. */
+typedef void (*ss_reaction_fn)(void *ctx, const char *cluster, uint64_t sequence,
+                               int64_t reaction_us);
+void ss_decider_set_reaction_hook(ss_decider *d, ss_reaction_fn fn, void *ctx);
+
+typedef enum ss_delivery {
+    SS_DELIVERY_PENDING = 0,      /* with Kafka or held for a retry */
+    SS_DELIVERY_ACKED,            /* acknowledged by the brokers */
+    SS_DELIVERY_FAILED            /* superseded or dropped before delivery */
+} ss_delivery;
+
+/* What status shows of one cluster. Pointers are owned by the decider and
+ * valid until its next evaluation. */
+typedef struct ss_cluster_view {
+    const policy_result *result;  /* newest evaluation, NULL before the first */
+    int granted;                  /* pool grant, -1 = not in a pool */
+    const char *pool_note;        /* why the pool held it back, "" = nothing */
+    int published;                /* a decision was published */
+    int pub_desired;
+    int64_t pub_at_ms;
+    uint64_t pub_sequence;
+    int64_t pub_epoch;
+    ss_delivery pub_delivery;
+    const char *pub_reason;
+} ss_cluster_view;
+
+void ss_decider_view(const ss_decider *d, int cluster, ss_cluster_view *out);
+
+typedef struct ss_decider_stats {
+    uint64_t evaluations;
+    uint64_t published;           /* decisions handed to the bus */
+    int64_t pass_us;              /* last timer pass over every cluster */
+    int64_t pass_max_us;
+    uint64_t pool_apps_truncated; /* apps left out of a pool grant (scratch full) */
+} ss_decider_stats;
+
+void ss_decider_get_stats(const ss_decider *d, ss_decider_stats *out);
+
+#endif

@@ -1,0 +1,53 @@
+/* source.h: what sparkscaled reads Spark's data from: carbon over TCP and
+ * UDP today, the HTTP pollers next. Each source has its own constructor
+ * (carbon_tcp_create, ...) and feeds the pipeline; through this interface
+ * daemon.c keeps them in one list, status.c reads their counters, and
+ * shutdown closes them all the same way. */
+#ifndef SS_SOURCE_H
+#define SS_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ss_source ss_source;
+
+/* One counter or gauge for /metrics. Strings are static. */
+typedef struct ss_source_metric {
+    const char *name;       /* Prometheus name, sparkscale_... */
+    const char *type;       /* "counter" | "gauge" */
+    const char *help;
+    const char *labels;     /* e.g. "reason=\"idle\"", or NULL */
+    uint64_t value;
+} ss_source_metric;
+
+#define SS_SOURCE_MAX_METRICS 32
+
+typedef struct ss_source_ops {
+    const char *kind;       /* "carbon_tcp", "carbon_udp", ... */
+    /* The bound port, or -1 for a source that does not listen. */
+    int (*port)(const ss_source *s);
+    /* Writes up to cap metrics into out; returns how many. Metrics with the
+     * same name are written next to each other. */
+    size_t (*metrics)(const ss_source *s, ss_source_metric *out, size_t cap);
+    /* Stops reading (partial last lines are still processed), closes every
+     * handle, frees s in the close callbacks, then calls done(ctx). */
+    void (*close)(ss_source *s, void (*done)(void *ctx), void *ctx);
+} ss_source_ops;
+
+/* Every source struct starts with this. */
+struct ss_source {
+    const ss_source_ops *ops;
+};
+
+static inline const char *ss_source_kind(const ss_source *s) { return s->ops->kind; }
+static inline int ss_source_port(const ss_source *s) { return s->ops->port(s); }
+static inline size_t ss_source_metrics(const ss_source *s, ss_source_metric *out, size_t cap)
+{
+    return s->ops->metrics(s, out, cap);
+}
+static inline void ss_source_close(ss_source *s, void (*done)(void *ctx), void *ctx)
+{
+    s->ops->close(s, done, ctx);
+}
+
+#endif

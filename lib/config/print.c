@@ -1,0 +1,179 @@
+/* print.c: writes a configuration back as YAML, every key with its value
+ * and description, secrets masked (--check-config). */
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/base/addr.h"
+#include "lib/base/str.h"
+#include "lib/config/config.h"
+#include "lib/config/engine.h"
+
+/* ---- printing ------------------------------------------------------------------------ */
+
+int cfg_is_secret_key(const char *key)
+{
+    static const char *marks[] = { "password", "secret", "sasl.oauthbearer", "ssl.key.pem",
+                                   "token", "credential", NULL };
+    for (int i = 0; marks[i]; i++)
+        if (strcasestr(key, marks[i]))
+            return 1;
+    return 0;
+}
+
+/* Starts a line: the indent, or "- " in place of its last two columns for
+ * the first key of a list element. */
+static void line_start(FILE *out, int indent, int *dash)
+{
+    if (dash && *dash) {
+        fprintf(out, "%*s- ", indent - 2, "");
+        *dash = 0;
+    } else {
+        fprintf(out, "%*s", indent, "");
+    }
+}
+
+static void line_end(FILE *out, const cfg_field *f, int comments)
+{
+    if (comments && f->desc)
+        fprintf(out, "  # %s", f->desc);
+    fputc('\n', out);
+}
+
+static void print_table(FILE *out, const cfg_field *t, const void *vbase, int indent, int *dash,
+                        int comments)
+{
+    const char *base = vbase;
+    for (const cfg_field *f = t; f->type != FT_END; f++) {
+        const char *p = base + f->offset;
+        int iv;
+        if (f->type == FT_EMBED) {
+            print_table(out, f->sub, p, indent, dash, comments);
+            continue;
+        }
+        line_start(out, indent, dash);
+        fprintf(out, "%s:", f->key);
+        switch (f->type) {
+        case FT_INT:
+            memcpy(&iv, p, sizeof iv);
+            fprintf(out, " %d", iv);
+            line_end(out, f, comments);
+            break;
+        case FT_BOOL:
+            memcpy(&iv, p, sizeof iv);
+            fprintf(out, " %s", iv ? "true" : "false");
+            line_end(out, f, comments);
+            break;
+        case FT_STRING:
+            if (f->size == 0) {
+                p = cfg_get_ptr(base, f->offset);
+                if (!p)
+                    p = "";
+            }
+            fputc(' ', out);
+            if ((f->flags & F_SECRET) && p[0]) {
+                ss_fquote(out, "******");
+            } else if (f->flags & F_URL) {
+                char masked[2048];
+                cfg_mask_url(p, masked, sizeof masked);
+                ss_fquote(out, masked);
+            } else {
+                ss_fquote(out, p);
+            }
+            line_end(out, f, comments);
+            break;
+        case FT_STRLIST: {
+            size_t n = cfg_get_count(base, f->count_offset);
+            char *const *items = cfg_get_ptr(base, f->offset);
+            fputs(n ? " [" : " []", out);
+            for (size_t i = 0; i < n; i++) {
+                char masked[2048];
+                cfg_mask_url(items[i], masked, sizeof masked);
+                fputs(i ? ", " : "", out);
+                ss_fquote(out, (f->flags & F_SECRET) ? "******" : masked);
+            }
+            fputs(n ? "]" : "", out);
+            line_end(out, f, comments);
+            break;
+        }
+        case FT_ADDR: {
+            const ss_listen_addr *a = (const ss_listen_addr *)p;
+            if (!a->enabled)
+                fputs(" \"off\"", out);
+            else if (strchr(a->host, ':'))
+                fprintf(out, " \"[%s]:%d\"", a->host, a->port);
+            else
+                fprintf(out, " \"%s:%d\"", a->host, a->port);
+            line_end(out, f, comments);
+            break;
+        }
+        case FT_ENUM: {
+            const char *name = "?";
+            memcpy(&iv, p, sizeof iv);
+            for (const cfg_enum_opt *o = f->opts; o->name; o++)
+                if (f->size ? strcmp(p, o->name) == 0 : o->value == iv)
+                    name = o->name;
+            fprintf(out, " %s", name);
+            line_end(out, f, comments);
+            break;
+        }
+        case FT_MAP:
+            line_end(out, f, comments);
+            print_table(out, f->sub, p, indent + 2, NULL, comments);
+            break;
+        case FT_LIST: {
+            size_t n = cfg_get_count(base, f->count_offset);
+            const char *elems = cfg_get_ptr((void *)base, f->offset);
+            fputs(n ? "" : " []", out);
+            line_end(out, f, comments);
+            for (size_t i = 0; i < n; i++) {
+                int d = 1;
+                /* Descriptions once, on the first element: 10,000 clusters
+                 * need not repeat them. */
+                print_table(out, f->sub, elems + i * f->size, indent + 4, &d, comments && i == 0);
+            }
+            break;
+        }
+        case FT_PROPS: {
+            size_t n = cfg_get_count(base, f->count_offset);
+            const ss_kv *kv = cfg_get_ptr((void *)base, f->offset);
+            fputs(n ? "" : " {}", out);
+            line_end(out, f, comments);
+            for (size_t i = 0; i < n; i++) {
+                fprintf(out, "%*s", indent + 2, "");
+                ss_fquote(out, kv[i].key);
+                fputs(": ", out);
+                ss_fquote(out, cfg_is_secret_key(kv[i].key) ? "******" : kv[i].value);
+                fputc('\n', out);
+            }
+            break;
+        }
+        default:
+            fputc('\n', out);
+            break;
+        }
+    }
+}
+
+void cfg_print(FILE *out, const cfg_field *table, const void *base)
+{
+    print_table(out, table, base, 0, NULL, 1);
+}
+
+void cfg_mask_url(const char *url, char *buf, size_t len)
+{
+    /* scheme://user:password@host... -> scheme://user:***@host... */
+    const char *scheme = strstr(url, "://");
+    const char *auth = scheme ? scheme + 3 : url;
+    size_t authlen = strcspn(auth, "/?#");
+    const char *at = NULL;   /* the last '@' of the authority ends the credentials */
+    for (size_t i = 0; i < authlen; i++)
+        if (auth[i] == '@')
+            at = auth + i;
+    if (!at) {
+        snprintf(buf, len, "%s", url);
+        return;
+    }
+    const char *colon = memchr(auth, ':', (size_t)(at - auth));
+    const char *user_end = colon ? colon : at;
+    snprintf(buf, len, "%.*s:***%s", (int)(user_end - url), url, at);
+}
