@@ -205,9 +205,11 @@ ss_daemon *ss_daemon_create(uv_loop_t *loop, const ss_config *cfg, char *err, si
     d->bus = ss_bus_create(loop, &d->bus_conf, err, errlen);
     if (!d->bus)
         goto fail;
-    d->decider = ss_decider_create(cfg, d->store, d->bus, err, errlen);
+    ss_decision_sink sink = ss_decision_sink_bus(d->bus);
+    d->decider = ss_decider_create(cfg, d->store, &sink, err, errlen);
     if (!d->decider)
         goto fail;
+    ss_bus_set_delivery_cb(d->bus, ss_decider_on_delivery, d->decider);
     if (open_sources(d, err, errlen) != 0)
         goto fail;
 

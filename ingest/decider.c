@@ -44,7 +44,8 @@ typedef struct cluster_rt {
     int pool_dirty;               /* evaluated since its pool last granted */
     char *pool_note;              /* POOL_NOTE_MAX bytes, pool members only */
     int64_t dirty_since_us;       /* read time of the first unpublished change, 0 = none */
-    ss_bus_cluster *bus;
+    int queued;                   /* in this pass's publish order */
+    void *sink_cluster;           /* the sink's handle */
     /* The newest decision handed to the bus. */
     int published;
     int pub_desired;
@@ -68,7 +69,7 @@ typedef struct pool_rt {
 struct ss_decider {
     const ss_config *cfg;
     ss_store *store;
-    ss_bus *bus;
+    ss_decision_sink out;
     cluster_rt *rt;               /* per cluster, config order */
     size_t n;
     int *by_name;                 /* cluster indexes sorted by name */
@@ -80,7 +81,6 @@ struct ss_decider {
     size_t demand_cap;
     ss_worker_ref *idle;          /* scratch: removable workers of one decision */
     size_t idle_cap;
-    int64_t epoch;                /* the bus's producer epoch */
     ss_reaction_fn reaction_hook;
     void *reaction_ctx;
     ss_decider_stats st;
@@ -289,8 +289,10 @@ static void evaluate(ss_decider *d, cluster_rt *rt, int64_t now_ms, int rebuild)
 }
 
 /* Grants every pool with a member evaluated since its last grant, over the
- * members' cached inputs (no store reads). */
-static void grant_pools(ss_decider *d, int64_t now_ms)
+ * members' cached inputs (no store reads). Members whose grant changed are
+ * appended to order[*n] (when order is not NULL and they are not in it), so
+ * room freed by one cluster reaches another in the same pass. */
+static void grant_pools(ss_decider *d, int64_t now_ms, int *order, size_t *norder)
 {
     for (size_t i = 0; i < d->npools; i++) {
         pool_rt *p = &d->pools[i];
@@ -323,8 +325,15 @@ static void grant_pools(ss_decider *d, int64_t now_ms)
             ss_warn("pool %s: busy and minimum workers alone exceed its %d workers",
                     p->conf->name, p->conf->max_workers);
         d->st.pool_apps_truncated += truncated;
-        for (k = 0; k < n; k++)
-            p->live[k]->granted = p->pm[k].granted;
+        for (k = 0; k < n; k++) {
+            cluster_rt *rt = p->live[k];
+            int changed = rt->granted != p->pm[k].granted;
+            rt->granted = p->pm[k].granted;
+            if (changed && order && !rt->queued) {
+                rt->queued = 1;
+                order[(*norder)++] = rt->index;
+            }
+        }
     }
 }
 
@@ -379,7 +388,7 @@ static void publish(ss_decider *d, cluster_rt *rt, int64_t now_ms, int heartbeat
         snprintf(dec.reason + n, sizeof dec.reason - n, "; %s", rt->pool_note);
     }
     uint64_t seq = 0;
-    int rc = ss_bus_publish(d->bus, rt->bus, &dec, &seq);
+    int rc = d->out.publish(d->out.sink, rt->sink_cluster, &dec, &seq);
     if (rc != 0) {
         ss_warn("cluster %s: decision %d not published: %s", cc->name, desired, strerror(-rc));
         return;
@@ -423,8 +432,10 @@ static void publish_due(ss_decider *d, const int *idx, size_t n, int64_t now_ms)
                 publish(d, rt, now_ms, kind == 2);
         }
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         d->rt[idx[i]].dirty_since_us = 0;   /* the next change starts its own clock */
+        d->rt[idx[i]].queued = 0;
+    }
 }
 
 void ss_decider_evaluate_dirty(ss_decider *d)
@@ -438,11 +449,12 @@ void ss_decider_evaluate_dirty(ss_decider *d)
         if (!rt->dirty_since_us)
             rt->dirty_since_us = d->dirty[i].since_us;
         evaluate(d, rt, now, 1);
+        rt->queued = 1;
         d->order[i] = rt->index;
     }
     /* Grants before any publish: a decision never exceeds its pool's budget,
      * not even until the next timer pass. */
-    grant_pools(d, now);
+    grant_pools(d, now, d->order, &n);
     publish_due(d, d->order, n, now);
 }
 
@@ -471,7 +483,7 @@ void ss_decider_tick(ss_decider *d)
         evaluate(d, &d->rt[c], now, 0);
         d->order[c] = (int)c;
     }
-    grant_pools(d, now);
+    grant_pools(d, now, NULL, NULL);
     d->st.pass_us = ss_mono_us() - t0;
     if (d->st.pass_us > d->st.pass_max_us)
         d->st.pass_max_us = d->st.pass_us;
@@ -480,8 +492,8 @@ void ss_decider_tick(ss_decider *d)
 
 /* ---- delivery reports ---- */
 
-static void on_delivery(void *ctx, void *cluster_ctx, uint64_t sequence, int err,
-                        int64_t latency_us)
+void ss_decider_on_delivery(void *ctx, void *cluster_ctx, uint64_t sequence, int err,
+                            int64_t latency_us)
 {
     ss_decider *d = ctx;
     cluster_rt *rt = cluster_ctx;
@@ -564,8 +576,26 @@ static int pools_create(ss_decider *d)
     return 0;
 }
 
-ss_decider *ss_decider_create(const ss_config *cfg, ss_store *store, ss_bus *bus, char *err,
-                              size_t errlen)
+static void *bus_add_cluster(void *sink, const char *name, void *cluster_ctx)
+{
+    return ss_bus_cluster_add(sink, name, cluster_ctx);
+}
+
+static int bus_publish(void *sink, void *cluster, const ss_decision *d, uint64_t *sequence)
+{
+    return ss_bus_publish(sink, cluster, d, sequence);
+}
+
+ss_decision_sink ss_decision_sink_bus(ss_bus *bus)
+{
+    ss_bus_stats bs;
+    ss_bus_get_stats(bus, &bs);
+    return (ss_decision_sink){ .add_cluster = bus_add_cluster, .publish = bus_publish,
+                               .sink = bus, .epoch = bs.epoch };
+}
+
+ss_decider *ss_decider_create(const ss_config *cfg, ss_store *store,
+                              const ss_decision_sink *out, char *err, size_t errlen)
 {
     ss_decider *d = calloc(1, sizeof *d);
     if (!d)
@@ -573,7 +603,7 @@ ss_decider *ss_decider_create(const ss_config *cfg, ss_store *store, ss_bus *bus
     size_t n = cfg->nclusters, one = n ? n : 1;
     d->cfg = cfg;
     d->store = store;
-    d->bus = bus;
+    d->out = *out;
     d->n = n;
     d->rt = calloc(one, sizeof *d->rt);
     d->by_name = calloc(one, sizeof *d->by_name);
@@ -593,8 +623,8 @@ ss_decider *ss_decider_create(const ss_config *cfg, ss_store *store, ss_bus *bus
         rt->pool = -1;
         rt->granted = -1;
         policy_state_init(&rt->pstate, now);
-        rt->bus = ss_bus_cluster_add(bus, cfg->clusters[c].name, rt);
-        if (!rt->bus)
+        rt->sink_cluster = out->add_cluster(out->sink, cfg->clusters[c].name, rt);
+        if (!rt->sink_cluster)
             goto nomem;
         d->by_name[c] = (int)c;
     }
@@ -603,10 +633,6 @@ ss_decider *ss_decider_create(const ss_config *cfg, ss_store *store, ss_bus *bus
     sort_cfg = NULL;
     if (pools_create(d) != 0)
         goto nomem;
-    ss_bus_set_delivery_cb(bus, on_delivery, d);
-    ss_bus_stats bs;
-    ss_bus_get_stats(bus, &bs);
-    d->epoch = bs.epoch;
     return d;
 nomem:
     ss_errf(err, errlen, "decider: out of memory for %zu clusters", cfg->nclusters);
@@ -659,7 +685,7 @@ void ss_decider_view(const ss_decider *d, int cluster, ss_cluster_view *out)
         .pub_desired = rt->pub_desired,
         .pub_at_ms = rt->pub_at_ms,
         .pub_sequence = rt->pub_sequence,
-        .pub_epoch = d->epoch,
+        .pub_epoch = d->out.epoch,
         .pub_delivery = rt->pub_delivery,
         .pub_reason = rt->pub_reason,
     };

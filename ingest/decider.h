@@ -16,12 +16,30 @@
 
 typedef struct ss_decider ss_decider;
 
-/* cfg, store and bus are borrowed and must outlive the decider; it adds
- * its clusters to the bus and takes the bus's delivery callback. Returns
- * NULL with a message in err (may be NULL). */
-ss_decider *ss_decider_create(const ss_config *cfg, ss_store *store, ss_bus *bus, char *err,
-                              size_t errlen);
+/* Where decisions go: the Kafka bus in the daemon, a recorder in tests. */
+typedef struct ss_decision_sink {
+    /* A handle for the cluster named name; cluster_ctx comes back with its
+     * delivery reports (ss_decider_on_delivery). NULL = out of memory. */
+    void *(*add_cluster)(void *sink, const char *name, void *cluster_ctx);
+    /* As ss_bus_publish: 0 when on its way; the sequence assigned. */
+    int (*publish)(void *sink, void *cluster, const ss_decision *d, uint64_t *sequence);
+    void *sink;
+    int64_t epoch;                /* producer epoch the decisions carry */
+} ss_decision_sink;
+
+/* The sink that publishes to bus (borrowed; must outlive the decider). */
+ss_decision_sink ss_decision_sink_bus(ss_bus *bus);
+
+/* cfg and store are borrowed and must outlive the decider; out is copied.
+ * Returns NULL with a message in err (may be NULL). */
+ss_decider *ss_decider_create(const ss_config *cfg, ss_store *store,
+                              const ss_decision_sink *out, char *err, size_t errlen);
 void ss_decider_destroy(ss_decider *d);
+
+/* A delivery report for a decision of the cluster whose cluster_ctx this is
+ * (an ss_bus_delivery_cb: ctx is the decider). */
+void ss_decider_on_delivery(void *ctx, void *cluster_ctx, uint64_t sequence, int err,
+                            int64_t latency_us);
 
 /* Evaluates the clusters the store marked dirty since the last call, then
  * their pools, then publishes what changed. Run after every loop turn. */

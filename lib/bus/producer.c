@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/base/join.h"
 #include "lib/bus/kafka.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
@@ -64,7 +65,7 @@ struct ss_bus {
     ss_kafka_mock *mock;           /* embedded mode */
     ss_kafka_events events;        /* librdkafka's main queue on the loop */
     uv_timer_t timer;
-    int handles_open;
+    ss_join handles;               /* the events poll and the timer, until closed */
     char bootstrap[1024];
     char decisions_topic[256];
     char audit_topic[256];
@@ -677,6 +678,7 @@ static void free_bus_memory(ss_bus *bus)
 
 static void on_handle_closed(uv_handle_t *h);
 static void on_part_closed(void *ctx);
+static void finish_free(void *ctx);
 
 ss_bus *ss_bus_create(uv_loop_t *loop, const ss_bus_conf *bc, char *err, size_t errlen)
 {
@@ -713,7 +715,8 @@ ss_bus *ss_bus_create(uv_loop_t *loop, const ss_bus_conf *bc, char *err, size_t 
     }
     uv_timer_init(loop, &bus->timer);
     bus->timer.data = bus;
-    bus->handles_open = 2;
+    ss_join_init(&bus->handles, finish_free, bus);
+    ss_join_add(&bus->handles);   /* two handles: the guard reference is one of them */
 
     if (ss_kafka_is_embedded(bc)) {
         const char *topics[] = { bus->decisions_topic, bus->audit_topic };
@@ -854,16 +857,21 @@ int ss_bus_produce_audit(ss_bus *bus, const ss_actuation_result *r)
 
 /* ---- close ---- */
 
-static void on_part_closed(void *ctx)
+/* Both handles have closed: free everything, then tell the owner. */
+static void finish_free(void *ctx)
 {
     ss_bus *bus = ctx;
-    if (--bus->handles_open > 0)
-        return;
     void (*done)(void *) = bus->done;
     void *done_ctx = bus->done_ctx;
     free_bus_memory(bus);
     if (done)
         done(done_ctx);
+}
+
+static void on_part_closed(void *ctx)
+{
+    ss_bus *bus = ctx;
+    ss_join_leave(&bus->handles);
 }
 
 static void on_handle_closed(uv_handle_t *h)

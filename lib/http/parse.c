@@ -115,12 +115,12 @@ int ss_http_parse_head(char *buf, size_t len, ss_http_head *h)
                     return 400;
                 x = x * 10 + (uint64_t)(*q - '0');
             }
-            if (h->has_cl && h->cl != x)
+            if (h->has_content_length && h->content_length != x)
                 return 400;
-            h->has_cl = 1;
-            h->cl = x;
+            h->has_content_length = 1;
+            h->content_length = x;
         } else if (name_is(p, nlen, "transfer-encoding")) {
-            h->te = 1;
+            h->transfer_encoding = 1;
         } else if (name_is(p, nlen, "connection")) {
             parse_connection(h, val, vend);
         } else if (name_is(p, nlen, "expect")) {
@@ -130,8 +130,8 @@ int ss_http_parse_head(char *buf, size_t len, ss_http_head *h)
 
     /* RFC 9112 6.1: Transfer-Encoding with Content-Length is a smuggling
      * attempt; chunked request bodies are not worth supporting here. */
-    if (h->te)
-        return h->has_cl ? 400 : 501;
+    if (h->transfer_encoding)
+        return h->has_content_length ? 400 : 501;
     /* RFC 9112 3.2: Host is required in 1.1 and must not repeat */
     if (h->hosts > 1 || (h->minor >= 1 && h->hosts == 0))
         return 400;

@@ -16,11 +16,11 @@ typedef struct ss_http_head {
     const char *query;
     int minor;          /* HTTP/1.minor */
     int conn_close, conn_keep_alive;
-    int hosts;
-    int has_cl;
-    int te;
+    int hosts;                   /* Host header lines seen */
+    int has_content_length;
+    int transfer_encoding;       /* a Transfer-Encoding header was sent */
     int expect;
-    uint64_t cl;
+    uint64_t content_length;
 } ss_http_head;
 
 /* Offset just past the empty line that ends a head in buf[0..len),

@@ -1,6 +1,9 @@
 /* http_server.c: the status API's HTTP/1.1 server: a strict, bounded request
  * parser (RFC 9112) and per-connection state machines on one libuv loop. */
 #include "lib/http/server.h"
+
+#include "lib/base/addr.h"
+#include "lib/base/join.h"
 #include "lib/http/parse.h"
 
 #include <errno.h>
@@ -62,7 +65,7 @@ struct ss_http_server {
     uint64_t timeout_ms;
     size_t max_conns;
     conn *conns;        /* every connection not yet freed, closing ones too */
-    size_t live;        /* listener + connections + rejected sockets not yet freed */
+    ss_join live;       /* listener + connections + rejected sockets not yet freed */
     ss_http_stats st;
     int closing;
     void (*done)(void *);
@@ -181,15 +184,20 @@ int ss_http_response_printf(ss_http_response *res, const char *fmt, ...)
 
 /* ---- connections ---- */
 
-static void srv_unref(ss_http_server *s)
+/* The listener and every connection have closed. */
+static void srv_finish(void *ctx)
 {
-    if (--s->live > 0 || !s->closing)
-        return;
+    ss_http_server *s = ctx;
     void (*done)(void *) = s->done;
-    void *ctx = s->done_ctx;
+    void *done_ctx = s->done_ctx;
     free(s);
     if (done)
-        done(ctx);
+        done(done_ctx);
+}
+
+static void srv_unref(ss_http_server *s)
+{
+    ss_join_leave(&s->live);
 }
 
 static void on_conn_handle_closed(uv_handle_t *h)
@@ -465,7 +473,7 @@ static void handle_request(conn *c, size_t end)
     int is_get = strcmp(h.method, "GET") == 0;
     int is_head = strcmp(h.method, "HEAD") == 0;
     int keep = h.minor >= 1 ? !h.conn_close : (h.conn_keep_alive && !h.conn_close);
-    uint64_t body = h.has_cl ? h.cl : 0;
+    uint64_t body = h.has_content_length ? h.content_length : 0;
     /* A client that sent Expect may not send the body once it sees a final
      * reply, so the framing of what follows is unknown: close. */
     if (body > SS_HTTP_MAX_SKIP_BODY || (body > 0 && h.expect))
@@ -572,7 +580,7 @@ static void reject(ss_http_server *s)
         return;
     }
     t->data = s;
-    s->live++;
+    ss_join_add(&s->live);
     if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)t) == 0) {
         s->st.rejected++;
         uv_buf_t b = uv_buf_init((char *)busy, sizeof busy - 1);
@@ -608,7 +616,7 @@ static void on_connection(uv_stream_t *l, int status)
     if (s->conns)
         s->conns->prev = c;
     s->conns = c;
-    s->live++;
+    ss_join_add(&s->live);
     s->st.open++;
     if (uv_accept(l, (uv_stream_t *)&c->tcp) < 0) {
         conn_close(c);
@@ -620,26 +628,6 @@ static void on_connection(uv_stream_t *l, int status)
     arm_timer(c, s->timeout_ms);
     start_reading(c);
 }
-
-static int parse_addr(const char *host, int port, struct sockaddr_storage *out)
-{
-    char buf[64];
-    size_t n = strlen(host);
-    memset(out, 0, sizeof *out);
-    if (strcmp(host, "localhost") == 0)
-        host = "127.0.0.1";
-    if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
-        if (n - 2 >= sizeof buf)
-            return UV_EINVAL;
-        memcpy(buf, host + 1, n - 2);
-        buf[n - 2] = '\0';
-        return uv_ip6_addr(buf, port, (struct sockaddr_in6 *)out);
-    }
-    if (uv_ip4_addr(host, port, (struct sockaddr_in *)out) == 0)
-        return 0;
-    return uv_ip6_addr(host, port, (struct sockaddr_in6 *)out);
-}
-
 
 static void on_listener_closed(uv_handle_t *h)
 {
@@ -655,8 +643,9 @@ ss_http_server *ss_http_server_create(uv_loop_t *loop, const char *host, int por
         ss_errf(err, errlen, "http: invalid arguments");
         return NULL;
     }
-    if (parse_addr(host, port, &addr) < 0) {
-        ss_errf(err, errlen, "http: host '%s' is not a numeric IPv4/IPv6 address", host);
+    const char *why = NULL;
+    if (ss_addr_resolve(host, port, &addr, &why) < 0) {
+        ss_errf(err, errlen, "http: %s: %s", host, why);
         return NULL;
     }
     ss_http_server *s = calloc(1, sizeof *s);
@@ -676,7 +665,7 @@ ss_http_server *ss_http_server_create(uv_loop_t *loop, const char *host, int por
         return NULL;
     }
     s->listener.data = s;
-    s->live = 1;
+    ss_join_init(&s->live, srv_finish, s);   /* the listener's reference */
     r = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
     if (r == 0)
         r = uv_listen((uv_stream_t *)&s->listener, LISTEN_BACKLOG, on_connection);
@@ -685,9 +674,7 @@ ss_http_server *ss_http_server_create(uv_loop_t *loop, const char *host, int por
         int len = sizeof bound;
         r = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &len);
         if (r == 0)
-            s->port = ntohs(bound.ss_family == AF_INET6
-                                ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                : ((struct sockaddr_in *)&bound)->sin_port);
+            s->port = ss_sockaddr_port((struct sockaddr *)&bound);
     }
     if (r < 0) {
         ss_errf(err, errlen, "http: cannot listen on %s port %d: %s", host, port, uv_strerror(r));
