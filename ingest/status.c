@@ -333,11 +333,8 @@ static void source_metrics(ss_http_response *res, ss_source *const *sources, siz
     }
 }
 
-static void metrics_handler(const ss_status *d, ss_http_response *res)
+static void pipeline_metrics(ss_http_response *res, const pipeline_stats *ps)
 {
-    const pipeline_stats *ps = d->pipeline;
-    ss_http_response_status(res, 200, "text/plain; version=0.0.4; charset=utf-8");
-
     metric_u64(res, "sparkscale_carbon_lines_total", "counter", "Carbon lines received (TCP and UDP).",
                ps->lines);
     metric_u64(res, "sparkscale_carbon_bytes_total", "counter", "Carbon bytes received.",
@@ -353,24 +350,28 @@ static void metrics_handler(const ss_status *d, ss_http_response *res)
     for (int i = 0; i < PIPE_DROP_COUNT; i++)
         P("sparkscale_carbon_lines_rejected_total{reason=\"%s\"} %llu\n", pipeline_drop_name(i),
           (unsigned long long)ps->dropped[i]);
-    source_metrics(res, d->sources, d->nsources);
-    if (d->http) {
-        ss_http_stats hs;
-        ss_http_server_stats(d->http, &hs);
-        metric_u64(res, "sparkscale_http_requests_total", "counter", "Status API requests answered.",
-                   hs.requests);
-        metric_head(res, "sparkscale_http_connections_closed_total", "counter",
-                    "Status API connections closed by the server, by reason.");
-        P("sparkscale_http_connections_closed_total{reason=\"max_connections\"} %llu\n",
-          (unsigned long long)hs.rejected);
-        P("sparkscale_http_connections_closed_total{reason=\"timeout\"} %llu\n",
-          (unsigned long long)hs.timeouts);
-        P("sparkscale_http_connections_closed_total{reason=\"bad_request\"} %llu\n",
-          (unsigned long long)hs.bad_requests);
-    }
+}
 
+static void http_metrics(ss_http_response *res, const ss_http_server *http)
+{
+    ss_http_stats hs;
+    ss_http_server_stats(http, &hs);
+    metric_u64(res, "sparkscale_http_requests_total", "counter", "Status API requests answered.",
+               hs.requests);
+    metric_head(res, "sparkscale_http_connections_closed_total", "counter",
+                "Status API connections closed by the server, by reason.");
+    P("sparkscale_http_connections_closed_total{reason=\"max_connections\"} %llu\n",
+      (unsigned long long)hs.rejected);
+    P("sparkscale_http_connections_closed_total{reason=\"timeout\"} %llu\n",
+      (unsigned long long)hs.timeouts);
+    P("sparkscale_http_connections_closed_total{reason=\"bad_request\"} %llu\n",
+      (unsigned long long)hs.bad_requests);
+}
+
+static void store_metrics(ss_http_response *res, const ss_store *store)
+{
     store_stats ss;
-    store_get_stats(d->store, &ss);
+    store_get_stats(store, &ss);
     metric_u64(res, "sparkscale_store_apps", "gauge", "Spark applications tracked.",
                ss.apps);
     metric_u64(res, "sparkscale_store_series", "gauge", "Gauge series held in ring buffers.",
@@ -381,9 +382,12 @@ static void metrics_handler(const ss_status *d, ss_http_response *res)
                ss.bytes);
     metric_u64(res, "sparkscale_store_apps_expired_total", "counter", "Applications that stopped reporting and were dropped.",
                ss.expired_apps);
+}
 
+static void decider_metrics(ss_http_response *res, const ss_decider *decider)
+{
     ss_decider_stats ds;
-    ss_decider_get_stats(d->decider, &ds);
+    ss_decider_get_stats(decider, &ds);
     metric_u64(res, "sparkscale_policy_evaluations_total", "counter", "Policy evaluations.",
                ds.evaluations);
     metric_head(res, "sparkscale_policy_pass_seconds", "gauge",
@@ -393,12 +397,11 @@ static void metrics_handler(const ss_status *d, ss_http_response *res)
     P("sparkscale_policy_pass_max_seconds %.6f\n", ds.pass_max_us / 1e6);
     metric_u64(res, "sparkscale_pool_apps_truncated_total", "counter",
                "Apps left out of a pool grant because its scratch was full.", ds.pool_apps_truncated);
-    metric_head(res, "sparkscale_process_resident_bytes", "gauge", "Resident memory of sparkscaled (VmRSS).");
-    P("sparkscale_process_resident_bytes %lld\n", (long long)rss_bytes());
-    ss_bus_stats bs;
-    ss_bus_get_stats(d->bus, &bs);
-    bus_metrics(res, &bs);
+}
 
+/* Per-cluster series: workers by kind, demand, last data. */
+static void cluster_metrics(ss_http_response *res, const ss_status *d)
+{
     metric_head(res, "sparkscale_cluster_workers", "gauge", "Workers per cluster: current, busy, recommended, desired.");
     for (size_t c = 0; c < d->cfg->nclusters; c++) {
         ss_cluster_view v;
@@ -430,6 +433,23 @@ static void metrics_handler(const ss_status *d, ss_http_response *res)
             P("sparkscale_cluster_last_seen_timestamp_seconds{cluster=\"%s\"} %.3f\n",
               d->cfg->clusters[c].name, seen / 1000.0);
     }
+}
+
+static void metrics_handler(const ss_status *d, ss_http_response *res)
+{
+    ss_http_response_status(res, 200, "text/plain; version=0.0.4; charset=utf-8");
+    pipeline_metrics(res, d->pipeline);
+    source_metrics(res, d->sources, d->nsources);
+    if (d->http)
+        http_metrics(res, d->http);
+    store_metrics(res, d->store);
+    decider_metrics(res, d->decider);
+    metric_head(res, "sparkscale_process_resident_bytes", "gauge", "Resident memory of sparkscaled (VmRSS).");
+    P("sparkscale_process_resident_bytes %lld\n", (long long)rss_bytes());
+    ss_bus_stats bs;
+    ss_bus_get_stats(d->bus, &bs);
+    bus_metrics(res, &bs);
+    cluster_metrics(res, d);
 }
 
 void ss_status_handle(void *ctx, const ss_http_request *req, ss_http_response *res)

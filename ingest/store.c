@@ -548,6 +548,65 @@ static void mark_dirty(ss_store *s, int c)
     s->dq_len++;
 }
 
+/* The entity a sample belongs to: its kind, and its id (the app's
+ * namespace, or the worker's sender). Returns 0 or STORE_E_INVAL. */
+static int entity_key(const spark_metric *m, const char *source, int *kind, const char **id,
+                      size_t *len)
+{
+    if (m->kind == SPARK_KIND_APP) {
+        *kind = ENT_APP;
+        *id = m->app;
+        *len = m->app_len;
+        return !*id || *len == 0 || *len > STORE_MAX_ID ? STORE_E_INVAL : 0;
+    }
+    if (m->kind == SPARK_KIND_WORKER) {
+        *kind = ENT_WORKER;
+        *id = source;
+        *len = source ? strnlen(source, STORE_MAX_ID + 1) : 0;
+        if (*len > STORE_MAX_ID)
+            return STORE_E_INVAL;
+        if (*len == 0) {
+            *id = "unknown";
+            *len = 7;
+        }
+        return 0;
+    }
+    return STORE_E_INVAL;
+}
+
+/* Finds (or creates) the source of series a sample goes to: the cluster's
+ * master, or an app or worker entity (*created set when new). */
+static int find_src(ss_store *s, int c, const spark_metric *m, const char *source,
+                    int64_t now_ms, struct src **src, store_app **ent, int *created)
+{
+    *ent = NULL;
+    *created = 0;
+    if (m->kind == SPARK_KIND_MASTER) {
+        *src = &s->cl[c].master;
+        return 0;
+    }
+    int kind;
+    const char *id;
+    size_t len;
+    int rc = entity_key(m, source, &kind, &id, &len);
+    if (rc)
+        return rc;
+    uint64_t h = 0;
+    store_app *e = ent_lookup(s, kind, c, id, len, &h);
+    if (!e) {
+        /* checked here, not per put: an id holding NUL never matches */
+        if (memchr(id, '\0', len))
+            return STORE_E_INVAL;
+        rc = ent_create(s, kind, c, id, len, h, now_ms, &e);
+        if (rc)
+            return rc;
+        *created = 1;
+    }
+    *ent = e;
+    *src = &e->src;
+    return 0;
+}
+
 int store_put(ss_store *s, const spark_metric *m, const char *source,
               int64_t ts_ms, double value, int64_t now_ms)
 {
@@ -564,48 +623,16 @@ int store_put(ss_store *s, const spark_metric *m, const char *source,
         goto inval;
 
     struct src *src;
-    int created = 0;
-    if (m->kind == SPARK_KIND_MASTER) {
-        src = &cl->master;
-    } else {
-        int kind;
-        const char *id;
-        size_t len;
-        if (m->kind == SPARK_KIND_APP) {
-            kind = ENT_APP;
-            id = m->app;
-            len = m->app_len;
-            if (!id || len == 0 || len > STORE_MAX_ID)
-                goto inval;
-        } else if (m->kind == SPARK_KIND_WORKER) {
-            kind = ENT_WORKER;
-            id = source;
-            len = source ? strnlen(source, STORE_MAX_ID + 1) : 0;
-            if (len > STORE_MAX_ID)
-                goto inval;
-            if (len == 0) {
-                id = "unknown";
-                len = 7;
-            }
-        } else {
-            goto inval;
-        }
-        uint64_t h = 0;
-        store_app *e = ent_lookup(s, kind, c, id, len, &h);
-        if (!e) {
-            /* checked here, not per put: an id holding NUL never matches */
-            if (memchr(id, '\0', len))
-                goto inval;
-            int rc = ent_create(s, kind, c, id, len, h, now_ms, &e);
-            if (rc)
-                return rc;
-            created = 1;
-        }
+    store_app *e;
+    int created;
+    int rc = find_src(s, c, m, source, now_ms, &src, &e, &created);
+    if (rc == STORE_E_INVAL)
+        goto inval;
+    if (rc)
+        return rc;
+    if (e)
         e->last_seen_ms = now_ms;
-        src = &e->src;
-    }
 
-    int rc;
     store_series *se = src_find(s, src, g, m->name, m->name_len);
     if (se) {
         rc = ring_put(se, ts_ms, value);

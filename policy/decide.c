@@ -1,4 +1,4 @@
-/* decide.c: policy_evaluate, the per-cluster rule of DESIGN.md "The decision":
+/* decide.c: policy_evaluate, the per-cluster rule (README, "The decision"):
  * D = clamp(max(N, A) + I, min, max), up at once, down through a window. */
 #include "policy/policy.h"
 
@@ -220,13 +220,9 @@ static int recommend(const policy_conf *c, int64_t needed, int busy, int idle, u
     return (int)r;
 }
 
-int policy_evaluate(const policy_input *in, policy_state *st, policy_result *out)
+/* Checks the knobs and sizes; returns E >= 1, or fails out. */
+static int check_input(const policy_input *in, const policy_state *st, policy_result *out)
 {
-    if (!out)
-        return -EINVAL;
-    memset(out, 0, sizeof(*out));
-    out->desired = -1;
-    out->current = in ? in->current_workers : -1;
     if (!in || !st || !in->conf || (in->napps > 0 && !in->apps))
         return fail(out, -EINVAL, "policy: missing input");
     const policy_conf *c = in->conf;
@@ -245,177 +241,244 @@ int policy_evaluate(const policy_input *in, policy_state *st, policy_result *out
         return fail(out, e, "policy: an executor (%d cores, %d MB) does not fit in a worker "
                     "(%d cores, %d MB)", in->executor_cores, in->executor_memory_mb,
                     in->worker_cores, in->worker_memory_mb);
+    return e;
+}
 
-    const int64_t now = in->now_ms;
+/* The active apps' demand into out (sum, counts); top gets the largest. */
+static int64_t sum_demand(const policy_input *in, policy_result *out, int *top, int *ntop)
+{
     int64_t sum = 0;
-    int top[POLICY_REASON_APPS];
-    int ntop = 0;
     for (size_t i = 0; i < in->napps; i++) {
         const policy_app *a = &in->apps[i];
-        if (!policy_app_active(c, a, now)) {
+        if (!policy_app_active(in->conf, a, in->now_ms)) {
             out->expired_apps++;
             continue;
         }
-        int d = policy_app_demand(c, a);
+        int d = policy_app_demand(in->conf, a);
         sum += d;
         out->active_apps++;
-        keep_top(top, &ntop, in, (int)i, d);
+        keep_top(top, ntop, in, (int)i, d);
     }
+    return sum;
+}
 
-    unsigned flags = 0;
-    int busy = in->busy_workers;
-    if (busy < 0) {
-        busy = 0;
-        flags |= POLICY_F_BUSY_UNKNOWN;
+/* What one evaluation works with, once the sizing is done. */
+typedef struct eval {
+    const policy_input *in;
+    const policy_conf *c;
+    policy_state *st;
+    policy_result *out;
+    text t;
+    int top[POLICY_REASON_APPS];
+    int ntop;
+    int busy;                 /* A, unknown = 0 */
+    int rec;                  /* the recommendation */
+    int rec_tol;              /* the recommendation for demand + tolerance */
+    int base;                 /* the size a change starts from; -1 unknown */
+    unsigned flags;
+} eval;
+
+/* No data since start, or a stale feed: hold base (raised to A), no growth. */
+static void decide_hold(eval *v, int no_data, int64_t age_ms)
+{
+    policy_result *out = v->out;
+    const int64_t now = v->in->now_ms;
+    /* Missing data is never a reason to resize. The held size also fills the
+     * window, so when data comes back nothing shrinks for W. */
+    out->reason = no_data ? POLICY_R_HOLD_NO_DATA : POLICY_R_HOLD_STALE;
+    out->held = 1;
+    out->stale = 1;
+    v->flags |= POLICY_F_HELD | POLICY_F_STALE;
+    int base = v->base;
+    if (base >= 0 && base < v->busy) {
+        /* Busy workers stay even while we cannot see demand. */
+        base = v->busy;
+        v->flags |= POLICY_F_BUSY_FLOOR;
+    }
+    if (base >= 0) {
+        policy_window_push(&v->st->window, now, base);
+        v->st->seeded = 1;
+    }
+    out->desired = base;
+    if (no_data)
+        put(&v->t, "no data since start");
+    else
+        put(&v->t, "feed stale %llds (limit %ds)", (long long)(age_ms / 1000),
+            v->c->stale_after_s);
+    if (base >= 0) {
+        put(&v->t, ": hold %d", base);
+    } else {
+        v->flags |= POLICY_F_NO_DECISION;
+        put(&v->t, ", size unknown: no decision");
+    }
+    out->window_max = policy_window_max(&v->st->window, now, base);
+    if (!no_data) {
+        put(&v->t, "; last: ");
+        put_sizing(&v->t, v->in, out, v->top, v->ntop);
+    }
+}
+
+/* rec > base: up at once, at most max_step_up, never below A. */
+static void decide_up(eval *v)
+{
+    const policy_conf *c = v->c;
+    int64_t d = v->rec;
+    if (c->max_step_up > 0 && d > (int64_t)v->base + c->max_step_up) {
+        d = (int64_t)v->base + c->max_step_up;
+        v->flags |= POLICY_F_STEP_LIMITED;
+    }
+    int floored = d < v->busy;
+    if (floored)
+        d = v->busy;   /* the step never leaves busy workers uncounted */
+    v->out->reason = POLICY_R_UP;
+    v->out->desired = (int)d;
+    put(&v->t, "; up %d -> %d", v->base, v->out->desired);
+    if (floored)
+        put(&v->t, " (step %d, raised to %d busy)", c->max_step_up, v->busy);
+    else if (v->flags & POLICY_F_STEP_LIMITED)
+        put(&v->t, " (step %d)", c->max_step_up);
+}
+
+/* rec == base: steady, at a bound or not. */
+static void decide_steady(eval *v)
+{
+    v->out->desired = v->base;
+    if (v->flags & POLICY_F_CLAMP_MAX) {
+        v->out->reason = POLICY_R_AT_MAX;
+        put(&v->t, "; steady at max");
+    } else if (v->flags & POLICY_F_CLAMP_MIN) {
+        v->out->reason = POLICY_R_AT_MIN;
+        put(&v->t, "; steady at min");
+    } else {
+        v->out->reason = POLICY_R_STEADY;
+        put(&v->t, "; steady");
+    }
+}
+
+/* rec < base: hold while the window or the tolerance says so, else down
+ * to the window's level, at most max_step_down. */
+static void decide_down(eval *v, int wmax)
+{
+    const policy_conf *c = v->c;
+    policy_result *out = v->out;
+    int hold_at = wmax > v->rec_tol ? wmax : v->rec_tol;
+    if (hold_at >= v->base) {
+        out->desired = v->base;
+        out->held = 1;
+        v->flags |= POLICY_F_HELD;
+        if (wmax >= v->base) {
+            out->reason = POLICY_R_HOLD_WINDOW;
+            put(&v->t, "; hold %d: %d within last %ds", v->base, wmax, c->scale_down_window_s);
+        } else {
+            out->reason = POLICY_R_HOLD_TOLERANCE;
+            put(&v->t, "; hold %d: drop within tolerance of %d executors", v->base,
+                c->tolerance_executors);
+        }
+        return;
+    }
+    int d = wmax;
+    if (c->max_step_down > 0 && d < v->base - c->max_step_down) {
+        d = v->base - c->max_step_down;
+        v->flags |= POLICY_F_STEP_LIMITED;
+    }
+    out->reason = POLICY_R_DOWN;
+    out->desired = d;
+    put(&v->t, "; down %d -> %d", v->base, d);
+    if (wmax > v->rec)
+        put(&v->t, " (window max %d over %ds)", wmax, c->scale_down_window_s);
+    if (v->flags & POLICY_F_STEP_LIMITED)
+        put(&v->t, " (step %d)", c->max_step_down);
+}
+
+/* Fresh data: the window, then up, steady or down from base. */
+static void decide_fresh(eval *v)
+{
+    const int64_t now = v->in->now_ms;
+    policy_state *st = v->st;
+    st->fresh_data_seen = 1;
+    if (!st->seeded && v->base >= 0) {
+        /* First fresh look after a start: the size found counts as a
+         * recommendation, so a restart never shrinks sooner than W. */
+        policy_window_push(&st->window, now, v->base);
+        st->seeded = 1;
+    }
+    policy_window_push(&st->window, now, v->rec);
+    int wmax = policy_window_max(&st->window, now, v->rec);
+    v->out->window_max = wmax;
+    put_sizing(&v->t, v->in, v->out, v->top, v->ntop);
+
+    if (v->base < 0) {
+        v->out->reason = POLICY_R_INITIAL;
+        v->out->desired = wmax;
+        put(&v->t, "; size unknown: set %d", wmax);
+    } else if (v->rec > v->base) {
+        decide_up(v);
+    } else if (v->rec == v->base) {
+        decide_steady(v);
+    } else {
+        decide_down(v, wmax);
+    }
+}
+
+int policy_evaluate(const policy_input *in, policy_state *st, policy_result *out)
+{
+    if (!out)
+        return -EINVAL;
+    memset(out, 0, sizeof(*out));
+    out->desired = -1;
+    out->current = in ? in->current_workers : -1;
+    int e = check_input(in, st, out);
+    if (e < 0)
+        return e;
+    const policy_conf *c = in->conf;
+    eval v = { .in = in, .c = c, .st = st, .out = out };
+    int64_t sum = sum_demand(in, out, v.top, &v.ntop);
+
+    v.busy = in->busy_workers;
+    if (v.busy < 0) {
+        v.busy = 0;
+        v.flags |= POLICY_F_BUSY_UNKNOWN;
     }
     int64_t needed = (sum + e - 1) / e;
-    int rec = recommend(c, needed, busy, c->idle_workers, &flags);
+    v.rec = recommend(c, needed, v.busy, c->idle_workers, &v.flags);
     unsigned ignored = 0;
     /* Sized for demand + tolerance, the current size still fits: then a
      * drop of up to tolerance executors from the demand that set the size
      * changes nothing (no one-executor jitter). */
-    int rec_tol = c->tolerance_executors > 0
-        ? recommend(c, (sum + c->tolerance_executors + e - 1) / e, busy, c->idle_workers,
+    v.rec_tol = c->tolerance_executors > 0
+        ? recommend(c, (sum + c->tolerance_executors + e - 1) / e, v.busy, c->idle_workers,
                     &ignored)
-        : rec;
-
-    int base = in->current_workers >= 0 ? in->current_workers : st->last_desired;
+        : v.rec;
+    v.base = in->current_workers >= 0 ? in->current_workers : st->last_desired;
     if (in->current_workers < 0)
-        flags |= POLICY_F_CURRENT_UNKNOWN;
+        v.flags |= POLICY_F_CURRENT_UNKNOWN;
 
     out->per_worker = e;
     out->demand_executors = sum;
     out->needed = needed > INT_MAX ? INT_MAX : (int)needed;
-    out->busy = busy;
+    out->busy = v.busy;
     out->idle = c->idle_workers;
-    out->recommendation = rec;
-    out->flags = flags;
+    out->recommendation = v.rec;
+    out->flags = v.flags;     /* the sizing text reads the clamp flags */
 
-    policy_window_resize(&st->window, (int64_t)c->scale_down_window_s * 1000, now);
+    policy_window_resize(&st->window, (int64_t)c->scale_down_window_s * 1000, in->now_ms);
 
     /* A builder born "cut" appends nothing: no text, no formatting cost. */
     out->reason_text[0] = '\0';
-    text t = {out->reason_text, sizeof(out->reason_text), 0, in->no_reason != 0};
+    v.t = (text){ out->reason_text, sizeof(out->reason_text), 0, in->no_reason != 0 };
     int no_data = in->last_data_ms <= 0;
-    int64_t age_ms = now - in->last_data_ms;
+    int64_t age_ms = in->now_ms - in->last_data_ms;
     int stale = !no_data && c->stale_after_s > 0 && age_ms > (int64_t)c->stale_after_s * 1000;
+    if (no_data || stale)
+        decide_hold(&v, no_data, age_ms);
+    else
+        decide_fresh(&v);
 
-    if (no_data || stale) {
-        /* Missing data is never a reason to resize. The held size also fills
-         * the window, so when data comes back nothing shrinks for W. */
-        out->reason = no_data ? POLICY_R_HOLD_NO_DATA : POLICY_R_HOLD_STALE;
-        out->held = 1;
-        out->stale = 1;
-        flags |= POLICY_F_HELD | POLICY_F_STALE;
-        if (base >= 0 && base < busy) {
-            /* Busy workers stay even while we cannot see demand. */
-            base = busy;
-            flags |= POLICY_F_BUSY_FLOOR;
-        }
-        if (base >= 0) {
-            policy_window_push(&st->window, now, base);
-            st->seeded = 1;
-        }
-        out->desired = base;
-        if (no_data)
-            put(&t, "no data since start");
-        else
-            put(&t, "feed stale %llds (limit %ds)", (long long)(age_ms / 1000), c->stale_after_s);
-        if (base >= 0) {
-            put(&t, ": hold %d", base);
-        } else {
-            flags |= POLICY_F_NO_DECISION;
-            put(&t, ", size unknown: no decision");
-        }
-        out->window_max = policy_window_max(&st->window, now, base);
-        if (stale) {
-            put(&t, "; last: ");
-            put_sizing(&t, in, out, top, ntop);
-        }
-    } else {
-        st->fresh_data_seen = 1;
-        if (!st->seeded && base >= 0) {
-            /* First fresh look after a start: the size found counts as a
-             * recommendation, so a restart never shrinks sooner than W. */
-            policy_window_push(&st->window, now, base);
-            st->seeded = 1;
-        }
-        policy_window_push(&st->window, now, rec);
-        int wmax = policy_window_max(&st->window, now, rec);
-        out->window_max = wmax;
-        put_sizing(&t, in, out, top, ntop);
-
-        if (base < 0) {
-            out->reason = POLICY_R_INITIAL;
-            out->desired = wmax;
-            put(&t, "; size unknown: set %d", wmax);
-        } else if (rec > base) {
-            int64_t d = rec;
-            if (c->max_step_up > 0 && d > (int64_t)base + c->max_step_up) {
-                d = (int64_t)base + c->max_step_up;
-                flags |= POLICY_F_STEP_LIMITED;
-            }
-            int floored = d < busy;
-            if (floored)
-                d = busy;   /* the step never leaves busy workers uncounted */
-            out->reason = POLICY_R_UP;
-            out->desired = (int)d;
-            put(&t, "; up %d -> %d", base, out->desired);
-            if (floored)
-                put(&t, " (step %d, raised to %d busy)", c->max_step_up, busy);
-            else if (flags & POLICY_F_STEP_LIMITED)
-                put(&t, " (step %d)", c->max_step_up);
-        } else if (rec == base) {
-            out->desired = base;
-            if (flags & POLICY_F_CLAMP_MAX) {
-                out->reason = POLICY_R_AT_MAX;
-                put(&t, "; steady at max");
-            } else if (flags & POLICY_F_CLAMP_MIN) {
-                out->reason = POLICY_R_AT_MIN;
-                put(&t, "; steady at min");
-            } else {
-                out->reason = POLICY_R_STEADY;
-                put(&t, "; steady");
-            }
-        } else {
-            /* Tolerance decides hold or not; a real drop goes to the
-             * window's level, not above it. */
-            int hold_at = wmax > rec_tol ? wmax : rec_tol;
-            int cand = wmax;
-            if (hold_at >= base) {
-                out->desired = base;
-                out->held = 1;
-                flags |= POLICY_F_HELD;
-                if (wmax >= base) {
-                    out->reason = POLICY_R_HOLD_WINDOW;
-                    put(&t, "; hold %d: %d within last %ds", base, wmax, c->scale_down_window_s);
-                } else {
-                    out->reason = POLICY_R_HOLD_TOLERANCE;
-                    put(&t, "; hold %d: drop within tolerance of %d executors", base,
-                        c->tolerance_executors);
-                }
-            } else {
-                int d = cand;
-                if (c->max_step_down > 0 && d < base - c->max_step_down) {
-                    d = base - c->max_step_down;
-                    flags |= POLICY_F_STEP_LIMITED;
-                }
-                out->reason = POLICY_R_DOWN;
-                out->desired = d;
-                put(&t, "; down %d -> %d", base, d);
-                if (wmax > rec)
-                    put(&t, " (window max %d over %ds)", wmax, c->scale_down_window_s);
-                if (flags & POLICY_F_STEP_LIMITED)
-                    put(&t, " (step %d)", c->max_step_down);
-            }
-        }
-    }
-
-    out->flags = flags;
+    out->flags = v.flags;
     if (out->desired >= 0)
         st->last_desired = out->desired;
-    st->last_recommendation = rec;
-    st->last_eval_ms = now;
+    st->last_recommendation = v.rec;
+    st->last_eval_ms = in->now_ms;
     st->evaluations++;
     return 0;
 }

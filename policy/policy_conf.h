@@ -12,7 +12,7 @@ typedef enum policy_demand_source {
  * with the most free cores first, so an idle worker rarely stays idle: with
  * executor churn, A + I keeps growing towards one worker per executor. */
 typedef enum policy_idle_mode {
-    POLICY_IDLE_OVER_BUSY = 0,    /* D = max(N, A) + I: I whole idle workers (DESIGN.md) */
+    POLICY_IDLE_OVER_BUSY = 0,    /* D = max(N, A) + I: I whole idle workers (the original rule) */
     POLICY_IDLE_OVER_NEED = 1     /* D = max(N + I, A): I workers of room over the need */
 } policy_idle_mode;
 
@@ -29,7 +29,7 @@ typedef struct policy_conf {
     int app_min_executors;       /* gang minimum per app in a shared pool */
     policy_demand_source demand; /* which gauge is the demand */
     char pool[64];               /* capacity pool name, "" = none */
-    policy_idle_mode idle_mode;  /* added by policy/: 0 = the DESIGN.md rule */
+    policy_idle_mode idle_mode;  /* 0 = the original rule (README, "The decision") */
 } policy_conf;
 
 #endif

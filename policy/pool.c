@@ -93,20 +93,13 @@ static void fill(policy_pool_cluster *cl, size_t nc, const policy_pool_app *apps
     }
 }
 
-int policy_pool_grant(policy_pool *pool, policy_pool_cluster *cl, size_t nc,
-                      policy_pool_app *apps, size_t na, uint32_t *order)
+/* Step 1: every cluster keeps max(busy, min_workers); no decision = no growth.
+ * Returns the free workers (never negative) and sets over_budget. */
+static int64_t grant_floors(policy_pool *pool, policy_pool_cluster *cl, size_t nc,
+                            int64_t *wanted)
 {
-    if (!pool || (nc > 0 && !cl) || (na > 0 && (!apps || !order)) || na > UINT32_MAX)
-        return -EINVAL;
-    for (size_t i = 0; i < nc; i++)
-        if (cl[i].per_worker < 1)
-            return -EINVAL;
-    for (size_t i = 0; i < na; i++)
-        if (apps[i].cluster < 0 || (size_t)apps[i].cluster >= nc)
-            return -EINVAL;
-
-    /* 1. floors */
-    int64_t floors = 0, wanted = 0;
+    int64_t floors = 0;
+    *wanted = 0;
     for (size_t i = 0; i < nc; i++) {
         policy_pool_cluster *c = &cl[i];
         int busy = c->busy > 0 ? c->busy : 0;
@@ -122,18 +115,20 @@ int policy_pool_grant(policy_pool *pool, policy_pool_cluster *cl, size_t nc,
         c->priv.slots = (int64_t)fl * c->per_worker;
         c->waiting_apps = 0;
         floors += fl;
-        wanted += c->priv.cap;
+        *wanted += c->priv.cap;
     }
     int64_t free_w = (int64_t)pool->max_workers - floors;
     pool->over_budget = free_w < 0;
-    if (free_w < 0)
-        free_w = 0;
+    return free_w < 0 ? 0 : free_w;
+}
 
-    sort_fifo(apps, order, na);
-
-    /* 2. gangs, strict FIFO */
-    int64_t blocked = -1;   /* first app that waits for pool room */
+/* Step 2: gangs, strict FIFO. Returns the position in order of the first
+ * app that waits for pool room (na if none); *blocked is its index. */
+static size_t grant_gangs(policy_pool_cluster *cl, policy_pool_app *apps, const uint32_t *order,
+                          size_t na, int64_t *free_w, int64_t *blocked)
+{
     size_t blocked_pos = na;
+    *blocked = -1;
     for (size_t k = 0; k < na; k++) {
         policy_pool_app *a = &apps[order[k]];
         policy_pool_cluster *c = &cl[a->cluster];
@@ -144,23 +139,23 @@ int policy_pool_grant(policy_pool *pool, policy_pool_cluster *cl, size_t nc,
         a->state = POLICY_APP_GRANTED;
         a->granted_executors = 0;
         a->blocked_by = -1;
-        a->free_workers = (int)free_w;
+        a->free_workers = (int)*free_w;
         a->cluster_room = c->priv.cap - c->granted;
         int64_t slack = c->priv.slots - c->priv.used;
         int64_t need = ceil_div(m - slack, c->per_worker);
         a->gang_workers = (int)need;
         if (need > 0) {
-            if (blocked >= 0) {
+            if (*blocked >= 0) {
                 a->state = POLICY_APP_WAIT_FIFO;
-                a->blocked_by = (int)blocked;
+                a->blocked_by = (int)*blocked;
             } else if (c->desired < 0 || need > c->priv.cap - c->granted) {
                 a->state = POLICY_APP_WAIT_CLUSTER;
-            } else if (need > free_w) {
+            } else if (need > *free_w) {
                 a->state = POLICY_APP_WAIT_GANG;
-                blocked = order[k];
+                *blocked = order[k];
                 blocked_pos = k;
             } else {
-                add_workers(c, need, &free_w);
+                add_workers(c, need, free_w);
             }
             if (a->state != POLICY_APP_GRANTED) {
                 c->waiting_apps++;
@@ -172,8 +167,14 @@ int policy_pool_grant(policy_pool *pool, policy_pool_cluster *cl, size_t nc,
         c->priv.used += m;
         a->granted_executors = m;
     }
+    return blocked_pos;
+}
 
-    /* 3. the rest of admitted apps' demand, FIFO */
+/* Step 3: the rest of admitted apps' demand, FIFO; only apps older than
+ * the first waiting one may add workers. */
+static void grant_rest(policy_pool_cluster *cl, policy_pool_app *apps, const uint32_t *order,
+                       size_t na, int64_t *free_w, int64_t blocked, size_t blocked_pos)
+{
     for (size_t k = 0; k < na; k++) {
         policy_pool_app *a = &apps[order[k]];
         if (a->state != POLICY_APP_GRANTED)
@@ -188,9 +189,9 @@ int policy_pool_grant(policy_pool *pool, policy_pool_cluster *cl, size_t nc,
             take = 0;
         if (take < want && k < blocked_pos) {
             int64_t w = min64(ceil_div(want - take, c->per_worker),
-                              min64(free_w, c->priv.cap - c->granted));
+                              min64(*free_w, c->priv.cap - c->granted));
             if (w > 0) {
-                add_workers(c, w, &free_w);
+                add_workers(c, w, free_w);
                 take = min64(want, c->priv.slots - c->priv.used);
             }
         }
@@ -198,7 +199,7 @@ int policy_pool_grant(policy_pool *pool, policy_pool_cluster *cl, size_t nc,
         a->granted_executors += (int)take;
         if (a->granted_executors < d) {
             a->state = POLICY_APP_PARTIAL;
-            a->free_workers = (int)free_w;
+            a->free_workers = (int)*free_w;
             a->cluster_room = c->priv.cap - c->granted;
             if (k > blocked_pos) {
                 a->blocked_by = (int)blocked;
@@ -206,7 +207,26 @@ int policy_pool_grant(policy_pool *pool, policy_pool_cluster *cl, size_t nc,
             }
         }
     }
+}
 
+int policy_pool_grant(policy_pool *pool, policy_pool_cluster *cl, size_t nc,
+                      policy_pool_app *apps, size_t na, uint32_t *order)
+{
+    if (!pool || (nc > 0 && !cl) || (na > 0 && (!apps || !order)) || na > UINT32_MAX)
+        return -EINVAL;
+    for (size_t i = 0; i < nc; i++)
+        if (cl[i].per_worker < 1)
+            return -EINVAL;
+    for (size_t i = 0; i < na; i++)
+        if (apps[i].cluster < 0 || (size_t)apps[i].cluster >= nc)
+            return -EINVAL;
+
+    int64_t wanted;
+    int64_t free_w = grant_floors(pool, cl, nc, &wanted);
+    sort_fifo(apps, order, na);
+    int64_t blocked;
+    size_t blocked_pos = grant_gangs(cl, apps, order, na, &free_w, &blocked);
+    grant_rest(cl, apps, order, na, &free_w, blocked, blocked_pos);
     /* 4. idle buffers, then any remaining desire */
     fill(cl, nc, apps, order, na, &free_w, 1, 1);
     fill(cl, nc, apps, order, na, &free_w, 0, 2);

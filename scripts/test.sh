@@ -32,18 +32,25 @@ ctest_in() {  # ctest_in DIR [ctest args]
 }
 
 valgrind_units() {
-  local dir=$1 rc=0
+  local dir=$1 rc=0 ran=0
   for t in "$dir"/tests/test_*; do
-    case "$(basename "$t")" in test_*) ;; *) continue ;; esac
+    [ -x "$t" ] || continue
     # Only the unit tests: runtime ones spawn threads and processes and are
     # covered by the ASan build.
     [ -f "tests/unit/$(basename "$t").c" ] || continue
+    ran=$((ran + 1))
     echo "valgrind $(basename "$t")"
     if ! SS_SOURCE_DIR=$root SS_BUILD_DIR=$dir valgrind -q --error-exitcode=99 --leak-check=full \
          --errors-for-leak-kinds=definite "$t" >/tmp/ss-valgrind.log 2>&1; then
       cat /tmp/ss-valgrind.log; rc=1
     fi
   done
+  # A stage that checked nothing must not pass: the binaries moved or did not build.
+  local want; want=$(ls tests/unit/test_*.c | wc -l)
+  if [ "$ran" -ne "$want" ]; then
+    echo "valgrind: ran $ran unit test binaries, expected $want (tests/unit/test_*.c) in $dir/tests"
+    rc=1
+  fi
   return $rc
 }
 

@@ -53,6 +53,10 @@ static inline void *h_thread(void *arg)
     return NULL;
 }
 
+/* When set, runs on the test's thread after the daemon is created and
+ * before its loop thread starts: the place for fault injection. */
+static void (*harness_prestart)(harness *h);
+
 /* Starts the daemon from YAML text (ports should be 0), with an optional
  * reaction hook. Returns 0 or -1 with h->err set. */
 static inline int harness_start_hook(harness *h, const char *yaml, ss_daemon_reaction_fn hook,
@@ -77,6 +81,8 @@ static inline int harness_start_hook(harness *h, const char *yaml, ss_daemon_rea
         ss_daemon_set_reaction_hook(h->daemon, hook, hook_ctx);
     uv_async_init(&h->loop, &h->stop, h_on_stop);
     h->stop.data = h;
+    if (harness_prestart)
+        harness_prestart(h);
     pthread_create(&h->thread, NULL, h_thread, h);
     return 0;
 }

@@ -193,9 +193,17 @@ static void test_stale_feed_holds(void **state)
     assert_int_equal(tcp_send(h, lines, (size_t)n), 0);
     assert_int_equal(wait_field(h, "stale", "workers", "desired", 6, 5000), 6);
     /* Silence: after stale_after_s (1 s) the size is held at 6. */
-    usleep(1600000);
-    json_t *root = get_json(h, "/v1/clusters");
-    json_t *cl = find_cluster(root, "stale");
+    json_t *root = NULL, *cl = NULL;
+    for (int t = 0; t < 250; t++) {
+        json_decref(root);
+        root = get_json(h, "/v1/clusters");
+        cl = find_cluster(root, "stale");
+        const char *code = json_string_value(
+            json_object_get(json_object_get(cl, "recommendation"), "code"));
+        if (json_is_true(json_object_get(cl, "stale")) && code && strcmp(code, "hold_stale") == 0)
+            break;
+        usleep(20000);
+    }
     assert_true(json_is_true(json_object_get(cl, "stale")));
     assert_int_equal(json_integer_value(json_object_get(json_object_get(cl, "workers"), "desired")), 6);
     assert_string_equal(json_string_value(json_object_get(json_object_get(cl, "recommendation"), "code")),
@@ -221,6 +229,69 @@ static void test_pool_fifo_gang(void **state)
     assert_non_null(note);
     assert_non_null(strstr(note, "app-20261121100000-0002"));
     json_decref(root);
+}
+
+/* Every decision of p1 and p2 in Kafka, in their pass order (decided_at_ms):
+ * after each pass, the newest desired sizes of the two together fit the
+ * pool's 6 workers. A decision that went out before its pool was granted
+ * (say, on the turn that read the change, repaired by the timer ~100 ms
+ * later) fails this. */
+static void test_pool_budget_holds_in_kafka(void **state)
+{
+    harness *h = *state;
+    static const int steps[][2] = { { 4, 5 }, { 1, 5 }, { 6, 5 }, { 2, 3 }, { 6, 6 }, { 0, 6 } };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        assert_int_equal(send_target(h, "p1", "app-20261121090000-0001", steps[i][0]), 0);
+        assert_int_equal(send_target(h, "p2", "app-20261121100000-0002", steps[i][1]), 0);
+        usleep(30000);   /* a few loop turns, not a whole timer pass apart */
+    }
+    for (int i = 0; i < 250 && get_metric(h, "sparkscale_decisions_pending") != 0; i++)
+        usleep(20000);   /* every decision acknowledged before reading them back */
+    assert_true(get_metric(h, "sparkscale_decisions_pending") == 0);
+
+    const char *topics[] = { "sparkscale.decisions" };
+    ss_bus_reader *r;
+    char err[512];
+    assert_int_equal(ss_bus_reader_open(h->bootstrap, topics, 1, 1, NULL, 0, 10000, &r, err,
+                                        sizeof err), 0);
+    int64_t at[256];
+    int which[256], desired[256], n = 0;
+    for (;;) {
+        ss_bus_record rec;
+        if (ss_bus_reader_next(r, 5000, &rec, err, sizeof err) != 1)
+            break;
+        ss_decision d;
+        assert_int_equal(ss_decision_decode(rec.payload, rec.len, &d), 0);
+        int w = strcmp(d.cluster, "p1") == 0 ? 0 : strcmp(d.cluster, "p2") == 0 ? 1 : -1;
+        if (w >= 0) {
+            assert_true(n < 256);
+            at[n] = d.decided_at_ms;
+            which[n] = w;
+            desired[n] = d.desired_workers;
+            n++;
+        }
+        ss_decision_release(&d);
+    }
+    ss_bus_reader_close(r);
+    assert_true(n >= 4);
+    /* Walk the passes in time order; records of one pass share decided_at_ms. */
+    int cur[2] = { 0, 0 };
+    int64_t t = INT64_MIN;
+    for (;;) {
+        int64_t next = INT64_MAX;
+        for (int i = 0; i < n; i++)
+            if (at[i] > t && at[i] < next)
+                next = at[i];
+        if (next == INT64_MAX)
+            break;
+        for (int i = 0; i < n; i++)
+            if (at[i] == next)
+                cur[which[i]] = desired[i];
+        if (cur[0] + cur[1] > 6)
+            fail_msg("at %lld: p1 %d + p2 %d exceed the pool's 6 workers", (long long)next,
+                     cur[0], cur[1]);
+        t = next;
+    }
 }
 
 /* Scale-in names the idle workers (coresUsed 0, by sender address) and
@@ -315,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_app_expiry_shrinks),
         cmocka_unit_test(test_stale_feed_holds),
         cmocka_unit_test(test_pool_fifo_gang),
+        cmocka_unit_test(test_pool_budget_holds_in_kafka),
         cmocka_unit_test(test_scale_in_names_idle_workers_only),
         cmocka_unit_test(test_status_endpoints),
     };

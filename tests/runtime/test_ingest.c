@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "ingest/carbon_tcp.h"
 
 static const char *yaml =
     "ingest:\n"
@@ -246,6 +247,37 @@ static void test_max_clients(void **state)
     assert_true(stored(h) >= before + 1);
 }
 
+static void fail_two_allocs(harness *h)
+{
+    carbon_tcp_fail_next_allocs(ss_daemon_source(h->daemon, "carbon_tcp"), 2);
+}
+
+/* Out of memory for a new client (and for the handle that refuses it): the
+ * connection is still taken off the listener and closed, so the listener
+ * keeps accepting. libuv stops watching a listener whose connection
+ * callback leaves a connection waiting: carbon ingest would go deaf. */
+static void test_accept_survives_nomem(void **state)
+{
+    harness *h = calloc(1, sizeof *h);
+    harness_prestart = fail_two_allocs;
+    int rc = harness_start(h, yaml);
+    harness_prestart = NULL;
+    if (rc != 0)
+        fail_msg("harness: %s", h->err);
+    int fd = h_connect(SOCK_STREAM, h->tcp_port);
+    assert_true(fd >= 0);
+    char buf[16];
+    ssize_t n = read(fd, buf, sizeof buf);   /* closed by the daemon: EOF or reset */
+    assert_true(n <= 0);
+    close(fd);
+    const char *line = "alpha.app-nomem" EAM "numberTargetExecutors 3 1763717401\n";
+    assert_int_equal(tcp_send(h, line, strlen(line)), 0);
+    assert_true(wait_metric(h, "sparkscale_carbon_lines_stored_total", 1, 5000) >= 1);
+    assert_true(get_metric(h, "sparkscale_carbon_tcp_connections_closed_total{reason=\"nomem\"}") == 1);
+    assert_int_equal(harness_stop(h), 0);
+    free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_stalled_client_does_not_block_others),
         cmocka_unit_test(test_many_clients_thousands_of_lines),
         cmocka_unit_test(test_max_clients),
+        cmocka_unit_test(test_accept_survives_nomem),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -18,8 +18,9 @@
 static char bin[1024];
 
 /* Runs bin with args; captures stdout+stderr into out; returns the exit code
- * (or 128 + signal). If term_after_ms > 0, sends SIGTERM after that long. */
-static int run(const char *const *args, char *out, size_t outlen, int term_after_ms)
+ * (or 128 + signal). With term_when set, sends SIGTERM as soon as that text
+ * appears in the output (the daemon is up), not after a guessed delay. */
+static int run(const char *const *args, char *out, size_t outlen, const char *term_when)
 {
     int pipefd[2];
     if (pipe(pipefd) != 0)
@@ -37,14 +38,17 @@ static int run(const char *const *args, char *out, size_t outlen, int term_after
         _exit(127);
     }
     close(pipefd[1]);
-    if (term_after_ms > 0) {
-        usleep((useconds_t)term_after_ms * 1000);
-        kill(pid, SIGTERM);
-    }
     size_t len = 0;
     ssize_t r;
-    while (len + 1 < outlen && (r = read(pipefd[0], out + len, outlen - len - 1)) > 0)
+    int termed = 0;
+    while (len + 1 < outlen && (r = read(pipefd[0], out + len, outlen - len - 1)) > 0) {
         len += (size_t)r;
+        out[len] = '\0';
+        if (term_when && !termed && strstr(out, term_when)) {
+            kill(pid, SIGTERM);
+            termed = 1;
+        }
+    }
     out[len] = '\0';
     close(pipefd[0]);
     int status;
@@ -68,10 +72,10 @@ static void test_help(void **unused)
 {
     (void)unused;
     const char *args[] = { "--help", NULL };
-    assert_int_equal(run(args, out, sizeof out, 0), 0);
+    assert_int_equal(run(args, out, sizeof out, NULL), 0);
     assert_non_null(strstr(out, "--check-config"));
     const char *bad[] = { "--frobnicate", NULL };
-    assert_int_equal(run(bad, out, sizeof out, 0), 2);
+    assert_int_equal(run(bad, out, sizeof out, NULL), 2);
 }
 
 static void test_check_config_good_prints_effective(void **unused)
@@ -79,13 +83,13 @@ static void test_check_config_good_prints_effective(void **unused)
     (void)unused;
     const char *path = write_tmp("clusters:\n  - name: alpha\n");
     const char *args[] = { "--check-config", "--config", path, NULL };
-    assert_int_equal(run(args, out, sizeof out, 0), 0);
+    assert_int_equal(run(args, out, sizeof out, NULL), 0);
     /* Defaults filled in, and the result is valid YAML for the loader. */
     assert_non_null(strstr(out, "carbon_tcp: \"127.0.0.1:2003\""));
     assert_non_null(strstr(out, "scale_down_window_s: 60"));
     assert_non_null(strstr(out, "is valid"));
     const char *embedded[] = { "--check-config", NULL };
-    assert_int_equal(run(embedded, out, sizeof out, 0), 0);
+    assert_int_equal(run(embedded, out, sizeof out, NULL), 0);
     assert_non_null(strstr(out, "name: \"demo\""));
     unlink(path);
 }
@@ -96,11 +100,11 @@ static void test_check_config_bad_names_key_and_line(void **unused)
     const char *path = write_tmp("clusters:\n  - name: alpha\n    policy:\n"
                                  "      min_workers: 5\n      max_workers: 2\n");
     const char *args[] = { "--check-config", "--config", path, NULL };
-    assert_int_equal(run(args, out, sizeof out, 0), 1);
+    assert_int_equal(run(args, out, sizeof out, NULL), 1);
     assert_non_null(strstr(out, "clusters[0].policy.max_workers"));
     assert_non_null(strstr(out, ":5:"));   /* the line of the offending key */
     const char *missing[] = { "--config", "/nonexistent/ss.yaml", NULL };
-    assert_int_equal(run(missing, out, sizeof out, 0), 1);
+    assert_int_equal(run(missing, out, sizeof out, NULL), 1);
     assert_non_null(strstr(out, "/nonexistent/ss.yaml"));
     unlink(path);
 }
@@ -114,7 +118,7 @@ static void test_sigterm_flushes_and_exits_zero(void **unused)
     const char *args[] = { "--config", path, NULL };
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = run(args, out, sizeof out, 1500);
+    int rc = run(args, out, sizeof out, "sparkscaled started");
     clock_gettime(CLOCK_MONOTONIC, &t1);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "sparkscaled started"));

@@ -599,7 +599,7 @@ static void test_idle_over_need(void **unused)
         fx_app(&f, 0, "app-20261121093000-0003", rows[i].demand, -1);
         assert_int_equal(fx_eval_at(&f, T0), 0);
         assert_int_equal(f.res.recommendation, rows[i].rec);
-        f.conf.idle_mode = POLICY_IDLE_OVER_BUSY;   /* the DESIGN.md rule differs here */
+        f.conf.idle_mode = POLICY_IDLE_OVER_BUSY;   /* the original rule differs here */
         policy_state_init(&f.st, T0);
         assert_int_equal(fx_eval_at(&f, T0), 0);
         int n = (rows[i].demand + 1) / 2;

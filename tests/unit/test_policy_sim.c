@@ -384,7 +384,7 @@ static void check_replay(int idle_timeout_s, policy_idle_mode mode)
     assert_true(stale >= 10);
 }
 
-/* Spark's defaults and the DESIGN.md rule. */
+/* Spark's defaults and the original rule (README, "The decision"). */
 static void test_replay_spark_default(void **unused)
 {
     (void)unused;
