@@ -628,6 +628,8 @@ static void finish(ss_http_req *r, ss_http_result res, int status, const char *e
         c->st.in_flight--;
     }
     r->state = REQ_DONE;
+    if (res == SS_HTTP_RES_CANCELLED)
+        r->hlen = 0;   /* no response: headers of an earlier attempt are stale */
 
     if (res == SS_HTTP_RES_OK)
         r->errmsg[0] = '\0';
@@ -640,7 +642,7 @@ static void finish(ss_http_req *r, ss_http_result res, int status, const char *e
         .status = status,
         .body = ok_reply && r->body ? r->body : "",
         .body_len = ok_reply && r->body ? r->rlen : 0,
-        .content_type = ok_reply ? header_of(r, "Content-Type") : NULL,
+        .content_type = header_of(r, "Content-Type"),
         .retry_after_ms = retry_after_ms(header_of(r, "Retry-After")),
         .error = r->errmsg,
         .attempts = r->attempts,
@@ -970,8 +972,9 @@ static int configure(ss_http_client *c, ss_http_req *r, const ss_http_client_req
     if (has_body) {
         SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body_len);
         SET(CURLOPT_COPYPOSTFIELDS, q->body_len ? (const char *)q->body : "");
-        /* libcurl would otherwise label the body a form and, past 1 KiB,
-         * wait up to a second for a 100 Continue most servers never send. */
+        /* Without this libcurl sends large bodies (1 MiB and more in 7.88)
+         * with Expect: 100-continue and waits up to a second for an interim
+         * reply that many servers never send. */
         if ((rc = add_header(r, "Expect:")) != 0)
             return rc;
     }
@@ -993,7 +996,7 @@ static int configure(ss_http_client *c, ss_http_req *r, const ss_http_client_req
         if (rc)
             return rc;
     } else if (has_body && (rc = add_header(r, "Content-Type:")) != 0) {
-        return rc;
+        return rc;   /* (an empty value drops libcurl's form-urlencoded default) */
     }
     if (r->headers)
         SET(CURLOPT_HTTPHEADER, r->headers);
@@ -1112,6 +1115,8 @@ int ss_http_client_start(ss_http_client *c, const ss_http_client_request *q,
     r->method = method_name(q->method);
     r->body_len = q->body_len;
     r->max_body = q->max_response_bytes ? q->max_response_bytes : c->max_response_bytes;
+    if (r->max_body > SIZE_MAX / 2)
+        r->max_body = SIZE_MAX / 2;   /* so max_body + 1 and the curl_off_t cast hold */
     r->retry = q->retry;
     if (r->retry.max_attempts < 1)
         r->retry.max_attempts = 1;

@@ -121,9 +121,9 @@ typedef struct ss_http_client_request {
 typedef struct ss_http_client_response {
     ss_http_result result;
     int status;                /* HTTP status of the last attempt, 0 if none arrived */
-    const char *body;          /* NUL-terminated (body_len excludes it); "" if none */
+    const char *body;          /* NUL-terminated (body_len excludes it); "" unless RES_OK */
     size_t body_len;
-    const char *content_type;  /* Content-Type header value, NULL if absent */
+    const char *content_type;  /* Content-Type of the last response, NULL if absent */
     int64_t retry_after_ms;    /* parsed Retry-After of the last response, -1 if none */
     const char *error;         /* "" on RES_OK; else a message free of credentials */
     int attempts;              /* attempts handed to libcurl (0 if cancelled before one) */
@@ -131,8 +131,9 @@ typedef struct ss_http_client_response {
     const ss_http_req *req;    /* for ss_http_response_header */
 } ss_http_client_response;
 
-/* Value of response header `name` (case-insensitive; the first one if
- * repeated), trailing spaces cut, or NULL. Valid during the callback only. */
+/* Value of header `name` (case-insensitive; the first one if repeated) in
+ * the last response received, trailing spaces cut, or NULL (always NULL
+ * for RES_CANCELLED). Valid during the callback only. */
 const char *ss_http_response_header(const ss_http_client_response *res, const char *name);
 
 /* Called exactly once per started request, on the loop thread: when it
@@ -189,7 +190,8 @@ void ss_http_client_stats_get(const ss_http_client *c, ss_http_client_stats *out
  * returns), drops idle connections and closes every libuv handle; done(arg),
  * if not NULL, runs from a close callback once nothing of the client is
  * left on the loop, and c is freed before it. Safe to call from a done
- * callback; a second call is ignored. */
+ * callback; a second call is ignored. The getaddrinfo() caveat of
+ * ss_http_req_cancel applies to requests still resolving. */
 void ss_http_client_close(ss_http_client *c, void (*done)(void *arg), void *arg);
 
 /* Token bucket like client-go's flowcontrol.NewTokenBucketRateLimiter:
