@@ -374,6 +374,7 @@ typedef struct fx {
     int client_done;            /* close's done callback ran */
     int finished;               /* request callbacks so far */
     int watchdog_fired;
+    int64_t deadline_us;
     int loop_closed;
     char url[256];
 } fx;
@@ -436,24 +437,27 @@ static int teardown(void **state)
     return rc;
 }
 
-static void on_watchdog(uv_timer_t *t)
+static void on_tick(uv_timer_t *t)
 {
     fx *f = t->data;
-    f->watchdog_fired = 1;
-    uv_stop(&f->loop);
+    if (ss_mono_us() >= f->deadline_us)
+        f->watchdog_fired = 1;
 }
 
-/* Runs the loop until *count >= want, failing after limit_ms. */
+/* Runs the loop until *count >= want, failing after limit_ms. A 10 ms tick
+ * bounds each UV_RUN_ONCE: a callback that ran in the timer phase would
+ * otherwise leave that iteration blocked in poll with nothing to wake it. */
 static void run_until(fx *f, const int *count, int want, int limit_ms)
 {
-    uv_timer_t dog;
-    uv_timer_init(&f->loop, &dog);
-    dog.data = f;
-    uv_timer_start(&dog, on_watchdog, (uint64_t)limit_ms, 0);
+    uv_timer_t tick;
+    uv_timer_init(&f->loop, &tick);
+    tick.data = f;
+    f->deadline_us = ss_mono_us() + (int64_t)limit_ms * 1000;
     f->watchdog_fired = 0;
+    uv_timer_start(&tick, on_tick, 10, 10);
     while (*count < want && !f->watchdog_fired)
         uv_run(&f->loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&dog, NULL);
+    uv_close((uv_handle_t *)&tick, NULL);
     uv_run(&f->loop, UV_RUN_NOWAIT);
     assert_false(f->watchdog_fired);
 }
@@ -896,6 +900,53 @@ static void test_cancel_in_flight(void **state)
     assert_int_equal(st.in_flight, 0);
     assert_int_equal(st.waiting, 0);
     rec_free(r, 2);
+    close_and_check(f);
+}
+
+typedef struct pair {
+    rec r[2];
+    ss_http_req *other;
+    int cancelled_other;
+} pair;
+
+static void on_first_cancels_other(const ss_http_client_response *res, void *arg)
+{
+    pair *p = arg;
+    on_done(res, &p->r[0]);
+    if (p->r[1].calls == 0) {   /* still pending (maybe its reply is queued too) */
+        ss_http_req_cancel(p->other);
+        p->cancelled_other = 1;
+    }
+}
+
+static void on_second(const ss_http_client_response *res, void *arg)
+{
+    pair *p = arg;
+    on_done(res, &p->r[1]);
+}
+
+/* One request's callback cancels another that may have finished in the
+ * same libcurl pass: the second still gets exactly one callback. */
+static void test_cancel_from_callback(void **state)
+{
+    fx *f = *state;
+    for (int round = 0; round < 20; round++) {
+        pair p = { 0 };
+        int base = f->finished;
+        ss_http_client_request q = { .method = SS_HTTP_GET, .url = url(f, "/echo") };
+        assert_int_equal(ss_http_client_start(f->c, &q, on_first_cancels_other, &p, NULL), 0);
+        q.url = url(f, round % 2 ? "/echo" : "/hang");
+        assert_int_equal(ss_http_client_start(f->c, &q, on_second, &p, &p.other), 0);
+        run_until(f, &f->finished, base + 2, 5000);
+        run_for(f, 5);
+        assert_int_equal(p.r[0].calls, 1);
+        assert_int_equal(p.r[1].calls, 1);
+        if (p.cancelled_other)
+            assert_int_equal(p.r[1].result, SS_HTTP_RES_CANCELLED);
+        else
+            assert_int_equal(p.r[1].result, SS_HTTP_RES_OK);
+        rec_free(p.r, 2);
+    }
     close_and_check(f);
 }
 
@@ -1368,6 +1419,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retry_after_date_and_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_404_not_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_from_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_from_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auth_headers, setup, teardown),
