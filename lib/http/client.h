@@ -5,7 +5,10 @@
  *
  * Everything runs on the loop thread: no function here may be called from
  * another thread, and none blocks (libcurl resolves names on its own
- * resolver threads; see ss_http_req_cancel for the one caveat). */
+ * resolver threads; see ss_http_req_cancel for the one caveat). Requests
+ * are HTTP/1.1, connections are kept alive and reused per host, redirects
+ * are not followed, and proxies from the environment (http_proxy,
+ * https_proxy, no_proxy) apply as they do for client-go. */
 #ifndef SS_HTTP_CLIENT_H
 #define SS_HTTP_CLIENT_H
 
