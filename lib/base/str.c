@@ -152,3 +152,92 @@ void ss_fquote(FILE *out, const char *s)
     }
     fputc('"', out);
 }
+
+/* ---- URL masking ---- */
+
+typedef struct mask_sink {
+    char *out;
+    size_t cap, n;
+} mask_sink;
+
+static void mput(mask_sink *s, const char *p, size_t len)
+{
+    if (s->n + 1 < s->cap) {
+        size_t room = s->cap - 1 - s->n;
+        memcpy(s->out + s->n, p, len < room ? len : room);
+    }
+    s->n += len;
+}
+
+static void mputs(mask_sink *s, const char *p)
+{
+    mput(s, p, strlen(p));
+}
+
+/* Query parameter names that usually carry a secret. */
+static int sensitive_name(const char *name, size_t len)
+{
+    static const char *const words[] = { "token", "secret", "pass", "auth", "key", "sig" };
+    char low[64];
+    if (len >= sizeof low)
+        len = sizeof low - 1;
+    for (size_t i = 0; i < len; i++)
+        low[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
+    low[len] = '\0';
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strstr(low, words[i]))
+            return 1;
+    return 0;
+}
+
+size_t ss_mask_url(const char *url, char *out, size_t outlen)
+{
+    mask_sink s = { out, outlen, 0 };
+    if (!url)
+        url = "";
+    const char *sch = strstr(url, "://");
+    const char *auth = sch ? sch + 3 : url;
+    mput(&s, url, (size_t)(auth - url));
+    const char *end = auth + strcspn(auth, "/?#");
+    const char *at = NULL;
+    for (const char *p = auth; p < end; p++)
+        if (*p == '@')
+            at = p;
+    const char *p = auth;
+    if (at) {
+        const char *colon = memchr(auth, ':', (size_t)(at - auth));
+        if (colon) {
+            mput(&s, auth, (size_t)(colon + 1 - auth));
+            mputs(&s, "***@");
+        } else {
+            mputs(&s, "***@");
+        }
+        p = at + 1;
+    }
+    size_t pathlen = strcspn(p, "?#");
+    mput(&s, p, pathlen);
+    p += pathlen;
+    if (*p == '?') {
+        mput(&s, "?", 1);
+        p++;
+        while (*p && *p != '#') {
+            size_t plen = strcspn(p, "&#");
+            const char *eq = memchr(p, '=', plen);
+            if (eq && sensitive_name(p, (size_t)(eq - p))) {
+                mput(&s, p, (size_t)(eq + 1 - p));
+                mputs(&s, "***");
+            } else {
+                mput(&s, p, plen);
+            }
+            p += plen;
+            if (*p == '&') {
+                mput(&s, "&", 1);
+                p++;
+            }
+        }
+    }
+    mputs(&s, p);
+    if (outlen)
+        out[s.n < outlen ? s.n : outlen - 1] = '\0';
+    return s.n;
+}

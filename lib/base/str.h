@@ -33,4 +33,11 @@ void ss_quote(char *dst, size_t dstlen, const char *s, size_t max);
 /* The same quoting, written to a stream without a length limit. */
 void ss_fquote(FILE *out, const char *s);
 
+/* Writes url into out (outlen bytes, NUL-terminated, truncated) with its
+ * secrets masked: "user:password@" as "user:***@", "token@" as "***@",
+ * and the values of query parameters named like token, secret, pass, auth,
+ * key or sig as "***". Returns the length of the whole masked URL (as
+ * snprintf does: out may be NULL with outlen 0 to measure). */
+size_t ss_mask_url(const char *url, char *out, size_t outlen);
+
 #endif

@@ -171,8 +171,5 @@ void cfg_print(FILE *out, const cfg_field *table, const void *base);
 /* Non-zero for a Kafka property name that holds a secret. */
 int cfg_is_secret_key(const char *key);
 
-/* Copies url into buf with any "user:password@" credentials masked
- * ("http://user:***@host/"). */
-void cfg_mask_url(const char *url, char *buf, size_t len);
 
 #endif

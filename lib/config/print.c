@@ -52,7 +52,7 @@ static void print_string(FILE *out, const cfg_field *f, const char *p)
         ss_fquote(out, "******");
         return;
     }
-    cfg_mask_url(p, masked, sizeof masked);
+    ss_mask_url(p, masked, sizeof masked);
     ss_fquote(out, (f->flags & F_URL) ? masked : p);
 }
 
@@ -168,21 +168,3 @@ void cfg_print(FILE *out, const cfg_field *table, const void *base)
     print_table(out, table, base, 0, NULL, 1);
 }
 
-void cfg_mask_url(const char *url, char *buf, size_t len)
-{
-    /* scheme://user:password@host... -> scheme://user:***@host... */
-    const char *scheme = strstr(url, "://");
-    const char *auth = scheme ? scheme + 3 : url;
-    size_t authlen = strcspn(auth, "/?#");
-    const char *at = NULL;   /* the last '@' of the authority ends the credentials */
-    for (size_t i = 0; i < authlen; i++)
-        if (auth[i] == '@')
-            at = auth + i;
-    if (!at) {
-        snprintf(buf, len, "%s", url);
-        return;
-    }
-    const char *colon = memchr(auth, ':', (size_t)(at - auth));
-    const char *user_end = colon ? colon : at;
-    snprintf(buf, len, "%.*s:***%s", (int)(user_end - url), url, at);
-}

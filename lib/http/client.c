@@ -143,80 +143,14 @@ static void puts_(sink *s, const char *p)
     put(s, p, strlen(p));
 }
 
-/* Query parameter names that usually carry a secret. */
-static int sensitive_name(const char *name, size_t len)
-{
-    static const char *const words[] = { "token", "secret", "pass", "auth", "key", "sig" };
-    char low[64];
-    if (len >= sizeof low)
-        len = sizeof low - 1;
-    for (size_t i = 0; i < len; i++)
-        low[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
-    low[len] = '\0';
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-        if (strstr(low, words[i]))
-            return 1;
-    return 0;
-}
 
-size_t ss_http_mask_url(const char *url, char *out, size_t outlen)
-{
-    sink s = { out, outlen, 0 };
-    if (!url)
-        url = "";
-    const char *sch = strstr(url, "://");
-    const char *auth = sch ? sch + 3 : url;
-    put(&s, url, (size_t)(auth - url));
-    const char *end = auth + strcspn(auth, "/?#");
-    const char *at = NULL;
-    for (const char *p = auth; p < end; p++)
-        if (*p == '@')
-            at = p;
-    const char *p = auth;
-    if (at) {
-        const char *colon = memchr(auth, ':', (size_t)(at - auth));
-        if (colon) {
-            put(&s, auth, (size_t)(colon + 1 - auth));
-            puts_(&s, "***@");
-        } else {
-            puts_(&s, "***@");
-        }
-        p = at + 1;
-    }
-    size_t pathlen = strcspn(p, "?#");
-    put(&s, p, pathlen);
-    p += pathlen;
-    if (*p == '?') {
-        put(&s, "?", 1);
-        p++;
-        while (*p && *p != '#') {
-            size_t plen = strcspn(p, "&#");
-            const char *eq = memchr(p, '=', plen);
-            if (eq && sensitive_name(p, (size_t)(eq - p))) {
-                put(&s, p, (size_t)(eq + 1 - p));
-                puts_(&s, "***");
-            } else {
-                put(&s, p, plen);
-            }
-            p += plen;
-            if (*p == '&') {
-                put(&s, "&", 1);
-                p++;
-            }
-        }
-    }
-    puts_(&s, p);
-    if (outlen)
-        out[s.n < outlen ? s.n : outlen - 1] = '\0';
-    return s.n;
-}
 
 static char *mask_url_dup(const char *url)
 {
-    size_t n = ss_http_mask_url(url, NULL, 0);
+    size_t n = ss_mask_url(url, NULL, 0);
     char *m = malloc(n + 1);
     if (m)
-        ss_http_mask_url(url, m, n + 1);
+        ss_mask_url(url, m, n + 1);
     return m;
 }
 

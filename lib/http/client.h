@@ -213,11 +213,5 @@ void ss_http_limiter_release(ss_http_limiter *l);
  * for callers that pace other work with the same bucket. */
 int64_t ss_http_limiter_reserve(ss_http_limiter *l, int64_t now_us);
 
-/* Copies url into out (outlen bytes, always NUL-terminated) with secrets
- * masked, for logs: the password of user:password@ ("user:***@"), a bare
- * userinfo ("***@"), and query values whose name holds token, secret,
- * pass, auth, key or sig. Returns the length of the masked URL (>= outlen
- * means it was truncated; a truncated copy still holds no secret). */
-size_t ss_http_mask_url(const char *url, char *out, size_t outlen);
 
 #endif

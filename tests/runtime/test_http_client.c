@@ -1071,19 +1071,19 @@ static void test_secrets_stay_out(void **state)
     rec_free(r, 2);
 
     char out[256];
-    size_t n = ss_http_mask_url("http://user:pa55@host:8080/path?x=1", out, sizeof out);
+    size_t n = ss_mask_url("http://user:pa55@host:8080/path?x=1", out, sizeof out);
     assert_string_equal(out, "http://user:***@host:8080/path?x=1");
     assert_int_equal(n, strlen(out));
-    ss_http_mask_url("https://tokenonly@host/", out, sizeof out);
+    ss_mask_url("https://tokenonly@host/", out, sizeof out);
     assert_string_equal(out, "https://***@host/");
-    ss_http_mask_url("http://h/p?a=1&access_token=abc&Signature=s&b=2#frag", out, sizeof out);
+    ss_mask_url("http://h/p?a=1&access_token=abc&Signature=s&b=2#frag", out, sizeof out);
     assert_string_equal(out, "http://h/p?a=1&access_token=***&Signature=***&b=2#frag");
-    ss_http_mask_url("http://h/p@x?q=1", out, sizeof out);   /* '@' in the path is not userinfo */
+    ss_mask_url("http://h/p@x?q=1", out, sizeof out);   /* '@' in the path is not userinfo */
     assert_string_equal(out, "http://h/p@x?q=1");
-    ss_http_mask_url("http://a:b@c:d@host/", out, sizeof out);   /* the last '@' ends userinfo */
+    ss_mask_url("http://a:b@c:d@host/", out, sizeof out);   /* the last '@' ends userinfo */
     assert_string_equal(out, "http://a:***@host/");
     /* truncated: never a secret, always terminated */
-    n = ss_http_mask_url("http://u:verysecret@host/", out, 12);
+    n = ss_mask_url("http://u:verysecret@host/", out, 12);
     assert_int_equal(n, strlen("http://u:***@host/"));
     assert_string_equal(out, "http://u:**");
     assert_null(strstr(out, "very"));
