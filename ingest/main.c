@@ -119,20 +119,24 @@ int main(int argc, char **argv)
 
     app a = { 0 };
     uv_loop_init(&a.loop);
-    a.daemon = ss_daemon_create(&a.loop, cfg, err, sizeof err);
-    if (!a.daemon) {
-        ss_error("%s", err);
-        uv_run(&a.loop, UV_RUN_NOWAIT);
-        uv_loop_close(&a.loop);
-        ss_config_free(cfg);
-        return 1;
-    }
-    ss_daemon_set_lost_counter(a.daemon, &a.lost);
+    /* Signals first: a SIGTERM that arrives while the daemon starts (it
+     * says "started" from inside create) is queued for the loop, not fatal. */
     uv_signal_init(&a.loop, &a.sigterm);
     uv_signal_init(&a.loop, &a.sigint);
     a.sigterm.data = a.sigint.data = &a;
     uv_signal_start(&a.sigterm, on_signal, SIGTERM);
     uv_signal_start(&a.sigint, on_signal, SIGINT);
+    a.daemon = ss_daemon_create(&a.loop, cfg, err, sizeof err);
+    if (!a.daemon) {
+        ss_error("%s", err);
+        uv_close((uv_handle_t *)&a.sigterm, NULL);
+        uv_close((uv_handle_t *)&a.sigint, NULL);
+        uv_run(&a.loop, UV_RUN_DEFAULT);
+        uv_loop_close(&a.loop);
+        ss_config_free(cfg);
+        return 1;
+    }
+    ss_daemon_set_lost_counter(a.daemon, &a.lost);
 
     uv_run(&a.loop, UV_RUN_DEFAULT);
     rc = uv_loop_close(&a.loop);

@@ -29,6 +29,7 @@
 #include <uv.h>
 
 #include "lib/base/clock.h"
+#include "lib/base/str.h"
 #include "lib/http/client.h"
 
 extern char **environ;
