@@ -22,27 +22,73 @@
 typedef enum ss_target_kind {
     SS_TARGET_NONE = 0,     /* decisions only, nothing is resized */
     SS_TARGET_KUBERNETES,   /* namespace + workload "deployment/name" */
-    SS_TARGET_OSHINKO,      /* url + cluster name */
-    SS_TARGET_EXEC          /* command run with the desired count */
+    SS_TARGET_OSHINKO,      /* Oshinko REST url + cluster name */
+    SS_TARGET_EXEC          /* a command run with the desired count */
 } ss_target_kind;
+
+/* How to reach an HTTP peer (Spark master, Jolokia agent, Oshinko): TLS
+ * and credentials. Strings owned by the config, "" = unset. */
+typedef struct ss_http_peer_conf {
+    char *ca_file;                    /* "" = the system's CAs */
+    int insecure_skip_verify;         /* explicit opt-out of TLS verification */
+    char *username;                   /* basic auth */
+    char *password;                   /* secret */
+    char *bearer_token;               /* secret */
+    char *bearer_token_file;          /* re-read on every request (tokens rotate) */
+} ss_http_peer_conf;
+
+/* Polling of the Spark master's /json/ and Jolokia agents (sparkscaled). */
+typedef struct ss_poll_conf {
+    int interval_s;                   /* one poll per endpoint this often */
+    int timeout_ms;                   /* whole request */
+    int connect_timeout_ms;
+    int max_response_kb;              /* larger answers are refused */
+    int max_backoff_s;                /* repeated failures back off up to this */
+    ss_http_peer_conf http;
+} ss_poll_conf;
+
+/* How scale-in is made safe (sparkscale-actuator); top-level defaults under
+ * actuator:, overridden per cluster under target:. */
+typedef struct ss_scale_in_conf {
+    int decommission;                 /* POST /workers/kill/ to the master first */
+    int decommission_timeout_s;       /* wait this long for DECOMMISSIONED */
+    int max_decision_age_s;           /* without a master: trust removable_workers this long */
+    int allow_blind_scale_in;         /* with neither source, still remove workers */
+} ss_scale_in_conf;
 
 typedef struct ss_target_conf {
     ss_target_kind kind;
+    /* kubernetes */
     char *namespace_;                 /* owned; "" = none */
     char *workload;                   /* "deployment/x" | "statefulset/x" | "replicaset/x" */
-    char *url;                        /* oshinko base URL, or kubernetes API override */
-    char *command;                    /* exec hook */
+    char *kubeconfig;                 /* "" = actuator.kubernetes.kubeconfig */
+    char *context;                    /* "" = actuator.kubernetes.context */
+    /* oshinko */
+    char *url;                        /* Oshinko REST base URL */
+    char *cluster;                    /* Oshinko cluster name; "" = the cluster's name */
+    int legacy_body;                  /* also send masterCount/workerCount at top level */
+    /* exec */
+    char **command;                   /* argv, no shell */
+    size_t ncommand;
+    char **size_command;              /* argv printing the current count, optional */
+    size_t nsize_command;
+    int timeout_s;                    /* a command running longer is killed */
+    ss_scale_in_conf scale_in;        /* from actuator:, overridable here */
 } ss_target_conf;
 
 typedef struct ss_cluster_conf {
     char name[SS_NAME_MAX];
     char metrics_prefix[SS_NAME_MAX * 2]; /* GraphiteSink prefix, may hold dots, may be "" */
-    char *spark_master;                   /* owned; optional, "" = none */
+    char **spark_master;                  /* master web UI URLs (HA: several); may be none */
+    size_t nspark_master;
+    char **jolokia;                       /* Jolokia agent URLs of the drivers; may be none */
+    size_t njolokia;
     int worker_cores;
     int worker_memory_mb;
     int executor_cores;
     int executor_memory_mb;
     policy_conf policy;                   /* top-level defaults, overridden per cluster */
+    ss_poll_conf poll;                    /* top-level defaults, overridden per cluster */
     ss_target_conf target;
     int line;                             /* YAML line of this cluster, for messages */
 } ss_cluster_conf;
@@ -91,6 +137,24 @@ typedef struct ss_config {
         policy_conf defaults;             /* top-level policy keys; each cluster
                                            * starts from these, then overrides */
     } policy;
+
+    ss_poll_conf poll;                    /* defaults for every cluster's poll: */
+
+    struct {
+        ss_listen_addr http;              /* status: /healthz, /metrics, /v1/clusters */
+        char id[SS_NAME_MAX];             /* this actuator; "" = host name and pid */
+        char group[SS_NAME_MAX * 2];      /* Kafka consumer group of the actuators */
+        int call_timeout_ms;              /* one backend HTTP request */
+        int max_attempts;                 /* backend calls: tries on 5xx/timeouts */
+        ss_http_peer_conf http_client;    /* TLS/auth for Oshinko and exec-less peers */
+        ss_scale_in_conf scale_in;        /* defaults for every cluster's target */
+        struct {
+            char *kubeconfig;             /* "" = in-cluster service account */
+            char *context;                /* "" = current-context */
+            int qps;                      /* client-side rate limit per API server */
+            int burst;
+        } kubernetes;
+    } actuator;
 
     char log_level[16];
 

@@ -739,6 +739,46 @@ cleanup:
     return rc;
 }
 
+int cfg_copy_table(const cfg_field *table, void *dst, const void *src)
+{
+    for (const cfg_field *f = table; f->type != FT_END; f++) {
+        const char *s = (const char *)src + f->offset;
+        char *d = cfg_at(dst, f->offset);
+        switch (f->type) {
+        case FT_MAP:
+        case FT_EMBED:
+            if (cfg_copy_table(f->sub, d, s) != 0)
+                return -ENOMEM;
+            break;
+        case FT_INT:
+        case FT_BOOL:
+            memcpy(d, s, sizeof(int));
+            break;
+        case FT_ENUM:
+            memcpy(d, s, f->size ? f->size : sizeof(int));
+            break;
+        case FT_ADDR:
+            memcpy(d, s, sizeof(ss_listen_addr));
+            break;
+        case FT_STRING:
+            if (f->size) {
+                memcpy(d, s, f->size);
+            } else {
+                const char *from = cfg_get_ptr(src, f->offset);
+                char *copy = strdup(from ? from : "");
+                if (!copy)
+                    return -ENOMEM;
+                free(cfg_get_ptr(dst, f->offset));
+                cfg_set_ptr(dst, f->offset, copy);
+            }
+            break;
+        default:
+            break;   /* lists, properties: not copied */
+        }
+    }
+    return 0;
+}
+
 void cfg_free_table(const cfg_field *table, void *base)
 {
     for (const cfg_field *f = table; f->type != FT_END; f++) {

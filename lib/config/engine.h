@@ -161,6 +161,12 @@ const char *cfg_check_string(const cfg_field *f, const char *s);
 int cfg_load(const char *yaml, size_t len, const char *source, const cfg_field *table,
              void *root, int (*validate)(cfg_ctx *c), char *err, size_t errlen);
 
+/* Copies src into dst as described by table (both structs of its type):
+ * scalars and fixed strings by value, pointer strings duplicated (dst's old
+ * ones freed), maps recursively. Lists and properties are not copied.
+ * Returns 0 or -ENOMEM (dst then holds a mix, still safe to free). */
+int cfg_copy_table(const cfg_field *table, void *dst, const void *src);
+
 /* Frees what the loader allocated inside base (lists, properties, strings). */
 void cfg_free_table(const cfg_field *table, void *base);
 

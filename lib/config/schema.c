@@ -148,14 +148,71 @@ static const cfg_field executor_fields[] = {
     FLD_END
 };
 
+/* Relative to ss_http_peer_conf. */
+static const cfg_field http_peer_fields[] = {
+    FLD_STRP("ca_file", ss_http_peer_conf, ca_file, "", F_PATH,
+             "CA bundle that signs the peer's certificate, \"\" = the system's CAs"),
+    FLD_BOOL("insecure_skip_verify", ss_http_peer_conf, insecure_skip_verify, "false",
+             "do not verify TLS certificates (testing only; logged as a warning)"),
+    FLD_STRP("username", ss_http_peer_conf, username, "", 0, "basic auth user"),
+    FLD_STRP("password", ss_http_peer_conf, password, "", F_SECRET, "basic auth password"),
+    FLD_STRP("bearer_token", ss_http_peer_conf, bearer_token, "", F_SECRET,
+             "sent as Authorization: Bearer"),
+    FLD_STRP("bearer_token_file", ss_http_peer_conf, bearer_token_file, "", F_PATH,
+             "file holding the bearer token, re-read on every request (tokens rotate)"),
+    FLD_END
+};
+
+/* Relative to ss_poll_conf: the top-level defaults and each cluster's overrides. */
+static const cfg_field poll_fields[] = {
+    FLD_INT("interval_s", ss_poll_conf, interval_s, 1, 3600, "5",
+            "poll the Spark master and Jolokia agents this often"),
+    FLD_INT("timeout_ms", ss_poll_conf, timeout_ms, 100, 600000, "3000", "one whole request"),
+    FLD_INT("connect_timeout_ms", ss_poll_conf, connect_timeout_ms, 50, 60000, "1000",
+            "connecting to the endpoint"),
+    FLD_INT("max_response_kb", ss_poll_conf, max_response_kb, 1, 262144, "4096",
+            "larger answers are refused"),
+    FLD_INT("max_backoff_s", ss_poll_conf, max_backoff_s, 1, 3600, "60",
+            "repeated failures back off (with jitter) up to this"),
+    FLD_EMBED(offsetof(ss_poll_conf, http), http_peer_fields),
+    FLD_END
+};
+
+/* Relative to ss_scale_in_conf: actuator-wide defaults, per-cluster overrides. */
+static const cfg_field scale_in_fields[] = {
+    FLD_BOOL("decommission", ss_scale_in_conf, decommission, "true",
+             "decommission victims through the Spark master (POST /workers/kill/) first"),
+    FLD_INT("decommission_timeout_s", ss_scale_in_conf, decommission_timeout_s, 1, 86400, "120",
+            "wait at most this long for victims to be DECOMMISSIONED"),
+    FLD_INT("max_decision_age_s", ss_scale_in_conf, max_decision_age_s, 1, 86400, "30",
+            "without a master: trust a decision's removable workers this long"),
+    FLD_BOOL("allow_blind_scale_in", ss_scale_in_conf, allow_blind_scale_in, "false",
+             "with no master and no removable workers, shrink anyway (the backend picks)"),
+    FLD_END
+};
+
 static const cfg_field target_fields[] = {
     FLD_ENUM("kind", ss_target_conf, kind, target_opts, "none",
              "none | kubernetes | oshinko | exec"),
     FLD_STRP("namespace", ss_target_conf, namespace_, "", 0, "kubernetes namespace"),
     FLD_STRP("workload", ss_target_conf, workload, "", 0,
-            "kubernetes deployment/x | statefulset/x | replicaset/x; oshinko cluster name"),
-    FLD_STRP("url", ss_target_conf, url, "", F_URL, "oshinko base URL, or kubernetes API override"),
-    FLD_STRP("command", ss_target_conf, command, "", 0, "exec hook, run with the desired count"),
+             "kubernetes deployment/x | statefulset/x | replicaset/x"),
+    FLD_STRP("kubeconfig", ss_target_conf, kubeconfig, "", F_PATH,
+             "kubernetes: this cluster's kubeconfig, \"\" = actuator.kubernetes"),
+    FLD_STRP("context", ss_target_conf, context, "", 0,
+             "kubernetes: context in that kubeconfig, \"\" = its current-context"),
+    FLD_STRP("url", ss_target_conf, url, "", F_URL, "oshinko REST base URL"),
+    FLD_STRP("cluster", ss_target_conf, cluster, "", 0,
+             "oshinko cluster name, \"\" = this cluster's name"),
+    FLD_BOOL("legacy_body", ss_target_conf, legacy_body, "false",
+             "oshinko: also send masterCount/workerCount at the top level (older servers)"),
+    FLD_STRLIST("command", ss_target_conf, command, ncommand, 256, 0,
+                "exec: argv run with SPARKSCALE_* in its environment (no shell)"),
+    FLD_STRLIST("size_command", ss_target_conf, size_command, nsize_command, 256, 0,
+                "exec: argv that prints the current worker count (optional)"),
+    FLD_INT("timeout_s", ss_target_conf, timeout_s, 1, 86400, "30",
+            "exec: a command still running after this is killed"),
+    FLD_EMBED(offsetof(ss_target_conf, scale_in), scale_in_fields),
     FLD_END
 };
 
@@ -164,13 +221,48 @@ static const cfg_field cluster_fields[] = {
             "cluster name, the Kafka key of its decisions"),
     FLD_STR("metrics_prefix", ss_cluster_conf, metrics_prefix, NULL, F_PREFIX,
             "the GraphiteSink prefix this cluster uses (default: name)"),
-    FLD_STRP("spark_master", ss_cluster_conf, spark_master, "", F_URL,
-            "master web UI, e.g. http://master:8080, \"\" = none"),
+    FLD_STRLIST("spark_master", ss_cluster_conf, spark_master, nspark_master, 16, F_URL,
+                "master web UI URL(s), e.g. http://master:8080; several for HA (the ALIVE one is used)"),
+    FLD_STRLIST("jolokia", ss_cluster_conf, jolokia, njolokia, 1024, F_URL,
+                "Jolokia agent URLs of the drivers, e.g. http://driver:8778/jolokia/"),
     FLD_MAP("worker", 0, worker_fields, "one Spark worker"),
     FLD_MAP("executor", 0, executor_fields, "one executor"),
     FLD_MAP("policy", offsetof(ss_cluster_conf, policy), policy_fields,
             "overrides of the top-level policy"),
-    FLD_MAP("target", offsetof(ss_cluster_conf, target), target_fields, "what is resized"),
+    FLD_MAP("poll", offsetof(ss_cluster_conf, poll), poll_fields,
+            "overrides of the top-level poll"),
+    FLD_MAP("target", offsetof(ss_cluster_conf, target), target_fields,
+            "what sparkscale-actuator resizes, and how scale-in stays safe"),
+    FLD_END
+};
+
+static const cfg_field kubernetes_fields[] = {
+    FLD_STRP("kubeconfig", ss_config, actuator.kubernetes.kubeconfig, "", F_PATH,
+             "kubeconfig file, \"\" = in-cluster service account"),
+    FLD_STRP("context", ss_config, actuator.kubernetes.context, "", 0,
+             "context in the kubeconfig, \"\" = its current-context"),
+    FLD_INT("qps", ss_config, actuator.kubernetes.qps, 0, 100000, "20",
+            "requests per second to one API server, 0 = no limit"),
+    FLD_INT("burst", ss_config, actuator.kubernetes.burst, 1, 100000, "40",
+            "requests allowed at once above qps"),
+    FLD_END
+};
+
+static const cfg_field actuator_fields[] = {
+    FLD_ADDR("http", ss_config, actuator.http, "127.0.0.1:9091",
+             "actuator status: /healthz, /metrics, /v1/clusters"),
+    FLD_STR("id", ss_config, actuator.id, "", F_NAME,
+            "this actuator's name in audit records, \"\" = host name and pid"),
+    FLD_STR("group", ss_config, actuator.group, "sparkscale-actuators", F_NAME | F_NONEMPTY,
+            "Kafka consumer group shared by the actuators"),
+    FLD_INT("call_timeout_ms", ss_config, actuator.call_timeout_ms, 100, 600000, "10000",
+            "one backend HTTP request (Spark master, Oshinko, Kubernetes)"),
+    FLD_INT("max_attempts", ss_config, actuator.max_attempts, 1, 20, "4",
+            "backend calls are tried this often on 5xx, 429 and timeouts"),
+    FLD_MAP("http_client", offsetof(ss_config, actuator.http_client), http_peer_fields,
+            "TLS and credentials for Oshinko"),
+    FLD_EMBED(offsetof(ss_config, actuator.scale_in), scale_in_fields),
+    FLD_MAP("kubernetes", 0, kubernetes_fields, "the Kubernetes API (kind: kubernetes targets)"),
     FLD_END
 };
 
@@ -182,6 +274,9 @@ static const cfg_field root_fields[] = {
     FLD_MAP("kafka", 0, kafka_fields, "the decision bus"),
     FLD_MAP("store", 0, store_fields, "bounds of the in-memory metric store"),
     FLD_MAP("policy", 0, policy_top_fields, "evaluation, and defaults for every cluster"),
+    FLD_MAP("poll", offsetof(ss_config, poll), poll_fields,
+            "polling the Spark master and Jolokia, defaults for every cluster"),
+    FLD_MAP("actuator", 0, actuator_fields, "sparkscale-actuator"),
     FLD_SENUM("log_level", ss_config, log_level, level_opts, "info", "debug | info | warn | error"),
     FLD_LIST("pools", ss_config, pools, npools, ss_pool_conf, CONFIG_MAX_POOLS, pool_fields,
              NULL, NULL, "capacity pools shared by clusters"),
@@ -209,10 +304,15 @@ const char ss_config_embedded_yaml[] =
     "    executor: { cores: 2, memory_mb: 4096 }\n"
     "    policy:   { min_workers: 1, max_workers: 20, idle_workers: 1 }\n"
     "    target:   { kind: none }     # decisions only, nothing is resized\n";
+/* A cluster starts from the top-level policy, poll and scale-in settings. */
 static void cluster_init(cfg_ctx *c, void *elem)
 {
     ss_cluster_conf *cl = elem;
-    cl->policy = cfg_of(c)->policy.defaults;
+    const ss_config *cfg = cfg_of(c);
+    cl->policy = cfg->policy.defaults;
+    cl->target.scale_in = cfg->actuator.scale_in;
+    if (cfg_copy_table(poll_fields, &cl->poll, &cfg->poll) != 0)
+        c->failed = 1;   /* out of memory: reported after parsing */
 }
 
 static int cluster_post(cfg_ctx *c, yaml_node_t *node, void *elem)
@@ -233,12 +333,14 @@ static int cluster_post(cfg_ctx *c, yaml_node_t *node, void *elem)
         }
         cfg_set_str(cl->metrics_prefix, sizeof cl->metrics_prefix, cl->name, strlen(cl->name));
     }
-    if (cl->target.kind == SS_TARGET_OSHINKO && cl->target.workload[0] == '\0') {
+    if (c->failed)
+        return -ENOMEM;
+    if (cl->target.kind == SS_TARGET_OSHINKO && cl->target.cluster[0] == '\0') {
         char *name = strdup(cl->name);
         if (!name)
             return -ENOMEM;
-        free(cl->target.workload);
-        cl->target.workload = name;
+        free(cl->target.cluster);
+        cl->target.cluster = name;
     }
     return 0;
 }
@@ -332,14 +434,48 @@ static int validate_target(cfg_ctx *c, const char *path, const ss_cluster_conf *
         }
         return 0;
     case SS_TARGET_EXEC:
-        if (!t->command[0]) {
+        if (t->ncommand == 0 || !t->command[0][0]) {
             snprintf(kp, sizeof kp, "%s.command", path);
-            return cfg_fail_path(c, kp, "cluster \"%s\": kind exec needs a command", cl->name);
+            return cfg_fail_path(c, kp, "cluster \"%s\": kind exec needs a command "
+                                 "(a list: program, then its arguments)", cl->name);
+        }
+        if (t->nsize_command > 0 && !t->size_command[0][0]) {
+            snprintf(kp, sizeof kp, "%s.size_command", path);
+            return cfg_fail_path(c, kp, "cluster \"%s\": size_command starts with an empty "
+                                 "program name", cl->name);
         }
         return 0;
     default:
         return 0;
     }
+}
+
+/* Basic auth and a bearer token are exclusive; a password needs a user. */
+static int validate_peer(cfg_ctx *c, const char *path, const ss_http_peer_conf *h)
+{
+    char kp[CFG_PATH_LEN * 2];
+    int basic = h->username[0] || h->password[0];
+    int bearer = h->bearer_token[0] || h->bearer_token_file[0];
+    if (basic && bearer) {
+        snprintf(kp, sizeof kp, "%s.bearer_token", path);
+        return cfg_fail_path(c, kp, "basic auth (username/password) and a bearer token are "
+                             "exclusive");
+    }
+    if (h->password[0] && !h->username[0]) {
+        snprintf(kp, sizeof kp, "%s.username", path);
+        return cfg_fail_path(c, kp, "a password needs a username");
+    }
+    if (h->bearer_token[0] && h->bearer_token_file[0]) {
+        snprintf(kp, sizeof kp, "%s.bearer_token_file", path);
+        return cfg_fail_path(c, kp, "set bearer_token or bearer_token_file, not both");
+    }
+    return 0;
+}
+
+static int same_tcp_addr(const ss_listen_addr *a, const ss_listen_addr *b)
+{
+    return a->enabled && b->enabled && a->port && a->port == b->port &&
+           strcmp(a->host, b->host) == 0;
 }
 
 typedef struct name_ref {
@@ -397,9 +533,14 @@ static int validate(cfg_ctx *c)
                          "must be >= ingest.max_line_bytes (%d), got %d",
                          cfg->ingest.max_line_bytes, cfg->ingest.read_buffer_bytes);
     const ss_listen_addr *tcp = &cfg->ingest.carbon_tcp, *http = &cfg->ingest.http;
-    if (tcp->enabled && http->enabled && tcp->port && tcp->port == http->port &&
-        strcmp(tcp->host, http->host) == 0)
+    if (same_tcp_addr(tcp, http))
         return cfg_fail_path(c, "ingest.http", "same TCP address as ingest.carbon_tcp");
+    if (same_tcp_addr(&cfg->actuator.http, http) || same_tcp_addr(&cfg->actuator.http, tcp))
+        return cfg_fail_path(c, "actuator.http", "same TCP address as a listener of sparkscaled "
+                             "(both daemons may read this file)");
+    if ((rc = validate_peer(c, "poll", &cfg->poll.http)) != 0 ||
+        (rc = validate_peer(c, "actuator.http_client", &cfg->actuator.http_client)) != 0)
+        return rc;
     if (strcmp(cfg->kafka.decisions_topic, cfg->kafka.audit_topic) == 0)
         return cfg_fail_path(c, "kafka.audit_topic", "must differ from kafka.decisions_topic");
     if (cfg->store.max_apps_per_cluster > cfg->store.max_apps)
@@ -439,6 +580,9 @@ static int validate(cfg_ctx *c)
         }
         snprintf(kp, sizeof kp, "clusters[%zu].target", i);
         if ((rc = validate_target(c, kp, cl)) != 0)
+            return rc;
+        snprintf(kp, sizeof kp, "clusters[%zu].poll", i);
+        if ((rc = validate_peer(c, kp, &cl->poll.http)) != 0)
             return rc;
     }
 

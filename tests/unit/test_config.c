@@ -84,7 +84,8 @@ static void test_defaults(void **state)
     const ss_cluster_conf *cl = &cfg->clusters[0];
     assert_string_equal(cl->name, "a");
     assert_string_equal(cl->metrics_prefix, "a"); /* default = name */
-    assert_string_equal(cl->spark_master, "");
+    assert_int_equal(cl->nspark_master, 0);
+    assert_int_equal(cl->njolokia, 0);
     assert_int_equal(cl->worker_cores, 4);
     assert_int_equal(cl->worker_memory_mb, 8192);
     assert_int_equal(cl->executor_cores, 1);
@@ -107,6 +108,21 @@ static void test_defaults(void **state)
     assert_int_equal(cl->target.kind, SS_TARGET_NONE);
     assert_string_equal(cl->target.namespace_, "");
     assert_string_equal(cl->target.workload, "");
+    assert_int_equal(cl->target.ncommand, 0);
+    assert_int_equal(cl->target.timeout_s, 30);
+    /* Scale-in safety: on by default, blind scale-in off. */
+    assert_int_equal(cl->target.scale_in.decommission, 1);
+    assert_int_equal(cl->target.scale_in.decommission_timeout_s, 120);
+    assert_int_equal(cl->target.scale_in.max_decision_age_s, 30);
+    assert_int_equal(cl->target.scale_in.allow_blind_scale_in, 0);
+    assert_int_equal(cl->poll.interval_s, 5);
+    assert_int_equal(cl->poll.timeout_ms, 3000);
+    assert_string_equal(cl->poll.http.ca_file, "");
+    assert_string_equal(cfg->actuator.http.host, "127.0.0.1");
+    assert_int_equal(cfg->actuator.http.port, 9091);
+    assert_string_equal(cfg->actuator.group, "sparkscale-actuators");
+    assert_int_equal(cfg->actuator.kubernetes.qps, 20);
+    assert_int_equal(cfg->actuator.kubernetes.burst, 40);
     assert_int_equal(ss_config_cluster_index(cfg, "a"), 0);
     assert_int_equal(ss_config_cluster_index(cfg, "b"), -1);
     ss_config_free(cfg);
@@ -184,17 +200,44 @@ static const char every_key_yaml[] =
     "  pool: p1\n"
     "  idle_mode: need\n"
     "log_level: debug\n"
+    "poll:\n"
+    "  interval_s: 7\n"
+    "  timeout_ms: 700\n"
+    "  connect_timeout_ms: 70\n"
+    "  max_response_kb: 77\n"
+    "  max_backoff_s: 17\n"
+    "  ca_file: /etc/ca.pem\n"
+    "  insecure_skip_verify: false\n"
+    "  username: u\n"
+    "  password: pw\n"
+    "actuator:\n"
+    "  http: \"127.0.0.1:9191\"\n"
+    "  id: act-1\n"
+    "  group: g1\n"
+    "  call_timeout_ms: 1234\n"
+    "  max_attempts: 2\n"
+    "  http_client: { bearer_token_file: /var/run/token }\n"
+    "  decommission: false\n"
+    "  decommission_timeout_s: 5\n"
+    "  max_decision_age_s: 6\n"
+    "  allow_blind_scale_in: true\n"
+    "  kubernetes: { kubeconfig: /k/config, context: ctx, qps: 0, burst: 3 }\n"
     "pools:\n"
     "  - { name: p1, max_workers: 30 }\n"
     "clusters:\n"
     "  - name: c-1.x_y\n"
     "    metrics_prefix: \"\"\n"
-    "    spark_master: \"https://m:8080\"\n"
+    "    spark_master: [\"https://m:8080\", \"https://m2:8080\"]\n"
+    "    jolokia: \"http://d:8778/jolokia/\"\n"
     "    worker: { cores: 16, memory_mb: 65536 }\n"
     "    executor: { cores: 3, memory_mb: 5000 }\n"
+    "    poll: { interval_s: 2, bearer_token: tk, username: \"\", password: \"\" }\n"
     "    target:\n"
     "      kind: exec\n"
-    "      command: \"/usr/local/bin/resize --to\"\n";
+    "      command: [/usr/local/bin/resize, --to]\n"
+    "      size_command: [/usr/local/bin/count]\n"
+    "      timeout_s: 9\n"
+    "      max_decision_age_s: 8\n";
 
 static void test_every_key(void **state)
 {
@@ -232,7 +275,32 @@ static void test_every_key(void **state)
     const ss_cluster_conf *cl = &cfg->clusters[0];
     assert_string_equal(cl->name, "c-1.x_y");
     assert_string_equal(cl->metrics_prefix, "");
-    assert_string_equal(cl->spark_master, "https://m:8080");
+    assert_int_equal(cl->nspark_master, 2);
+    assert_string_equal(cl->spark_master[0], "https://m:8080");
+    assert_string_equal(cl->spark_master[1], "https://m2:8080");
+    assert_int_equal(cl->njolokia, 1);     /* a scalar is a list of one */
+    assert_string_equal(cl->jolokia[0], "http://d:8778/jolokia/");
+    assert_int_equal(cfg->poll.interval_s, 7);
+    assert_int_equal(cfg->poll.max_backoff_s, 17);
+    assert_string_equal(cfg->poll.http.ca_file, "/etc/ca.pem");
+    assert_string_equal(cfg->poll.http.password, "pw");
+    /* The cluster inherits poll and overrides some keys (its own copies). */
+    assert_int_equal(cl->poll.interval_s, 2);
+    assert_int_equal(cl->poll.timeout_ms, 700);
+    assert_string_equal(cl->poll.http.ca_file, "/etc/ca.pem");
+    assert_true(cl->poll.http.ca_file != cfg->poll.http.ca_file);
+    assert_string_equal(cl->poll.http.bearer_token, "tk");
+    assert_string_equal(cfg->actuator.id, "act-1");
+    assert_string_equal(cfg->actuator.group, "g1");
+    assert_int_equal(cfg->actuator.http.port, 9191);
+    assert_int_equal(cfg->actuator.call_timeout_ms, 1234);
+    assert_int_equal(cfg->actuator.max_attempts, 2);
+    assert_string_equal(cfg->actuator.http_client.bearer_token_file, "/var/run/token");
+    assert_int_equal(cfg->actuator.scale_in.decommission, 0);
+    assert_string_equal(cfg->actuator.kubernetes.kubeconfig, "/k/config");
+    assert_string_equal(cfg->actuator.kubernetes.context, "ctx");
+    assert_int_equal(cfg->actuator.kubernetes.qps, 0);
+    assert_int_equal(cfg->actuator.kubernetes.burst, 3);
     assert_int_equal(cl->worker_cores, 16);
     assert_int_equal(cl->worker_memory_mb, 65536);
     assert_int_equal(cl->executor_cores, 3);
@@ -251,7 +319,16 @@ static void test_every_key(void **state)
     assert_int_equal(p->demand, POLICY_DEMAND_MAX_NEEDED);
     assert_string_equal(p->pool, "p1");
     assert_int_equal(cl->target.kind, SS_TARGET_EXEC);
-    assert_string_equal(cl->target.command, "/usr/local/bin/resize --to");
+    assert_int_equal(cl->target.ncommand, 2);
+    assert_string_equal(cl->target.command[0], "/usr/local/bin/resize");
+    assert_string_equal(cl->target.command[1], "--to");
+    assert_int_equal(cl->target.nsize_command, 1);
+    assert_int_equal(cl->target.timeout_s, 9);
+    /* scale-in: the actuator's defaults, one overridden here */
+    assert_int_equal(cl->target.scale_in.decommission, 0);
+    assert_int_equal(cl->target.scale_in.decommission_timeout_s, 5);
+    assert_int_equal(cl->target.scale_in.max_decision_age_s, 8);
+    assert_int_equal(cl->target.scale_in.allow_blind_scale_in, 1);
     ss_config_free(cfg);
 }
 
@@ -454,7 +531,7 @@ static void test_targets(void **state)
     assert_string_equal(cfg->clusters[0].target.workload, "statefulset/w-1");
     assert_int_equal(cfg->clusters[1].target.kind, SS_TARGET_OSHINKO);
     assert_string_equal(cfg->clusters[1].target.url, "http://oshinko:8080");
-    assert_string_equal(cfg->clusters[1].target.workload, "o"); /* oshinko name = cluster */
+    assert_string_equal(cfg->clusters[1].target.cluster, "o"); /* oshinko name = cluster */
     assert_string_equal(cfg->clusters[2].target.url, "https://api:6443");
     ss_config_free(cfg);
 
@@ -542,8 +619,23 @@ static void test_validation_errors(void **state)
     expect_error("clusters:\n  - name: \"\"\n", "t.yaml:2:11: ", "clusters[0].name: ", "empty", NULL);
     expect_error("clusters:\n  - name: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
                  "clusters[0].name: ", "too long", "at most 63", NULL);
+    /* Peers: basic auth and a bearer token are exclusive, per cluster too. */
+    expect_error("poll: { username: u, bearer_token: t }\nclusters:\n  - name: a\n",
+                 "t.yaml:1:36: ", "poll.bearer_token: ", "exclusive", NULL);
+    expect_error("clusters:\n  - name: a\n    poll: { password: p }\n",
+                 "clusters[0].poll.username: ", "needs a username", NULL);
+    /* Both daemons read one file: their status ports must differ. */
+    expect_error("ingest: { http: \"127.0.0.1:9000\" }\nactuator: { http: \"127.0.0.1:9000\" }\n"
+                 "clusters:\n  - name: a\n", "actuator.http: ", "same TCP address", NULL);
+    /* exec: argv, the program first. */
+    expect_error("clusters:\n  - name: a\n    target: { kind: exec, command: [] }\n",
+                 "clusters[0].target.command: ", "needs a command", NULL);
+    expect_error("clusters:\n  - name: a\n    target: { kind: exec, command: [x], timeout_s: 0 }\n",
+                 "clusters[0].target.timeout_s: ", "between 1 and 86400", NULL);
+    expect_error("clusters:\n  - name: a\n    jolokia: [\"http://ok/\", \"ftp://no\"]\n",
+                 "clusters[0].jolokia[1]: ", "URL", NULL);
     expect_error("clusters:\n  - name: a\n    spark_master: master:8080\n",
-                 "t.yaml:3:19: ", "clusters[0].spark_master: ", "URL", NULL);
+                 "t.yaml:3:19: ", "clusters[0].spark_master[0]: ", "URL", NULL);
     expect_error("ingest: { max_line_bytes: 8192, read_buffer_bytes: 4096 }\n" ONE_CLUSTER,
                  "t.yaml:1:52: ", "ingest.read_buffer_bytes: ", "max_line_bytes (8192)", NULL);
     expect_error("ingest: { carbon_tcp: \"0.0.0.0:80\", http: \"0.0.0.0:80\" }\n" ONE_CLUSTER,
@@ -650,42 +742,29 @@ static void test_yaml_syntax_and_files(void **state)
     assert_true(strlen(tiny) < sizeof tiny);
 }
 
+static void printed(const ss_config *cfg, char **text_out)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    ss_config_print(cfg, out);
+    fclose(out);
+    *text_out = text;
+}
+
+/* Two configurations are equal when they print the same (every key, with
+ * its value, is printed; only the source line may differ). */
 static void assert_config_equal(const ss_config *a, const ss_config *b)
 {
-    assert_memory_equal(&a->ingest, &b->ingest, sizeof a->ingest);
-    assert_string_equal(a->kafka.brokers, b->kafka.brokers);
-    assert_string_equal(a->kafka.decisions_topic, b->kafka.decisions_topic);
-    assert_string_equal(a->kafka.audit_topic, b->kafka.audit_topic);
-    assert_int_equal(a->kafka.nproperties, b->kafka.nproperties);
-    for (size_t i = 0; i < a->kafka.nproperties; i++) {
-        assert_string_equal(a->kafka.properties[i].key, b->kafka.properties[i].key);
-        assert_string_equal(a->kafka.properties[i].value, b->kafka.properties[i].value);
-    }
-    assert_int_equal(a->kafka.linger_ms, b->kafka.linger_ms);
-    assert_int_equal(a->kafka.heartbeat_s, b->kafka.heartbeat_s);
-    assert_int_equal(a->kafka.max_pending, b->kafka.max_pending);
-    assert_int_equal(a->kafka.decision_ttl_s, b->kafka.decision_ttl_s);
-    assert_memory_equal(&a->store, &b->store, sizeof a->store);
-    assert_memory_equal(&a->policy, &b->policy, sizeof a->policy);
-    assert_string_equal(a->log_level, b->log_level);
-    assert_int_equal(a->npools, b->npools);
-    for (size_t i = 0; i < a->npools; i++)
-        assert_memory_equal(&a->pools[i], &b->pools[i], sizeof a->pools[i]);
+    char *ta, *tb;
+    printed(a, &ta);
+    printed(b, &tb);
+    assert_string_equal(strchr(ta, '\n'), strchr(tb, '\n'));
+    free(ta);
+    free(tb);
     assert_int_equal(a->nclusters, b->nclusters);
-    for (size_t i = 0; i < a->nclusters; i++) {
-        ss_cluster_conf x = a->clusters[i], y = b->clusters[i];
-        x.line = y.line = 0; /* the printed file has its own layout */
-        /* Strings sized to content: compare the text, then the rest as bytes. */
-        char **xs[] = { &x.spark_master, &x.target.namespace_, &x.target.workload, &x.target.url,
-                        &x.target.command };
-        char **ys[] = { &y.spark_master, &y.target.namespace_, &y.target.workload, &y.target.url,
-                        &y.target.command };
-        for (size_t k = 0; k < sizeof xs / sizeof xs[0]; k++) {
-            assert_string_equal(*xs[k], *ys[k]);
-            *xs[k] = *ys[k] = NULL;
-        }
-        assert_memory_equal(&x, &y, sizeof x);
-    }
+    assert_int_equal(a->kafka.nproperties, b->kafka.nproperties);
 }
 
 static ss_config *reprint_and_load(const ss_config *cfg, char **text_out)
