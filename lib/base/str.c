@@ -241,3 +241,21 @@ size_t ss_mask_url(const char *url, char *out, size_t outlen)
         out[s.n < outlen ? s.n : outlen - 1] = '\0';
     return s.n;
 }
+
+void ss_scrub(char *msg, size_t cap, const char *secret)
+{
+    size_t sl = secret ? strlen(secret) : 0;
+    if (sl == 0 || cap == 0)
+        return;
+    char tmp[1024];
+    mask_sink w = { tmp, cap < sizeof tmp ? cap : sizeof tmp, 0 };
+    const char *p = msg, *hit;
+    while ((hit = strstr(p, secret))) {
+        mput(&w, p, (size_t)(hit - p));
+        mputs(&w, "***");
+        p = hit + sl;
+    }
+    mputs(&w, p);
+    tmp[w.n < w.cap ? w.n : w.cap - 1] = '\0';
+    memcpy(msg, tmp, strlen(tmp) + 1);
+}

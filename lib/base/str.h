@@ -40,4 +40,8 @@ void ss_fquote(FILE *out, const char *s);
  * snprintf does: out may be NULL with outlen 0 to measure). */
 size_t ss_mask_url(const char *url, char *out, size_t outlen);
 
+/* Replaces every occurrence of secret in msg (a NUL-terminated string in a
+ * buffer of cap bytes; at most 1 KiB is kept) by "***". */
+void ss_scrub(char *msg, size_t cap, const char *secret);
+
 #endif

@@ -122,29 +122,6 @@ static const char *method_name(ss_http_method m)
     return NULL;
 }
 
-/* ---- masking ---------------------------------------------------------- */
-
-typedef struct sink {
-    char *out;
-    size_t cap, n;
-} sink;
-
-static void put(sink *s, const char *p, size_t len)
-{
-    if (s->n + 1 < s->cap) {
-        size_t room = s->cap - 1 - s->n;
-        memcpy(s->out + s->n, p, len < room ? len : room);
-    }
-    s->n += len;
-}
-
-static void puts_(sink *s, const char *p)
-{
-    put(s, p, strlen(p));
-}
-
-
-
 static char *mask_url_dup(const char *url)
 {
     size_t n = ss_mask_url(url, NULL, 0);
@@ -157,23 +134,9 @@ static char *mask_url_dup(const char *url)
 /* Replaces every occurrence of each secret in msg (cap bytes) by "***". */
 static void scrub(char *msg, size_t cap, char *const *secrets)
 {
-    for (int i = 0; i < MAX_SECRETS; i++) {
-        const char *sec = secrets[i];
-        size_t sl = sec ? strlen(sec) : 0;
-        if (sl == 0)
-            continue;
-        char tmp[CURL_ERROR_SIZE + 64];
-        sink s = { tmp, sizeof tmp < cap ? sizeof tmp : cap, 0 };
-        const char *p = msg, *hit;
-        while ((hit = strstr(p, sec))) {
-            put(&s, p, (size_t)(hit - p));
-            puts_(&s, "***");
-            p = hit + sl;
-        }
-        puts_(&s, p);
-        tmp[s.n < s.cap ? s.n : s.cap - 1] = '\0';
-        memcpy(msg, tmp, strlen(tmp) + 1);
-    }
+    for (int i = 0; i < MAX_SECRETS; i++)
+        if (secrets[i] && secrets[i][0])
+            ss_scrub(msg, cap, secrets[i]);
 }
 
 /* ---- limiter ------------------------------------------------------------ */
