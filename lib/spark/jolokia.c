@@ -67,6 +67,8 @@ int ss_jolokia_build_read(const ss_jolokia_read *reads, size_t n, char **out, si
         if (!o || json_object_set_new(o, "type", json_string("read")) != 0 ||
             json_object_set_new(o, "mbean", mbean) != 0 ||
             (attr && json_object_set_new(o, "attribute", attr) != 0) ||
+            (reads[i].ignore_errors &&
+             json_object_set_new(o, "config", json_pack("{s:b}", "ignoreErrors", 1)) != 0) ||
             json_array_append_new(arr, o) != 0) {
             json_decref(arr);
             return -ENOMEM;

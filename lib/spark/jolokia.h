@@ -26,10 +26,12 @@
 typedef struct ss_jolokia_read {
     const char *mbean;        /* ObjectName or pattern */
     const char *attribute;    /* e.g. "Value"; NULL: every attribute */
+    int ignore_errors;        /* adds "config":{"ignoreErrors":true}: without it one MBean
+                                 whose attribute throws fails the whole pattern read (500) */
 } ss_jolokia_read;
 
 /* Builds the bulk body: a JSON array with one {"type":"read","mbean":..,
- * "attribute":..} per read, in order. On success returns 0 and *out is a
+ * "attribute":..[,"config":{"ignoreErrors":true}]} per read, in order. On success returns 0 and *out is a
  * NUL-terminated string the caller frees with free(); *out_len (if not NULL)
  * is its length. Returns -EINVAL (n == 0, n > SS_JOLOKIA_MAX_ITEMS, a NULL or
  * non-UTF-8 mbean), or -ENOMEM. */

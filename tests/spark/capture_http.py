@@ -84,19 +84,19 @@ def split_http(raw):
 class Recorder:
     """Writes fixtures and one index line per file (request, status, content type, bytes)."""
 
-    def __init__(self, out_dir):
+    def __init__(self, out_dir, index_name="responses.txt"):
         self.dir = out_dir
         os.makedirs(out_dir, exist_ok=True)
         # Remove what the previous run recorded (listed in its index), nothing else: README and
         # the files copied in from other runs stay.
-        index = os.path.join(out_dir, "responses.txt")
+        index = os.path.join(out_dir, index_name)
         if os.path.exists(index):
             with open(index) as f:
                 for line in f:
                     name = os.path.join(out_dir, line.split(":", 1)[0])
                     if os.path.isfile(name):
                         os.remove(name)
-        self.index = open(os.path.join(out_dir, "responses.txt"), "w")
+        self.index = open(index, "w")
 
     def save(self, name, what, raw, whole=False):
         status, hdrs, body = split_http(raw)
@@ -343,6 +343,44 @@ def save_carbon(raw_path, stamps, out):
     log("saved %s" % out)
 
 
+def capture_ignore_errors(jar, rec):
+    """What ignoreErrors does to a pattern read whose attribute fails on some MBeans. No Spark
+    gauge fails to read, so this uses a plain JVM with the agent: CollectionUsageThreshold
+    throws UnsupportedOperationException on memory pools without collection usage."""
+    work = os.path.join(sparklib.HERE, "work", "capture_ignore_errors")
+    if os.path.isdir(work):
+        shutil.rmtree(work)
+    os.makedirs(work)
+    src = os.path.join(work, "Idle.java")
+    with open(src, "w") as f:
+        f.write("public class Idle { public static void main(String[] a) throws Exception "
+                "{ Thread.sleep(120000); } }\n")
+    (port,) = sparklib.free_ports(1)
+    p = subprocess.Popen(["java", "-javaagent:%s=port=%d,host=127.0.0.1" % (jar, port), src],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                http_raw("127.0.0.1", port, "GET", "/jolokia/version", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        one = {"type": "read", "mbean": "java.lang:type=MemoryPool,name=*",
+               "attribute": "CollectionUsageThreshold"}
+        rec.save("pattern_attribute_fails.json", "POST /jolokia/ " + json.dumps([one]) + " (plain JVM)",
+                 jolokia(port, [one]))
+        req = [dict(one, config={"ignoreErrors": True})]
+        rec.save("pattern_attribute_fails_ignore_errors.json", "POST /jolokia/ " + json.dumps(req) +
+                 " (plain JVM)", jolokia(port, req))
+    finally:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait(10)
+    return 0
+
+
 # ---------------------------------------------------------------- LOCAL mode from a remote address
 
 def sh(*argv):
@@ -415,7 +453,11 @@ def main():
     ap.add_argument("--task-s", type=float, default=1.0)
     ap.add_argument("--linger-s", type=float, default=14.0)
     ap.add_argument("--namespace", help="spark.metrics.namespace for the driver (default: unset, the app id)")
+    ap.add_argument("--ignore-errors-only", action="store_true",
+                    help="only record ignoreErrors on a plain JVM (no Spark): see capture_ignore_errors")
     a = ap.parse_args()
+    if a.ignore_errors_only:
+        return capture_ignore_errors(a.jar, Recorder(os.path.join(a.out, "jolokia"), "ignore_errors.txt"))
     work = os.path.join(sparklib.HERE, "work", "capture_http")
     if os.path.isdir(work):
         shutil.rmtree(work)

@@ -97,9 +97,10 @@ static void check_sample(const ss_jolokia_item *it, const char *gauge, const cha
 static void test_build_read(void **state)
 {
     const ss_jolokia_read reads[] = {
-        {SS_JOLOKIA_EAM_GAUGES, "Value"},
-        {SS_JOLOKIA_EAM_COUNTERS, "Count"},
-        {SS_JOLOKIA_EAM_UNTYPED, NULL},
+        {SS_JOLOKIA_EAM_GAUGES, "Value", 0},
+        {SS_JOLOKIA_EAM_COUNTERS, "Count", 0},
+        {SS_JOLOKIA_EAM_UNTYPED, NULL, 0},
+        {SS_JOLOKIA_EAM_UNTYPED, "Count", 1},
     };
     char *body = NULL;
     size_t len = 0;
@@ -114,14 +115,18 @@ static void test_build_read(void **state)
     assert_int_equal(ss_jolokia_build_read(reads + 2, 1, &body, NULL), 0);
     assert_string_equal(body, "[{\"type\":\"read\",\"mbean\":\"metrics:name=*.driver.ExecutorAllocationManager.executors.*\"}]");
     free(body);
+    assert_int_equal(ss_jolokia_build_read(reads + 3, 1, &body, NULL), 0);
+    assert_string_equal(body, "[{\"type\":\"read\",\"mbean\":\"metrics:name=*.driver.ExecutorAllocationManager.executors.*\","
+                              "\"attribute\":\"Count\",\"config\":{\"ignoreErrors\":true}}]");
+    free(body);
     {   /* quotes and backslashes are escaped */
-        const ss_jolokia_read q = {"metrics:name=\"a\\\"b\"", "Value"};
+        const ss_jolokia_read q = {"metrics:name=\"a\\\"b\"", "Value", 0};
         assert_int_equal(ss_jolokia_build_read(&q, 1, &body, NULL), 0);
         assert_string_equal(body, "[{\"type\":\"read\",\"mbean\":\"metrics:name=\\\"a\\\\\\\"b\\\"\",\"attribute\":\"Value\"}]");
         free(body);
     }
     {
-        const ss_jolokia_read bad[] = {{NULL, "Value"}, {"x:\xff", "Value"}, {"x:y=z", "\xc3("}};
+        const ss_jolokia_read bad[] = {{NULL, "Value", 0}, {"x:\xff", "Value", 0}, {"x:y=z", "\xc3(", 0}};
         size_t i;
         for (i = 0; i < 3; i++) {
             body = (char *)1;
@@ -283,6 +288,35 @@ static void test_errors_recorded(void **state)
     assert_int_equal(r->items[0].status, 200);
     assert_int_equal(r->items[0].nsamples, 0);
     assert_true(r->items[0].skipped > 0);
+    ss_jolokia_result_free(r);
+}
+
+/* A plain JVM: an attribute that throws on some of the MBeans a pattern matches. */
+static void test_ignore_errors(void **state)
+{
+    ss_jolokia_result *r = parse_fixture("pattern_attribute_fails.json");
+    const ss_jolokia_item *it;
+    const ss_jolokia_sample *s;
+    (void)state;
+    /* Without ignoreErrors one failing MBean fails the whole item. */
+    assert_int_equal(r->items[0].status, 500);
+    assert_string_equal(r->items[0].error_type, "java.lang.UnsupportedOperationException");
+    assert_string_equal(r->items[0].request_mbean, "java.lang:name=*,type=MemoryPool");
+    ss_jolokia_result_free(r);
+
+    /* With it, errors take the values' places: skipped and counted. */
+    r = parse_fixture("pattern_attribute_fails_ignore_errors.json");
+    it = &r->items[0];
+    assert_int_equal(it->status, 200);
+    assert_int_equal(it->timestamp_s, 1796136705);
+    assert_int_equal(it->nsamples, 3);
+    assert_int_equal(it->skipped, 5);
+    s = find(it, "G1 Old Gen");
+    assert_string_equal(s->type, "MemoryPool");
+    assert_string_equal(s->attribute, "CollectionUsageThreshold");
+    assert_int_equal(s->ivalue, 0);
+    find(it, "G1 Eden Space");
+    find(it, "G1 Survivor Space");
     ss_jolokia_result_free(r);
 }
 
@@ -625,6 +659,7 @@ int main(void)
         cmocka_unit_test(test_bulk_not_found),
         cmocka_unit_test(test_single_and_exact),
         cmocka_unit_test(test_errors_recorded),
+        cmocka_unit_test(test_ignore_errors),
         cmocka_unit_test(test_quoted_and_spark2),
         cmocka_unit_test(test_names_decode),
         cmocka_unit_test(test_same_driver_carbon),
