@@ -152,8 +152,10 @@ static void put_sizing(text *t, const policy_input *in, const policy_result *r,
         put(t, " -> %d", r->recommendation);
     else
         put(t, "; +%d idle -> %d", r->idle, r->recommendation);
-    if (r->flags & POLICY_F_BUSY_FLOOR)
-        put(t, " (max %d, but %d busy stay)", c->max_workers, r->busy);
+    if (r->flags & POLICY_F_BUSY_OVER_MAX)
+        put(t, " (max %d; %d busy exceed it: no busy worker is removed)", c->max_workers, r->busy);
+    else if (r->flags & POLICY_F_BUSY_FLOOR)
+        put(t, " (raised to %d busy)", r->busy);
     else if (r->flags & POLICY_F_CLAMP_MAX)
         put(t, " (capped at max %d)", c->max_workers);
     else if (r->flags & POLICY_F_CLAMP_MIN)
@@ -199,7 +201,8 @@ static int64_t max64(int64_t a, int64_t b)
     return a > b ? a : b;
 }
 
-/* clamp(max(N, A) + I, min, max) (or max(N + I, A)), then never below A. */
+/* clamp(max(N, A) + I, min, max) (or max(N + I, A)), then never below A
+ * but never above max_workers either. */
 static int recommend(const policy_conf *c, int64_t needed, int busy, int idle, unsigned *flags)
 {
     int64_t r = c->idle_mode == POLICY_IDLE_OVER_NEED ? max64(needed + idle, busy)
@@ -213,9 +216,15 @@ static int recommend(const policy_conf *c, int64_t needed, int busy, int idle, u
         *flags |= POLICY_F_CLAMP_MAX;
     }
     if (r < busy) {
-        /* max_workers lowered under running work: busy workers still stay. */
-        r = busy;
-        *flags |= POLICY_F_BUSY_FLOOR;
+        if (busy <= c->max_workers) {
+            r = busy;
+            *flags |= POLICY_F_BUSY_FLOOR;
+        } else {
+            /* More busy workers than max_workers (max lowered under running
+             * work, or busy counts inflated): desired stays max. A scale-in
+             * only ever removes idle workers, so the busy ones stay. */
+            *flags |= POLICY_F_BUSY_OVER_MAX;
+        }
     }
     return (int)r;
 }
@@ -278,40 +287,61 @@ typedef struct eval {
     unsigned flags;
 } eval;
 
-/* No data since start, or a stale feed: hold base (raised to A), no growth. */
+/* The busy floor a desired size may be raised to: A, but never above max
+ * (busy workers over max stay anyway: scale-in removes idle ones only). */
+static int busy_floor(const eval *v)
+{
+    return v->busy < v->c->max_workers ? v->busy : v->c->max_workers;
+}
+
+/* No data since start, or a stale feed: hold the last desired size (not
+ * the current one: a scale-up under way must not be reversed for lack of
+ * data), never growing, raised to A. */
 static void decide_hold(eval *v, int no_data, int64_t age_ms)
 {
     policy_result *out = v->out;
+    policy_state *st = v->st;
     const int64_t now = v->in->now_ms;
-    /* Missing data is never a reason to resize. The held size also fills the
-     * window, so when data comes back nothing shrinks for W. */
+    const int current = v->in->current_workers;
+    /* Missing data is never a reason to resize. */
     out->reason = no_data ? POLICY_R_HOLD_NO_DATA : POLICY_R_HOLD_STALE;
     out->held = 1;
     out->stale = 1;
     v->flags |= POLICY_F_HELD | POLICY_F_STALE;
-    int base = v->base;
-    if (base >= 0 && base < v->busy) {
+    int hold = st->last_desired;
+    int real = hold >= 0 && st->last_desired_known;
+    if (hold < 0 || (!st->last_desired_known && current > hold)) {
+        /* Nothing decided yet, or decided blind (current unknown then):
+         * the size found now is what to keep. */
+        hold = current;
+        real = current >= 0;
+    }
+    if (hold > v->c->max_workers)
+        hold = v->c->max_workers;   /* never above max, held or not */
+    if (hold >= 0 && hold < busy_floor(v)) {
         /* Busy workers stay even while we cannot see demand. */
-        base = v->busy;
+        hold = busy_floor(v);
         v->flags |= POLICY_F_BUSY_FLOOR;
     }
-    if (base >= 0) {
-        policy_window_push(&v->st->window, now, base);
-        v->st->seeded = 1;
+    if (real) {
+        /* A held size that is real fills the window: when data comes back
+         * nothing shrinks for W. An invented one never enters it. */
+        policy_window_push(&st->window, now, hold);
+        st->seeded |= current >= 0;
     }
-    out->desired = base;
+    out->desired = hold;
     if (no_data)
         put(&v->t, "no data since start");
     else
         put(&v->t, "feed stale %llds (limit %ds)", (long long)(age_ms / 1000),
             v->c->stale_after_s);
-    if (base >= 0) {
-        put(&v->t, ": hold %d", base);
+    if (hold >= 0) {
+        put(&v->t, ": hold %d", hold);
     } else {
         v->flags |= POLICY_F_NO_DECISION;
         put(&v->t, ", size unknown: no decision");
     }
-    out->window_max = policy_window_max(&v->st->window, now, base);
+    out->window_max = policy_window_max(&st->window, now, hold);
     if (!no_data) {
         put(&v->t, "; last: ");
         put_sizing(&v->t, v->in, out, v->top, v->ntop);
@@ -327,14 +357,14 @@ static void decide_up(eval *v)
         d = (int64_t)v->base + c->max_step_up;
         v->flags |= POLICY_F_STEP_LIMITED;
     }
-    int floored = d < v->busy;
+    int floored = d < busy_floor(v);
     if (floored)
-        d = v->busy;   /* the step never leaves busy workers uncounted */
+        d = busy_floor(v);   /* the step never leaves busy workers uncounted */
     v->out->reason = POLICY_R_UP;
     v->out->desired = (int)d;
     put(&v->t, "; up %d -> %d", v->base, v->out->desired);
     if (floored)
-        put(&v->t, " (step %d, raised to %d busy)", c->max_step_up, v->busy);
+        put(&v->t, " (step %d, raised to %d busy)", c->max_step_up, (int)d);
     else if (v->flags & POLICY_F_STEP_LIMITED)
         put(&v->t, " (step %d)", c->max_step_up);
 }
@@ -361,6 +391,10 @@ static void decide_down(eval *v, int wmax)
 {
     const policy_conf *c = v->c;
     policy_result *out = v->out;
+    /* The window holds real sizes, which may exceed a max_workers that was
+     * lowered: desired still never goes above max. */
+    if (wmax > c->max_workers)
+        wmax = c->max_workers;
     int hold_at = wmax > v->rec_tol ? wmax : v->rec_tol;
     if (hold_at >= v->base) {
         out->desired = v->base;
@@ -381,6 +415,8 @@ static void decide_down(eval *v, int wmax)
         d = v->base - c->max_step_down;
         v->flags |= POLICY_F_STEP_LIMITED;
     }
+    if (d > c->max_workers)
+        d = c->max_workers;   /* max beats the step: never above it */
     out->reason = POLICY_R_DOWN;
     out->desired = d;
     put(&v->t, "; down %d -> %d", v->base, d);
@@ -396,11 +432,14 @@ static void decide_fresh(eval *v)
     const int64_t now = v->in->now_ms;
     policy_state *st = v->st;
     st->fresh_data_seen = 1;
-    if (!st->seeded && v->base >= 0) {
-        /* First fresh look after a start: the size found counts as a
-         * recommendation, so a restart never shrinks sooner than W. */
-        policy_window_push(&st->window, now, v->base);
+    if (!st->seeded && v->in->current_workers >= 0) {
+        /* The first known size after a start counts as a recommendation,
+         * so a restart never shrinks sooner than W after it, whatever
+         * arrived first. An unknown size (base = an invented decision)
+         * never enters the window. */
+        policy_window_push(&st->window, now, v->in->current_workers);
         st->seeded = 1;
+        v->flags |= POLICY_F_RESTART_HOLD;
     }
     policy_window_push(&st->window, now, v->rec);
     int wmax = policy_window_max(&st->window, now, v->rec);
@@ -439,6 +478,10 @@ int policy_evaluate(const policy_input *in, policy_state *st, policy_result *out
         v.busy = 0;
         v.flags |= POLICY_F_BUSY_UNKNOWN;
     }
+    /* Busy workers are workers: never more than the cluster has (a sender
+     * that claims 200 busy workers of 5 cannot raise the size). */
+    if (in->current_workers >= 0 && v.busy > in->current_workers)
+        v.busy = in->current_workers;
     int64_t needed = (sum + e - 1) / e;
     v.rec = recommend(c, needed, v.busy, c->idle_workers, &v.flags);
     unsigned ignored = 0;
@@ -475,8 +518,10 @@ int policy_evaluate(const policy_input *in, policy_state *st, policy_result *out
         decide_fresh(&v);
 
     out->flags = v.flags;
-    if (out->desired >= 0)
+    if (out->desired >= 0 && !(out->held && out->stale && st->last_desired >= 0)) {
         st->last_desired = out->desired;
+        st->last_desired_known = in->current_workers >= 0;
+    }
     st->last_recommendation = v.rec;
     st->last_eval_ms = in->now_ms;
     st->evaluations++;

@@ -61,10 +61,12 @@ enum {
     POLICY_F_NO_DECISION   = 1 << 2,  /* hold with unknown size: desired = -1 */
     POLICY_F_CLAMP_MIN     = 1 << 3,  /* max(N, A) + I was below min_workers */
     POLICY_F_CLAMP_MAX     = 1 << 4,  /* max(N, A) + I was above max_workers */
-    POLICY_F_BUSY_FLOOR    = 1 << 5,  /* A beat max_workers: busy workers stay */
+    POLICY_F_BUSY_FLOOR    = 1 << 5,  /* raised to A: busy workers stay */
     POLICY_F_STEP_LIMITED  = 1 << 6,  /* max_step_up/max_step_down cut the change */
     POLICY_F_BUSY_UNKNOWN  = 1 << 7,  /* busy_workers was -1, counted as 0 */
-    POLICY_F_CURRENT_UNKNOWN = 1 << 8 /* current_workers was -1 */
+    POLICY_F_CURRENT_UNKNOWN = 1 << 8,/* current_workers was -1: the decision may only grow */
+    POLICY_F_BUSY_OVER_MAX = 1 << 9,  /* A > max_workers: desired is max, no busy worker goes */
+    POLICY_F_RESTART_HOLD  = 1 << 10  /* no shrink within W of the first known size */
 };
 
 typedef struct policy_result {
@@ -93,8 +95,9 @@ typedef struct policy_state {
     int64_t init_ms;          /* when the state started (daemon start) */
     int64_t last_eval_ms;
     int last_desired;         /* -1 = none yet */
+    int last_desired_known;   /* last_desired was decided knowing the current size */
     int last_recommendation;  /* -1 = none yet */
-    int seeded;               /* the size found at start was put in the window */
+    int seeded;               /* the first known size was put in the window */
     int fresh_data_seen;      /* fresh data has been seen since init */
     uint32_t evaluations;
 } policy_state;
@@ -105,7 +108,10 @@ void policy_state_init(policy_state *st, int64_t now_ms);
 
 /* The rule, once. Reads in (borrowed), updates st, fills out.
  *  rec = clamp(max(N, A) + I, min, max)   (idle_mode OVER_NEED: max(N + I, A))
- *        and never below A, not even above max_workers (busy workers stay);
+ *        and never below A; A is at most current_workers (when known) and
+ *        rec never above max_workers: when A exceeds max, rec = max and
+ *        POLICY_F_BUSY_OVER_MAX says so (a scale-in then removes idle
+ *        workers only, so the busy ones stay);
  *  base = current_workers, or the last desired when current is unknown;
  *  rec > base: up at once, at most max_step_up (but never below A);
  *  rec < base: down to the highest rec of the last W seconds, at most
@@ -114,14 +120,18 @@ void policy_state_init(policy_state *st, int64_t now_ms);
  *        need base workers (HOLD_TOLERANCE: a drop of <= tolerance from the
  *        demand that set the size changes nothing);
  *  no data since start (last_data_ms <= 0) or older than stale_after_s:
- *        hold base (no growth either; raised to A if A > base). With base
- *        unknown: desired = -1 and POLICY_F_NO_DECISION: publish nothing.
- *        A held size also enters the window, so nothing shrinks for W
+ *        hold the last desired size (the current one when nothing was
+ *        decided yet, and never below the current one when the last
+ *        decision was made without knowing it); no growth; raised to A.
+ *        Nothing known: desired = -1 and POLICY_F_NO_DECISION. A held size
+ *        that is real also enters the window, so nothing shrinks for W
  *        after the feed comes back;
- *  first fresh evaluation after policy_state_init: base enters the window,
- *        so a restarted daemon never shrinks sooner than W (a first report
- *        may cover only some of the apps);
- *  base unknown with fresh data: desired = window max (POLICY_R_INITIAL).
+ *  the first known current size after policy_state_init enters the
+ *        window, so a restarted daemon never shrinks sooner than W after it
+ *        learns its size (a first report may cover only some apps), in
+ *        whatever order lines arrive; an unknown size never enters it;
+ *  current unknown with fresh data: desired = window max (POLICY_R_INITIAL),
+ *        flagged POLICY_F_CURRENT_UNKNOWN: actuators only grow on it.
  * Returns 0, -EINVAL (NULL or nonsense input: negative sizes, min > max),
  * or -EDOM (an executor does not fit in a worker: E < 1). On error st is
  * untouched, out->desired = -1 and out->reason_text says what is wrong. */

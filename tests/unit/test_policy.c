@@ -106,18 +106,20 @@ static const rule_row rule_rows[] = {
      POLICY_F_STEP_LIMITED},
     {"step up not binding", 4, 8192, 2, 4096, 1, 20, 1, 5, 0, 2, 5, {14}, 2, 7, 8, 8,
      POLICY_R_UP, 0},
-    {"step up stops at busy", 4, 8192, 2, 4096, 1, 20, 1, 1, 0, 8, 2, {0}, 2, 0, 9, 8,
-     POLICY_R_UP, POLICY_F_STEP_LIMITED},
+    {"busy capped at current", 4, 8192, 2, 4096, 1, 20, 1, 1, 0, 8, 2, {0}, 2, 0, 3, 3,
+     POLICY_R_UP, 0},
     {"down at once (W=0)", 4, 8192, 2, 4096, 1, 20, 1, 0, 0, 1, 10, {4}, 2, 2, 3, 3,
      POLICY_R_DOWN, 0},
     {"step down", 4, 8192, 2, 4096, 1, 20, 1, 0, 2, 1, 10, {4}, 2, 2, 3, 8, POLICY_R_DOWN,
      POLICY_F_STEP_LIMITED},
     {"down stops at busy", 4, 8192, 2, 4096, 0, 20, 0, 0, 0, 6, 12, {2}, 2, 1, 6, 6,
      POLICY_R_DOWN, 0},
-    {"busy beats max", 4, 8192, 2, 4096, 1, 5, 1, 0, 0, 8, 8, {2}, 2, 1, 8, 8, POLICY_R_AT_MAX,
-     POLICY_F_CLAMP_MAX | POLICY_F_BUSY_FLOOR},
-    {"busy beats max on down", 4, 8192, 2, 4096, 1, 5, 1, 0, 0, 8, 12, {2}, 2, 1, 8, 8,
-     POLICY_R_DOWN, POLICY_F_BUSY_FLOOR},
+    {"busy over max: max", 4, 8192, 2, 4096, 1, 5, 1, 0, 0, 8, 8, {2}, 2, 1, 5, 5, POLICY_R_DOWN,
+     POLICY_F_CLAMP_MAX | POLICY_F_BUSY_OVER_MAX},
+    {"busy over max on down", 4, 8192, 2, 4096, 1, 5, 1, 0, 0, 8, 12, {2}, 2, 1, 5, 5,
+     POLICY_R_DOWN, POLICY_F_BUSY_OVER_MAX},
+    {"busy over max, below current", 4, 8192, 2, 4096, 1, 30, 1, 0, 0, 200, 5, {2}, 2, 1, 6, 6,
+     POLICY_R_UP, 0},
     {"to zero", 4, 8192, 2, 4096, 0, 20, 0, 0, 0, 0, 4, {0}, 2, 0, 0, 0, POLICY_R_DOWN, 0},
     {"above max shrinks to max", 4, 8192, 2, 4096, 1, 6, 1, 0, 0, 0, 9, {40}, 2, 20, 6, 6,
      POLICY_R_DOWN, POLICY_F_CLAMP_MAX},
@@ -158,7 +160,9 @@ static void test_rule_table(void **unused)
         assert_int_equal(f.res.desired, row->desired);
         assert_int_equal(f.res.reason, row->reason);
         assert_int_equal(f.res.flags & row->flags, row->flags);
-        assert_true(f.res.desired >= row->busy);
+        int busy = row->busy < row->current ? row->busy : row->current;
+        assert_true(f.res.desired >= (busy < row->max ? busy : row->max));
+        assert_true(f.res.desired <= row->max);   /* never above max_workers */
     }
 }
 
@@ -489,6 +493,97 @@ static void test_restart(void **unused)
     assert_int_equal(f.res.desired, 8);
 }
 
+/* A restart where an app's line arrives before the master's aliveWorkers:
+ * the blind first decision (current unknown) never enters the window, and
+ * once the real size (10) is known nothing shrinks for a full window. */
+static void test_restart_app_before_master(void **unused)
+{
+    (void)unused;
+    fx f;
+    fx_init(&f, T0);
+    f.in.current_workers = -1;
+    f.in.busy_workers = -1;
+    fx_app(&f, 0, "app-20261121093000-0001", 4, -1);          /* rec 3 */
+    assert_int_equal(fx_eval_at(&f, T0 + SEC), 0);
+    assert_int_equal(f.res.reason, POLICY_R_INITIAL);
+    assert_int_equal(f.res.desired, 3);
+    assert_true(f.res.flags & POLICY_F_CURRENT_UNKNOWN);       /* actuators only grow on it */
+    assert_int_equal(fx_eval_at(&f, T0 + 2 * SEC), 0);        /* a timer pass, still blind */
+    /* The master says 10; then worker reports raise busy one by one. */
+    f.in.current_workers = 10;
+    for (int busy = 0; busy <= 10; busy++) {
+        f.in.busy_workers = busy;
+        assert_int_equal(fx_eval_at(&f, T0 + 3 * SEC + busy), 0);
+        if (f.res.desired < 10)
+            fail_msg("busy %d: shrank to %d: %s", busy, f.res.desired, f.res.reason_text);
+    }
+    /* Still no shrink just before a full window after the size was known... */
+    f.in.busy_workers = 0;
+    assert_int_equal(fx_eval_at(&f, T0 + 62 * SEC), 0);
+    assert_int_equal(f.res.desired, 10);
+    assert_int_equal(f.res.reason, POLICY_R_HOLD_WINDOW);
+    /* ... and down after it. */
+    assert_int_equal(fx_eval_at(&f, T0 + 64 * SEC), 0);
+    assert_int_equal(f.res.reason, POLICY_R_DOWN);
+    assert_int_equal(f.res.desired, 3);
+}
+
+/* A stale feed holds the last desired size, not the current one: a scale-up
+ * under way (desired 21, 10 there yet) is not reversed for lack of data. */
+static void test_stale_keeps_last_desired(void **unused)
+{
+    (void)unused;
+    fx f;
+    fx_init(&f, T0);
+    f.conf.max_workers = 30;
+    f.in.current_workers = 10;
+    fx_app(&f, 0, "app-20261121093000-0001", 40, -1);          /* 20 + 1 idle */
+    assert_int_equal(fx_eval_at(&f, T0), 0);
+    assert_int_equal(f.res.desired, 21);
+    f.in.now_ms = T0 + 35 * SEC;                               /* silent 35 s */
+    assert_int_equal(policy_evaluate(&f.in, &f.st, &f.res), 0);
+    assert_int_equal(f.res.reason, POLICY_R_HOLD_STALE);
+    assert_int_equal(f.res.desired, 21);
+    assert_non_null(strstr(f.res.reason_text, "hold 21"));
+    f.in.now_ms = T0 + 300 * SEC;                              /* and much later */
+    assert_int_equal(policy_evaluate(&f.in, &f.st, &f.res), 0);
+    assert_int_equal(f.res.desired, 21);
+    /* A blind decision (current unknown) is held, but never below the real size. */
+    fx_init(&f, T0);
+    f.in.current_workers = -1;
+    fx_app(&f, 0, "app-20261121093000-0001", 2, -1);           /* rec 2 busy + 1 idle */
+    assert_int_equal(fx_eval_at(&f, T0), 0);
+    assert_int_equal(f.res.desired, 3);
+    f.in.current_workers = 10;
+    f.in.now_ms = T0 + 35 * SEC;
+    assert_int_equal(policy_evaluate(&f.in, &f.st, &f.res), 0);
+    assert_int_equal(f.res.reason, POLICY_R_HOLD_STALE);
+    assert_int_equal(f.res.desired, 10);
+}
+
+/* Busy counts cannot drive desired above max_workers or above the cluster:
+ * 200 claimed busy workers of 5, max 30. */
+static void test_busy_bounded(void **unused)
+{
+    (void)unused;
+    fx f;
+    fx_init(&f, T0);
+    f.conf.max_workers = 30;
+    f.in.current_workers = 5;
+    f.in.busy_workers = 200;
+    fx_app(&f, 0, "app-20261121093000-0001", 2, -1);
+    assert_int_equal(fx_eval_at(&f, T0), 0);
+    assert_int_equal(f.res.busy, 5);
+    assert_int_equal(f.res.desired, 6);                        /* 5 busy + 1 idle */
+    /* Unknown size: busy is taken as claimed, but desired stays <= max. */
+    f.in.current_workers = -1;
+    policy_state_init(&f.st, T0);
+    assert_int_equal(fx_eval_at(&f, T0), 0);
+    assert_int_equal(f.res.desired, 30);
+    assert_true(f.res.flags & POLICY_F_BUSY_OVER_MAX);
+    assert_non_null(strstr(f.res.reason_text, "no busy worker is removed"));
+}
+
 static void test_max_needed(void **unused)
 {
     (void)unused;
@@ -595,6 +690,7 @@ static void test_idle_over_need(void **unused)
         fx_init(&f, T0);
         f.conf.idle_mode = POLICY_IDLE_OVER_NEED;
         f.conf.min_workers = 0;
+        f.in.current_workers = 20;                  /* busy is at most current */
         f.in.busy_workers = rows[i].busy;
         fx_app(&f, 0, "app-20261121093000-0003", rows[i].demand, -1);
         assert_int_equal(fx_eval_at(&f, T0), 0);
@@ -702,6 +798,7 @@ static void test_invariants_random(void **unused)
             fx_app(&f, (size_t)i, "app-20261121093000-0001", 0, -1);
         int64_t now = T0;
         size_t nh = 0;
+        int prev = -1;                                 /* the last desired size */
         for (int step = 0; step < HIST; step++) {
             now += rnd(3000);
             for (int i = 0; i < 4; i++) {
@@ -716,12 +813,15 @@ static void test_invariants_random(void **unused)
             int base = f.in.current_workers;
             assert_int_equal(policy_evaluate(&f.in, &f.st, &f.res), 0);
             const policy_result *r = &f.res;
+            int floor_a = r->busy < f.conf.max_workers ? r->busy : f.conf.max_workers;
             assert_true(r->desired >= 0);
-            assert_true(r->desired >= r->busy);                   /* never below A */
+            assert_true(r->desired >= floor_a);                   /* never below A (or max) */
+            assert_true(r->desired <= f.conf.max_workers);                /* never above max */
+            assert_true(r->busy <= base);                         /* busy is at most current */
             if (!stale) {
                 hist_t[nh] = now;
                 hist_rec[nh++] = r->recommendation;
-                assert_true(r->recommendation >= r->busy);
+                assert_true(r->recommendation >= floor_a);
                 if (r->recommendation < base)
                     assert_true(r->desired <= base);              /* never grows on a drop */
                 if (r->desired > base)
@@ -731,15 +831,20 @@ static void test_invariants_random(void **unused)
                     int64_t w = (int64_t)f.conf.scale_down_window_s * SEC;
                     for (size_t h = nh; h-- > 0 && hist_t[h] >= now - w;)
                         assert_true(r->desired >= hist_rec[h]);
-                    if (f.conf.max_step_down > 0)
-                        assert_true(base - r->desired <= f.conf.max_step_down);
+                    if (f.conf.max_step_down > 0)           /* max beats the step */
+                        assert_true(base - r->desired <= f.conf.max_step_down ||
+                                    r->desired == f.conf.max_workers);
                 }
                 if (r->desired > base && f.conf.max_step_up > 0)   /* busy floor wins */
                     assert_true(r->desired - base <= f.conf.max_step_up ||
                                 r->desired == r->busy);
             } else {
-                assert_int_equal(r->desired, base > r->busy ? base : r->busy);
+                /* a stale feed keeps the last desired size, raised to A */
+                int held = prev >= 0 ? prev : base;
+                assert_int_equal(r->desired, held > floor_a ? held : floor_a);
             }
+            if (!stale || prev < 0)
+                prev = r->desired;
             f.in.current_workers = rnd(8) == 0 ? (int)rnd(30) : r->desired;
         }
     }
@@ -758,6 +863,9 @@ int main(void)
         cmocka_unit_test(test_stale_holds),
         cmocka_unit_test(test_app_expiry),
         cmocka_unit_test(test_restart),
+        cmocka_unit_test(test_restart_app_before_master),
+        cmocka_unit_test(test_stale_keeps_last_desired),
+        cmocka_unit_test(test_busy_bounded),
         cmocka_unit_test(test_max_needed),
         cmocka_unit_test(test_reason_text),
         cmocka_unit_test(test_idle_over_need),
