@@ -184,6 +184,7 @@ static int open_store(ss_daemon *d, char *err, size_t errlen)
         }
     }
     pipeline_init(&d->pipe, d->prefixes, d->store);
+    d->pipe.max_skew_ms = (int64_t)cfg->ingest.max_clock_skew_s * 1000;
     return 0;
 }
 

@@ -5,10 +5,12 @@
 #include <string.h>
 
 #include "lib/base/clock.h"
+#include "lib/base/str.h"
 
 static const char *drop_names[PIPE_DROP_COUNT] = {
     "unknown_cluster", "bad_path", "cap_apps", "cap_series", "cap_workers",
-    "out_of_order", "nomem",
+    "out_of_order", "nomem", "timestamp_skew", "value_range", "app_id_too_long",
+    "gauge_name_too_long", "encoding", "invalid", "source_not_allowed",
 };
 
 const char *pipeline_drop_name(int reason)
@@ -21,6 +23,7 @@ void pipeline_init(ss_pipeline *p, const spark_prefixes *prefixes, ss_store *sto
     memset(p, 0, sizeof *p);
     p->prefixes = prefixes;
     p->store = store;
+    p->max_skew_ms = PIPELINE_DEFAULT_SKEW_MS;
     pipeline_begin_batch(p);
 }
 
@@ -38,13 +41,50 @@ static int store_drop_reason(int rc)
     case STORE_E_CAP_WORKERS: return PIPE_DROP_CAP_WORKERS;
     case STORE_E_OLD:         return PIPE_DROP_OLD;
     case STORE_E_NOMEM:       return PIPE_DROP_NOMEM;
-    default:                  return PIPE_DROP_UNKNOWN_CLUSTER;
+    case STORE_E_CLUSTER:     return PIPE_DROP_UNKNOWN_CLUSTER;
+    default:                  return PIPE_DROP_INVALID;
     }
+}
+
+int pipeline_value_plausible(const spark_metric *m, double v)
+{
+    if (!(v >= 0))
+        return m->gauge == SPARK_G_UNKNOWN && v >= -PIPELINE_MAX_OTHER;
+    if (m->gauge == SPARK_G_UNKNOWN)
+        return v <= PIPELINE_MAX_OTHER;
+    if (m->is_counter)
+        return v <= PIPELINE_MAX_COUNTER;
+    if (m->gauge == SPARK_G_WORKER_MEM_USED_MB || m->gauge == SPARK_G_WORKER_MEM_FREE_MB)
+        return v <= PIPELINE_MAX_MEMORY_MB;
+    return v <= PIPELINE_MAX_COUNT;
+}
+
+/* Why a decoded sample is refused before it reaches the store, or -1. */
+static int check_sample(const ss_pipeline *p, const spark_metric *m, int64_t ts_ms, double v)
+{
+    if (m->kind == SPARK_KIND_APP && m->app_len > STORE_MAX_ID)
+        return PIPE_DROP_APP_ID_TOO_LONG;
+    if (m->name_len > STORE_MAX_ID)
+        return PIPE_DROP_NAME_TOO_LONG;
+    if ((m->app && !ss_utf8_valid(m->app, m->app_len)) ||
+        (m->name && !ss_utf8_valid(m->name, m->name_len)))
+        return PIPE_DROP_ENCODING;
+    if (p->max_skew_ms > 0 &&
+        (ts_ms > p->now_ms + p->max_skew_ms || ts_ms < p->now_ms - p->max_skew_ms))
+        return PIPE_DROP_TIMESTAMP_SKEW;
+    if (!pipeline_value_plausible(m, v))
+        return PIPE_DROP_VALUE_RANGE;
+    return -1;
 }
 
 int pipeline_put(ss_pipeline *p, const spark_metric *m, const char *source, int64_t ts_ms,
                  double value)
 {
+    int why = check_sample(p, m, ts_ms, value);
+    if (why >= 0) {
+        p->stats.dropped[why]++;
+        return STORE_E_INVAL;
+    }
     int rc = store_put(p->store, m, source, ts_ms, value, p->now_ms);
     if (rc < 0)
         p->stats.dropped[store_drop_reason(rc)]++;

@@ -20,6 +20,13 @@ enum {
     PIPE_DROP_CAP_WORKERS,
     PIPE_DROP_OLD,                 /* older than the newest sample of its series */
     PIPE_DROP_NOMEM,
+    PIPE_DROP_TIMESTAMP_SKEW,      /* further from now than max_clock_skew_s */
+    PIPE_DROP_VALUE_RANGE,         /* not a plausible value for that gauge */
+    PIPE_DROP_APP_ID_TOO_LONG,     /* app id (namespace) over STORE_MAX_ID bytes */
+    PIPE_DROP_NAME_TOO_LONG,       /* gauge name over STORE_MAX_ID bytes */
+    PIPE_DROP_ENCODING,            /* path is not valid UTF-8 */
+    PIPE_DROP_INVALID,             /* anything else the store refused */
+    PIPE_DROP_SOURCE,              /* sender not in the cluster's allowed_sources */
     PIPE_DROP_COUNT
 };
 const char *pipeline_drop_name(int reason);
@@ -38,7 +45,19 @@ typedef struct ss_pipeline {
     ss_store *store;                     /* not owned */
     pipeline_stats stats;
     int64_t now_ms;                      /* wall clock of the current read batch */
+    int64_t max_skew_ms;                 /* samples further from now are dropped; 0 = off */
 } ss_pipeline;
+
+/* Timestamps further than this from the receiver's clock are refused by
+ * default: a line stamped years ahead would otherwise hold its series. */
+#define PIPELINE_DEFAULT_SKEW_MS (300 * 1000)
+
+/* Largest plausible values: executor, core and worker counts, counters,
+ * memory in MB. Anything larger (or negative) is refused as value_range. */
+#define PIPELINE_MAX_COUNT 1e6
+#define PIPELINE_MAX_COUNTER 1e12
+#define PIPELINE_MAX_MEMORY_MB 1e9
+#define PIPELINE_MAX_OTHER 1e15
 
 /* Per-source context handed to carbon_stream callbacks. */
 typedef struct pipeline_source {
@@ -53,11 +72,16 @@ void pipeline_init(ss_pipeline *p, const spark_prefixes *prefixes, ss_store *sto
 void pipeline_begin_batch(ss_pipeline *p);
 
 /* One decoded sample of a source (m borrowed for the call; source names a
- * worker source, may be NULL): stored and counted like a carbon line.
+ * worker source, may be NULL): checked (timestamp within max_skew_ms of
+ * now, value plausible for its gauge, ids within bounds and valid UTF-8),
+ * then stored and counted like a carbon line.
  * Returns the store's code (STORE_CHANGED, STORE_UNCHANGED or a negative
  * STORE_E_*, counted by reason). */
 int pipeline_put(ss_pipeline *p, const spark_metric *m, const char *source, int64_t ts_ms,
                  double value);
+
+/* Non-zero when value is plausible for m's gauge (pure, for tests). */
+int pipeline_value_plausible(const spark_metric *m, double value);
 
 /* The carbon_line_fn: ctx is a pipeline_source. */
 void pipeline_on_line(void *ctx, const char *line, size_t len, int err);

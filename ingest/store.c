@@ -21,7 +21,8 @@ struct store_series {
     uint16_t head;       /* slot of the newest sample */
     uint16_t len;        /* samples held, <= cap */
     uint16_t cap;        /* ring size */
-    int16_t gauge;       /* spark_gauge or SPARK_G_UNKNOWN */
+    int8_t gauge;        /* spark_gauge or SPARK_G_UNKNOWN */
+    uint8_t ooo;         /* consecutive out-of-order samples (a clock stepped back?) */
 };
 
 /* A set of series: one app, one worker or one cluster's master. The block
@@ -188,14 +189,30 @@ static int same_value(double a, double b)
     return a == b || (a != a && b != b);   /* NaN stays NaN: unchanged */
 }
 
-/* Appends (ts, v) to an existing series. Returns CHANGED/UNCHANGED/E_OLD. */
+/* Out-of-order samples in a row after which a series starts over from the
+ * new one: the sender's clock stepped back (or a bad line stamped the series
+ * in the future), and its real lines must not be dropped forever. */
+#define STORE_RESYNC_AFTER 3
+
+/* Appends (ts, v) to an existing series. Returns CHANGED/UNCHANGED/E_OLD,
+ * or STORE_RESYNCED when a run of old samples restarted the series. */
 static int ring_put(store_series *se, int64_t ts, double v)
 {
     double *val = ser_val(se);
     int64_t newest = ts_of(se, se->head);
     double prev = val[se->head];
-    if (ts < newest)
-        return STORE_E_OLD;
+    if (ts < newest) {
+        if (++se->ooo < STORE_RESYNC_AFTER)
+            return STORE_E_OLD;
+        /* Start over: the new timeline replaces the old one. */
+        se->len = 1;
+        se->ooo = 0;
+        se->base_ms = ts;
+        ser_ts(se)[se->head] = 0;
+        val[se->head] = v;
+        return STORE_RESYNCED;
+    }
+    se->ooo = 0;
     if (ts == newest) {
         val[se->head] = v;
     } else {
@@ -616,7 +633,6 @@ int store_put(ss_store *s, const spark_metric *m, const char *source,
         return STORE_E_CLUSTER;
     }
     struct cluster *cl = &s->cl[c];
-    cl->last_seen_ms = now_ms;   /* the feed is alive whatever becomes of the sample */
     int g = m->gauge;
     if (g < SPARK_G_UNKNOWN || g >= NGAUGES ||
         (g == SPARK_G_UNKNOWN && (!m->name || m->name_len == 0 || m->name_len > STORE_MAX_ID)))
@@ -630,15 +646,19 @@ int store_put(ss_store *s, const spark_metric *m, const char *source,
         goto inval;
     if (rc)
         return rc;
-    if (e)
-        e->last_seen_ms = now_ms;
 
     store_series *se = src_find(s, src, g, m->name, m->name_len);
     if (se) {
         rc = ring_put(se, ts_ms, value);
         if (rc == STORE_E_OLD) {
+            /* Rejected: refreshes nothing, so a series held hostage by a
+             * sample from the future cannot keep its app alive either. */
             s->st.rejected_old++;
             return rc;
+        }
+        if (rc == STORE_RESYNCED) {
+            s->st.resynced++;
+            rc = STORE_CHANGED;
         }
     } else {
         if (g == SPARK_G_UNKNOWN && memchr(m->name, '\0', m->name_len)) {
@@ -653,6 +673,10 @@ int store_put(ss_store *s, const spark_metric *m, const char *source,
             return rc;
         }
     }
+    /* Accepted: the feed, and the app or worker, are alive. */
+    cl->last_seen_ms = now_ms;
+    if (e)
+        e->last_seen_ms = now_ms;
     if (created)
         rc = STORE_CHANGED;
     if (rc == STORE_CHANGED)

@@ -30,7 +30,8 @@ enum {
     STORE_E_CAP_WORKERS = -4,     /* worker source cap reached */
     STORE_E_OLD = -5,             /* timestamp older than the series' latest: dropped */
     STORE_E_NOMEM = -6,
-    STORE_E_INVAL = -7            /* bad kind, missing or over-long name/id */
+    STORE_E_INVAL = -7,           /* bad kind, missing or over-long name/id */
+    STORE_RESYNCED = 2            /* internal: a run of old samples restarted a series */
 };
 
 /* Longest app id, worker source or unknown gauge name kept (bytes). */
@@ -57,9 +58,11 @@ void store_destroy(ss_store *s);
  * source names the sender (its IP; copied; may be NULL for "unknown").
  * Unknown gauge names are kept under their name while under the series cap.
  * now_ms is the arrival time (last-seen). A change marks the cluster dirty.
- * Any put to a valid cluster refreshes the cluster's last-seen; a put that
- * reaches an existing app/worker refreshes its last-seen even when the
- * sample itself is rejected (STORE_E_OLD, STORE_E_CAP_SERIES): it is alive.
+ * Only an accepted sample refreshes last-seen (the cluster's and its app's
+ * or worker's): a rejected one refreshes nothing. A sample older than its
+ * series' newest is rejected (STORE_E_OLD), unless it is the third such in
+ * a row: then the series starts over from it (a sender's clock stepped
+ * back; counted as resynced).
  * An equal timestamp overwrites the newest sample (Spark resends snapshots).
  * Nothing is allocated unless an app, worker or series appears.
  * s and m must not be NULL; m's strings are only read during the call. */
@@ -140,6 +143,7 @@ typedef struct store_stats {
     uint64_t rejected_invalid;    /* STORE_E_INVAL */
     uint64_t rejected_nomem;      /* STORE_E_NOMEM */
     uint64_t expired_workers;
+    uint64_t resynced;            /* series restarted after a run of old samples */
 } store_stats;
 void store_get_stats(const ss_store *s, store_stats *out);
 

@@ -109,6 +109,7 @@ typedef struct ss_config {
         int max_clients;                  /* concurrent carbon TCP connections */
         int client_idle_timeout_s;        /* close silent TCP clients */
         int read_buffer_bytes;            /* per-connection read buffer */
+        int max_clock_skew_s;             /* samples further from now are refused; 0 = off */
     } ingest;
 
     struct {

@@ -54,6 +54,8 @@ static const cfg_field ingest_fields[] = {
             "close carbon TCP clients silent this long, 0 = never"),
     FLD_INT("read_buffer_bytes", ss_config, ingest.read_buffer_bytes, 4096, 16777216, "65536",
             "per-connection read buffer, at least max_line_bytes"),
+    FLD_INT("max_clock_skew_s", ss_config, ingest.max_clock_skew_s, 0, 315360000, "300",
+            "samples stamped further than this from our clock are refused, 0 = off"),
     FLD_END
 };
 

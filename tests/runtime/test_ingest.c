@@ -17,6 +17,7 @@ static const char *yaml =
     "  http: \"127.0.0.1:0\"\n"
     "  max_line_bytes: 512\n"
     "  max_clients: 64\n"
+    "  max_clock_skew_s: 0\n"          /* the lines below carry fixed timestamps */
     "kafka: { brokers: embedded }\n"
     "clusters:\n"
     "  - name: alpha\n"

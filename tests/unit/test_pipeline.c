@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -27,6 +28,7 @@ static int setup(void **state)
     store_limits lim = { .max_apps_per_cluster = 2, .max_series_per_app = 3 };
     f->store = store_create(&lim, 2);
     pipeline_init(&f->pipe, f->prefixes, f->store);
+    f->pipe.max_skew_ms = 0;   /* the lines below carry fixed timestamps */
     f->src = (pipeline_source){ .pipe = &f->pipe, .peer = "10.0.0.7" };
     *state = f;
     return 0;
@@ -43,7 +45,7 @@ static int teardown(void **state)
 
 static void feed(fx *f, const char *text)
 {
-    char carry[256];
+    char carry[1024];
     pipeline_feed_datagram(&f->src, text, strlen(text), carry, sizeof carry);
 }
 
@@ -140,12 +142,91 @@ static void test_put_decoded_sample(void **state)
     assert_int_equal(d[0].cluster, 1);
 }
 
+static void feedf(fx *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void feedf(fx *f, const char *fmt, ...)
+{
+    char buf[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    feed(f, buf);
+}
+
+/* A line stamped years ahead is refused (timestamp_skew), so it cannot take
+ * its series hostage: the real lines after it are stored. */
+static void test_future_line_refused(void **state)
+{
+    fx *f = *state;
+    f->pipe.max_skew_ms = 300 * 1000;
+    pipeline_begin_batch(&f->pipe);
+    long long now = f->pipe.now_ms / 1000;
+    feedf(f, "alpha.app-1" EAM "numberTargetExecutors 40 %lld\n", now + 10LL * 365 * 86400);
+    feedf(f, "alpha.app-1" EAM "numberTargetExecutors 4 %lld\n", now - 400);   /* too old too */
+    assert_int_equal(f->pipe.stats.dropped[PIPE_DROP_TIMESTAMP_SKEW], 2);
+    assert_int_equal(f->pipe.stats.stored, 0);
+    assert_int_equal(store_app_count(f->store, 0), 0);   /* nothing created, nothing refreshed */
+    assert_int_equal(store_cluster_last_seen_ms(f->store, 0), 0);
+    feedf(f, "alpha.app-1" EAM "numberTargetExecutors 4 %lld\n", now);
+    feedf(f, "alpha.app-1" EAM "numberTargetExecutors 5 %lld\n", now + 10);
+    assert_int_equal(f->pipe.stats.stored, 2);
+    double v;
+    int64_t ts;
+    const store_app *a = store_app_find(f->store, 0, "app-1", 5);
+    assert_int_equal(store_app_latest(a, SPARK_G_TARGET_EXECUTORS, &v, &ts), 0);
+    assert_true(v == 5);
+    assert_string_equal(pipeline_drop_name(PIPE_DROP_TIMESTAMP_SKEW), "timestamp_skew");
+}
+
+/* A value no executor count can have (1e308, negative) is refused, not
+ * clamped into a decision. Counters and memory have their own bounds. */
+static void test_value_range(void **state)
+{
+    fx *f = *state;
+    feed(f, "alpha.app-1" EAM "numberTargetExecutors 1e308 1700000000\n"
+            "alpha.app-1" EAM "numberTargetExecutors -3 1700000000\n"
+            "alpha.app-1" EAM "numberTargetExecutors 1000001 1700000000\n"
+            "alpha.app-1" EAM "numberTargetExecutors 999999 1700000000\n"
+            "alpha.app-1" EAM "numberExecutorsKilledByDriver.count 50000000 1700000000\n"
+            "alpha.worker.memUsed_MB 500000 1700000000\n"
+            "alpha.master.aliveWorkers 1e9 1700000000\n");
+    assert_int_equal(f->pipe.stats.dropped[PIPE_DROP_VALUE_RANGE], 4);
+    assert_int_equal(f->pipe.stats.stored, 3);
+    spark_metric m = { .kind = SPARK_KIND_APP, .gauge = SPARK_G_TARGET_EXECUTORS };
+    assert_true(pipeline_value_plausible(&m, 0));
+    assert_false(pipeline_value_plausible(&m, 0.0 / 0.0));
+}
+
+/* Invalid UTF-8 in a path never reaches the store (protobuf strings, logs
+ * and JSON need it valid); over-long ids get their own reasons, not
+ * unknown_cluster. */
+static void test_encoding_and_lengths(void **state)
+{
+    fx *f = *state;
+    char longid[300];
+    memset(longid, 'x', sizeof longid - 1);
+    longid[sizeof longid - 1] = '\0';
+    feed(f, "alpha.app-\xff\xfe" EAM "numberTargetExecutors 4 1700000000\n"
+            "alpha.app-1" EAM "numberTarget\xc3\x28 4 1700000000\n"
+            "alpha.app-\xc3\xa9" EAM "numberTargetExecutors 4 1700000000\n");  /* é: fine */
+    assert_int_equal(f->pipe.stats.dropped[PIPE_DROP_ENCODING], 2);
+    assert_int_equal(f->pipe.stats.stored, 1);
+    feedf(f, "alpha.%s" EAM "numberTargetExecutors 4 1700000000\n", longid);
+    feedf(f, "alpha.app-1" EAM "%s 4 1700000000\n", longid);
+    assert_int_equal(f->pipe.stats.dropped[PIPE_DROP_APP_ID_TOO_LONG], 1);
+    assert_int_equal(f->pipe.stats.dropped[PIPE_DROP_NAME_TOO_LONG], 1);
+    assert_int_equal(f->pipe.stats.dropped[PIPE_DROP_UNKNOWN_CLUSTER], 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_each_line_lands_in_one_bucket, setup, teardown),
         cmocka_unit_test_setup_teardown(test_caps_and_order_are_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_decoded_sample, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_future_line_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_value_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_encoding_and_lengths, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -260,6 +260,9 @@ static void test_same_ts_overwrite(void **state)
     store_destroy(s);
 }
 
+/* An older sample is rejected and refreshes nothing (a series held hostage
+ * by a future timestamp must not keep its app alive); a third one in a row
+ * restarts the series from it (the sender's clock stepped back). */
 static void test_older_dropped(void **state)
 {
     (void)state;
@@ -273,18 +276,35 @@ static void test_older_dropped(void **state)
     assert_int_equal(ts, 5000);
     const store_app *a = store_app_find(s, 0, "a", 1);
     assert_int_equal(store_series_len(store_app_series_at(a, 0)), 1);
-    /* the app itself is alive: its last-seen moves */
-    assert_int_equal(store_app_last_seen_ms(a), 3);
+    /* rejected samples refresh nothing: not the app, not the feed */
+    assert_int_equal(store_app_last_seen_ms(a), 1);
+    assert_int_equal(store_cluster_last_seen_ms(s, 0), 1);
     /* other series are independent: an older ts is fine there */
     assert_int_equal(put_app(s, 0, "a", SPARK_G_ALL_EXECUTORS, 1000, 2, 4), STORE_CHANGED);
+    assert_int_equal(store_app_last_seen_ms(a), 4);
     store_stats st;
     store_get_stats(s, &st);
     assert_int_equal(st.rejected_old, 2);
     store_dirty d[4];
     assert_int_equal(store_take_dirty(s, d, 4), 1);
-    assert_int_equal(put_app(s, 0, "a", g, 10, 9, 5), STORE_E_OLD);
-    assert_int_equal(store_take_dirty(s, d, 4), 0);   /* a rejection is no change */
-    assert_int_equal(store_cluster_last_seen_ms(s, 0), 5);   /* but the feed is alive */
+    /* The third old sample in a row: the series resynchronises on it. */
+    assert_int_equal(put_app(s, 0, "a", g, 10, 9, 5), STORE_CHANGED);
+    assert_true(app_latest(s, 0, "a", g, &ts) == 9.0);
+    assert_int_equal(ts, 10);
+    assert_int_equal(store_series_len(store_app_series_at(a, 0)), 1);
+    assert_int_equal(put_app(s, 0, "a", g, 20, 9, 6), STORE_UNCHANGED);  /* and goes on */
+    store_get_stats(s, &st);
+    assert_int_equal(st.resynced, 1);
+    assert_int_equal(store_take_dirty(s, d, 4), 1);
+    assert_int_equal(store_cluster_last_seen_ms(s, 0), 6);
+    /* An in-order sample in between resets the run. */
+    assert_int_equal(put_app(s, 0, "a", g, 5, 1, 7), STORE_E_OLD);
+    assert_int_equal(put_app(s, 0, "a", g, 6, 1, 8), STORE_E_OLD);
+    assert_int_equal(put_app(s, 0, "a", g, 30, 1, 9), STORE_CHANGED);
+    assert_int_equal(put_app(s, 0, "a", g, 7, 1, 10), STORE_E_OLD);
+    assert_int_equal(put_app(s, 0, "a", g, 8, 1, 11), STORE_E_OLD);
+    assert_true(app_latest(s, 0, "a", g, &ts) == 1.0);
+    assert_int_equal(ts, 30);
     store_destroy(s);
 }
 
