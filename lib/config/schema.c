@@ -523,6 +523,56 @@ static int find_duplicate(const void *arr, size_t n, size_t elem, size_t off, si
     return found;
 }
 
+/* Prefixes that overlap: "alpha" and "alpha.prod" (an app of alpha named
+ * prod.x would land in alpha.prod), or "" and any other (every path starts
+ * with some namespace). Finds one pair in O(n log n); returns 0 and sets
+ * *a, *b (cluster indexes) when found, 1 when none, -ENOMEM. */
+static int find_overlap(const ss_config *cfg, size_t *a, size_t *b)
+{
+    size_t n = cfg->nclusters;
+    if (n < 2)
+        return 1;
+    name_ref *r = malloc(n * sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        r[i] = (name_ref){ cfg->clusters[i].metrics_prefix, i };
+    qsort(r, n, sizeof *r, name_ref_cmp);
+    int found = 1;
+    if (r[0].s[0] == '\0') {
+        *a = r[0].idx;
+        *b = r[1].idx;
+        found = 0;
+    }
+    /* "p" and "p.x" need not be neighbours ("p-a" sorts between them): for
+     * each prefix, look up each of its dot-ancestors by binary search. */
+    for (size_t i = 0; found && i < n; i++) {
+        const char *s = r[i].s;
+        for (const char *dot = strchr(s, '.'); dot && found; dot = strchr(dot + 1, '.')) {
+            size_t len = (size_t)(dot - s);
+            size_t lo = 0, hi = n;
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int cmp = strncmp(r[mid].s, s, len);
+                if (cmp == 0 && r[mid].s[len] != '\0')
+                    cmp = 1;
+                if (cmp == 0) {
+                    *a = r[mid].idx;
+                    *b = r[i].idx;
+                    found = 0;
+                    break;
+                }
+                if (cmp < 0)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+        }
+    }
+    free(r);
+    return found;
+}
+
 static int validate(cfg_ctx *c)
 {
     ss_config *cfg = cfg_of(c);
@@ -605,6 +655,18 @@ static int validate(cfg_ctx *c)
         snprintf(kp, sizeof kp, "clusters[%zu].metrics_prefix", dup);
         return cfg_fail_path(c, kp, "duplicate metrics_prefix \"%s\" (also used by cluster \"%s\")",
                          cfg->clusters[dup].metrics_prefix, cfg->clusters[first].name);
+    }
+    size_t oa = 0, ob = 0;
+    rc = find_overlap(cfg, &oa, &ob);
+    if (rc < 0)
+        return rc;
+    if (rc == 0) {
+        snprintf(kp, sizeof kp, "clusters[%zu].metrics_prefix", ob);
+        return cfg_fail_path(c, kp, "metrics_prefix \"%s\" of cluster \"%s\" overlaps \"%s\" of "
+                             "cluster \"%s\": an app's lines could land in the wrong cluster; "
+                             "give each cluster a prefix that no other one starts with",
+                             cfg->clusters[ob].metrics_prefix, cfg->clusters[ob].name,
+                             cfg->clusters[oa].metrics_prefix, cfg->clusters[oa].name);
     }
     return 0;
 }

@@ -556,6 +556,55 @@ static void test_targets(void **state)
 }
 
 /* Every validation rule, with the line:column and the full key path. */
+/* A pathological file (deep nesting of lists or mappings) is rejected at
+ * the first level past the bound, not after building the whole document:
+ * 2,000,000 levels would otherwise never finish. */
+static void test_deep_yaml_rejected(void **state)
+{
+    (void)state;
+    size_t depth = 2000000;
+    char *flow = malloc(depth * 2 + 64);
+    assert_non_null(flow);
+    size_t n = 0;
+    n += (size_t)sprintf(flow, "clusters: ");
+    for (size_t i = 0; i < depth; i++)
+        flow[n++] = '[';
+    for (size_t i = 0; i < depth; i++)
+        flow[n++] = ']';
+    flow[n++] = '\n';
+    flow[n] = '\0';
+    ss_config *cfg = NULL;
+    char err[512] = "";
+    assert_int_equal(ss_config_load_string(flow, "deep.yaml", &cfg, err, sizeof err), -E2BIG);
+    assert_non_null(strstr(err, "nested deeper than"));
+    assert_null(cfg);
+    free(flow);
+    /* 80,000 mappings deep. */
+    depth = 80000;
+    char *block = malloc(depth * 8 + 64);
+    assert_non_null(block);
+    n = 0;
+    for (size_t i = 0; i < depth; i++)
+        n += (size_t)sprintf(block + n, "{k: ");
+    for (size_t i = 0; i < depth; i++)
+        block[n++] = '}';
+    block[n] = '\0';
+    assert_int_equal(ss_config_load_string(block, "deep.yaml", &cfg, err, sizeof err), -E2BIG);
+    free(block);
+}
+
+/* Prefixes that only look alike do not overlap. */
+static void test_prefixes_distinct(void **state)
+{
+    (void)state;
+    ss_config *cfg = load_ok("clusters:\n  - name: a\n    metrics_prefix: alpha\n"
+                             "  - name: b\n    metrics_prefix: alpha-x\n"
+                             "  - name: c\n    metrics_prefix: alphax.y\n"
+                             "  - name: d\n    metrics_prefix: teams.alpha\n");
+    assert_int_equal(cfg->nclusters, 4);
+    ss_config_free(cfg);
+}
+
 static void test_validation_errors(void **state)
 {
     (void)state;
@@ -619,6 +668,15 @@ static void test_validation_errors(void **state)
     expect_error("clusters:\n  - name: \"\"\n", "t.yaml:2:11: ", "clusters[0].name: ", "empty", NULL);
     expect_error("clusters:\n  - name: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
                  "clusters[0].name: ", "too long", "at most 63", NULL);
+    /* Overlapping prefixes: an app's lines would land in the wrong cluster. */
+    expect_error("clusters:\n  - name: a\n    metrics_prefix: alpha\n  - name: b\n    metrics_prefix: beta\n"
+                 "  - name: c\n    metrics_prefix: alpha-x\n  - name: d\n    metrics_prefix: alpha.prod\n",
+                 "clusters[3].metrics_prefix: ", "\"alpha.prod\" of cluster \"d\" overlaps \"alpha\" of cluster \"a\"",
+                 NULL);
+    expect_error("clusters:\n  - name: a\n    metrics_prefix: \"\"\n  - name: b\n",
+                 "overlaps", "cluster \"a\"", NULL);
+    expect_error("clusters:\n  - name: a\n    metrics_prefix: t.x.y\n  - name: b\n    metrics_prefix: t.x\n",
+                 "clusters[0].metrics_prefix: ", "overlaps \"t.x\"", NULL);
     /* Peers: basic auth and a bearer token are exclusive, per cluster too. */
     expect_error("poll: { username: u, bearer_token: t }\nclusters:\n  - name: a\n",
                  "t.yaml:1:36: ", "poll.bearer_token: ", "exclusive", NULL);
@@ -935,6 +993,8 @@ int main(void)
         cmocka_unit_test(test_pools),
         cmocka_unit_test(test_targets),
         cmocka_unit_test(test_validation_errors),
+        cmocka_unit_test(test_prefixes_distinct),
+        cmocka_unit_test(test_deep_yaml_rejected),
         cmocka_unit_test(test_type_errors),
         cmocka_unit_test(test_unknown_and_duplicate_keys),
         cmocka_unit_test(test_yaml_syntax_and_files),
