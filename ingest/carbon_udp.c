@@ -77,6 +77,38 @@ static void on_closed(uv_handle_t *h)
 
 static int udp_port(const ss_source *s) { return ((const carbon_udp *)s)->port; }
 
+/* Datagrams the kernel dropped for our socket (receive buffer full): the
+ * "drops" column of /proc/net/udp and udp6 for the bound port. Lines lost
+ * there never reach us, so they are counted here. */
+static uint64_t kernel_drops(int port)
+{
+    static const char *files[] = { "/proc/net/udp", "/proc/net/udp6" };
+    uint64_t drops = 0;
+    for (size_t i = 0; i < 2; i++) {
+        FILE *f = fopen(files[i], "r");
+        if (!f)
+            continue;
+        char line[512];
+        if (!fgets(line, sizeof line, f)) {   /* header */
+            fclose(f);
+            continue;
+        }
+        while (fgets(line, sizeof line, f)) {
+            char local[64];
+            unsigned long long d = 0;
+            /* sl local rem st tx:rx tr:when retr uid timeout inode ref ptr drops */
+            if (sscanf(line, " %*s %63s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu",
+                       local, &d) != 2)
+                continue;
+            const char *colon = strrchr(local, ':');
+            if (colon && strtol(colon + 1, NULL, 16) == port)
+                drops += d;
+        }
+        fclose(f);
+    }
+    return drops;
+}
+
 static size_t udp_metrics(const ss_source *s, ss_source_metric *out, size_t cap)
 {
     const carbon_udp_stats *st = &((const carbon_udp *)s)->stats;
@@ -87,6 +119,9 @@ static size_t udp_metrics(const ss_source *s, ss_source_metric *out, size_t cap)
           "UDP datagrams larger than 64 KiB (tail lost).", NULL, st->truncated },
         { "sparkscale_carbon_udp_errors_total", "counter", "UDP receive errors.", NULL,
           st->errors },
+        { "sparkscale_carbon_udp_kernel_drops_total", "counter",
+          "Datagrams the kernel dropped for the carbon UDP socket (receive buffer full).", NULL,
+          kernel_drops(((const carbon_udp *)s)->port) },
     };
     size_t n = sizeof m / sizeof m[0];
     if (n > cap)

@@ -37,6 +37,7 @@ struct ss_daemon {
     size_t nsources;
     ss_http_server *http;
     ss_bus *bus;
+    int bus_closing;
     ss_decider *decider;
     ss_status status;
     uv_check_t evaluate_check;     /* after each loop turn: evaluate dirty clusters */
@@ -115,10 +116,10 @@ static void close_core(ss_daemon *d)
         uv_close((uv_handle_t *)&d->evaluate_check, on_handle_closed);
         uv_close((uv_handle_t *)&d->evaluate_timer, on_handle_closed);
     }
-    if (d->bus) {
+    if (d->bus && !d->bus_closing) {
+        d->bus_closing = 1;        /* the bus lives until its close callback */
         ss_join_add(&d->parts);
         ss_bus_close(d->bus, d->flush_timeout_ms, on_part_closed, d);
-        d->bus = NULL;
     }
 }
 
@@ -276,6 +277,15 @@ void ss_daemon_set_reaction_hook(ss_daemon *d, ss_daemon_reaction_fn fn, void *c
 void ss_daemon_set_lost_counter(ss_daemon *d, uint64_t *lost)
 {
     ss_bus_set_close_report(d->bus, lost);
+}
+
+uint64_t ss_daemon_pending_decisions(const ss_daemon *d)
+{
+    if (!d->bus)
+        return 0;
+    ss_bus_stats s;
+    ss_bus_get_stats(d->bus, &s);
+    return s.pending;
 }
 
 const char *ss_daemon_kafka_bootstrap(const ss_daemon *d)

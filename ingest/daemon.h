@@ -37,6 +37,9 @@ const char *ss_daemon_kafka_bootstrap(const ss_daemon *d);
 typedef ss_reaction_fn ss_daemon_reaction_fn;
 void ss_daemon_set_reaction_hook(ss_daemon *d, ss_daemon_reaction_fn fn, void *ctx);
 
+/* Decisions not yet acknowledged by Kafka (in flight or held). */
+uint64_t ss_daemon_pending_decisions(const ss_daemon *d);
+
 /* At shutdown, *lost (caller-owned) receives the number of decisions Kafka
  * never acknowledged (the flush timed out). */
 void ss_daemon_set_lost_counter(ss_daemon *d, uint64_t *lost);

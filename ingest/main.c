@@ -4,12 +4,14 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <uv.h>
 
 #include "ingest/daemon.h"
 #include "lib/config/config.h"
 #include "lib/base/log.h"
+#include "lib/bus/kafka.h"
 
 #define SHUTDOWN_FLUSH_MS 10000
 
@@ -31,7 +33,8 @@ static void usage(FILE *out)
         "\n"
         "Status: GET /healthz, /metrics, /v1/clusters, /v1/kafka on ingest.http.\n"
         "Exit status: 0 clean stop, 1 bad config or start-up failure, 2 bad arguments,\n"
-        "3 stopped with decisions Kafka never acknowledged (brokers unreachable).\n");
+        "3 stopped with decisions Kafka never acknowledged (brokers unreachable),\n"
+        "4 a second signal cut the shutdown short (unacknowledged decisions lost).\n");
 }
 
 typedef struct app {
@@ -54,8 +57,10 @@ static void on_signal(uv_signal_t *h, int signum)
 {
     app *a = h->data;
     if (a->stopping) {
-        ss_warn("second signal %d: exiting without waiting for Kafka", signum);
-        exit(1);
+        uint64_t pending = a->daemon ? ss_daemon_pending_decisions(a->daemon) : 0;
+        ss_error("second signal %d: exiting now; %llu decisions not acknowledged by Kafka are "
+                 "lost", signum, (unsigned long long)pending);
+        _exit(4);
     }
     a->stopping = 1;
     ss_info("signal %d: shutting down (flushing Kafka, up to %d ms)", signum,
@@ -101,6 +106,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "sparkscaled: %s\n", err);
         return 1;
     }
+    /* kafka.properties are checked the way the daemon would use them (each
+     * value, then a client built without brokers), so a bad one fails here
+     * and not at start. */
+    if (ss_kafka_check_properties(cfg->kafka.properties, cfg->kafka.nproperties, err,
+                                  sizeof err) != 0) {
+        fprintf(stderr, "sparkscaled: %s: %s\n", cfg->source, err);
+        ss_config_free(cfg);
+        return 1;
+    }
+    ss_config_warn_secrets(cfg);
     if (check) {
         ss_config_print(cfg, stdout);
         fprintf(stderr, "sparkscaled: configuration %s is valid\n", cfg->source);

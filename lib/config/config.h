@@ -187,6 +187,14 @@ void ss_config_free(ss_config *cfg);
  * "******". */
 void ss_config_print(const ss_config *cfg, FILE *out);
 
+/* Non-zero when cfg holds a secret (a password or token, a secret Kafka
+ * property, credentials in a URL). */
+int ss_config_has_secrets(const ss_config *cfg);
+
+/* Logs a warning when cfg came from a file that holds secrets and that
+ * users other than its owner can read. */
+void ss_config_warn_secrets(const ss_config *cfg);
+
 /* The bus settings of cfg (borrowed pointers into cfg) into *out. */
 void ss_config_bus_conf(const ss_config *cfg, ss_bus_conf *out);
 

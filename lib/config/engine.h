@@ -174,6 +174,10 @@ void cfg_free_table(const cfg_field *table, void *base);
  * comments; F_SECRET fields and secret-looking properties print masked. */
 void cfg_print(FILE *out, const cfg_field *table, const void *base);
 
+/* Non-zero when base holds a secret: a non-empty F_SECRET string, a
+ * secret-looking property, or credentials inside a URL. */
+int cfg_has_secrets(const cfg_field *table, const void *base);
+
 /* Non-zero for a Kafka property name that holds a secret. */
 int cfg_is_secret_key(const char *key);
 

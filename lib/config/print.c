@@ -163,6 +163,60 @@ static void print_table(FILE *out, const cfg_field *t, const void *vbase, int in
     }
 }
 
+/* Credentials in a URL: "user:pass@" or "token@" in its authority. */
+static int url_has_credentials(const char *url)
+{
+    char masked[2048];
+    return url && ss_mask_url(url, masked, sizeof masked) && strcmp(masked, url) != 0;
+}
+
+int cfg_has_secrets(const cfg_field *table, const void *vbase)
+{
+    const char *base = vbase;
+    for (const cfg_field *f = table; f->type != FT_END; f++) {
+        switch (f->type) {
+        case FT_MAP:
+        case FT_EMBED:
+            if (cfg_has_secrets(f->sub, base + f->offset))
+                return 1;
+            break;
+        case FT_LIST: {
+            size_t n = cfg_get_count(base, f->count_offset);
+            const char *elems = cfg_get_ptr(base, f->offset);
+            for (size_t i = 0; i < n; i++)
+                if (cfg_has_secrets(f->sub, elems + i * f->size))
+                    return 1;
+            break;
+        }
+        case FT_PROPS: {
+            size_t n = cfg_get_count(base, f->count_offset);
+            const ss_kv *kv = cfg_get_ptr(base, f->offset);
+            for (size_t i = 0; i < n; i++)
+                if (cfg_is_secret_key(kv[i].key) && kv[i].value[0])
+                    return 1;
+            break;
+        }
+        case FT_STRING: {
+            const char *s = f->size ? base + f->offset : cfg_get_ptr(base, f->offset);
+            if (s && s[0] && ((f->flags & F_SECRET) || ((f->flags & F_URL) && url_has_credentials(s))))
+                return 1;
+            break;
+        }
+        case FT_STRLIST: {
+            size_t n = cfg_get_count(base, f->count_offset);
+            char *const *items = cfg_get_ptr(base, f->offset);
+            for (size_t i = 0; i < n; i++)
+                if ((f->flags & F_SECRET) || ((f->flags & F_URL) && url_has_credentials(items[i])))
+                    return 1;
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    return 0;
+}
+
 void cfg_print(FILE *out, const cfg_field *table, const void *base)
 {
     print_table(out, table, base, 0, NULL, 1);

@@ -8,7 +8,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "lib/base/log.h"
 #include "lib/base/str.h"
 #include "lib/config/engine.h"
 
@@ -805,4 +807,20 @@ void ss_config_bus_conf(const ss_config *cfg, ss_bus_conf *out)
         .max_pending = cfg->kafka.max_pending,
         .decision_ttl_s = cfg->kafka.decision_ttl_s,
     };
+}
+
+int ss_config_has_secrets(const ss_config *cfg)
+{
+    return cfg_has_secrets(root_fields, cfg);
+}
+
+void ss_config_warn_secrets(const ss_config *cfg)
+{
+    struct stat st;
+    if (!ss_config_has_secrets(cfg) || stat(cfg->source, &st) != 0)
+        return;   /* no secrets, or not a file (embedded defaults, a pipe gone) */
+    if (S_ISREG(st.st_mode) && (st.st_mode & (S_IRGRP | S_IROTH)))
+        ss_warn("%s holds secrets (passwords, tokens or credentials in URLs) and other users "
+                "can read it (mode %03o): chmod 600 it, or use bearer_token_file",
+                cfg->source, (unsigned)(st.st_mode & 0777));
 }

@@ -155,6 +155,8 @@ static void test_udp_one_and_many_lines_per_datagram(void **state)
     assert_true(app_gauge(app, "numberAllExecutors") == 5);
     assert_non_null(find_app(root, "alpha", "app-udp2"));
     json_decref(root);
+    /* The kernel's drops for our socket are read (none here). */
+    assert_true(get_metric(h, "sparkscale_carbon_udp_kernel_drops_total") == 0);
 }
 
 /* A client that sends half a line and stays silent must not stall others. */

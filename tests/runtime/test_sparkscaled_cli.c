@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -129,6 +130,85 @@ static void test_sigterm_flushes_and_exits_zero(void **unused)
     unlink(path);
 }
 
+/* --check-config builds the librdkafka configuration (without connecting):
+ * a bad property value fails the check, naming the key, not the start. */
+static void test_check_config_kafka_properties(void **unused)
+{
+    (void)unused;
+    const char *path = write_tmp("kafka:\n  properties: { \"security.protocol\": bogus }\n"
+                                 "clusters:\n  - name: alpha\n");
+    const char *args[] = { "--check-config", "--config", path, NULL };
+    assert_int_equal(run(args, out, sizeof out, NULL), 1);
+    assert_non_null(strstr(out, "kafka.properties.security.protocol"));
+    unlink(path);
+}
+
+/* Secrets: credentials in URLs are masked when printed, and a file with
+ * secrets that others can read draws a warning (not when it is 0600). */
+static void test_secrets(void **unused)
+{
+    (void)unused;
+    const char *path = write_tmp("poll: { username: u, password: hunter2 }\n"
+                                 "clusters:\n  - name: alpha\n"
+                                 "    spark_master: \"http://admin:s3cret@m:8080\"\n");
+    chmod(path, 0644);
+    const char *args[] = { "--check-config", "--config", path, NULL };
+    assert_int_equal(run(args, out, sizeof out, NULL), 0);
+    assert_null(strstr(out, "hunter2"));
+    assert_null(strstr(out, "s3cret"));
+    assert_non_null(strstr(out, "http://admin:***@m:8080"));
+    assert_non_null(strstr(out, "holds secrets"));
+    chmod(path, 0600);
+    assert_int_equal(run(args, out, sizeof out, NULL), 0);
+    assert_null(strstr(out, "holds secrets"));
+    unlink(path);
+}
+
+/* A second signal during a shutdown that waits for unreachable brokers
+ * exits at once with its own status, saying what is lost. */
+static void test_second_signal(void **unused)
+{
+    (void)unused;
+    const char *path = write_tmp(
+        "ingest: { carbon_tcp: \"127.0.0.1:0\", carbon_udp: \"127.0.0.1:0\", http: \"127.0.0.1:0\" }\n"
+        "kafka: { brokers: \"127.0.0.1:1\" }\n"
+        "clusters:\n  - name: alpha\n");
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pipefd[1], 2);
+        dup2(pipefd[1], 1);
+        close(pipefd[0]);
+        execl(bin, bin, "--config", path, (char *)NULL);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    size_t len = 0;
+    ssize_t r;
+    int sent = 0;
+    while ((r = read(pipefd[0], out + len, sizeof out - 1 - len)) > 0) {
+        len += (size_t)r;
+        out[len] = '\0';
+        if (sent == 0 && strstr(out, "sparkscaled started")) {
+            kill(pid, SIGTERM);
+            sent = 1;
+        }
+        if (sent == 1 && strstr(out, "shutting down")) {
+            kill(pid, SIGTERM);   /* the flush waits for brokers that never answer */
+            sent = 2;
+        }
+    }
+    close(pipefd[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 4);
+    assert_non_null(strstr(out, "second signal"));
+    assert_non_null(strstr(out, "lost"));
+    unlink(path);
+}
+
 int main(void)
 {
     const char *build = getenv("SS_BUILD_DIR");
@@ -142,6 +222,9 @@ int main(void)
         cmocka_unit_test(test_check_config_good_prints_effective),
         cmocka_unit_test(test_check_config_bad_names_key_and_line),
         cmocka_unit_test(test_sigterm_flushes_and_exits_zero),
+        cmocka_unit_test(test_check_config_kafka_properties),
+        cmocka_unit_test(test_secrets),
+        cmocka_unit_test(test_second_signal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
