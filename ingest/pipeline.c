@@ -27,6 +27,14 @@ void pipeline_init(ss_pipeline *p, const spark_prefixes *prefixes, ss_store *sto
     pipeline_begin_batch(p);
 }
 
+void pipeline_set_allowlists(ss_pipeline *p, const ss_cidr_list *allow, uint64_t *refused,
+                             size_t nclusters)
+{
+    p->allow = allow;
+    p->refused = refused;
+    p->nclusters = nclusters;
+}
+
 void pipeline_begin_batch(ss_pipeline *p)
 {
     p->now_ms = ss_wall_ms();
@@ -121,6 +129,13 @@ void pipeline_on_line(void *ctx, const char *line, size_t len, int err)
     if (rc < 0) {
         p->stats.dropped[rc == SPARK_PATH_E_CLUSTER ? PIPE_DROP_UNKNOWN_CLUSTER
                                                     : PIPE_DROP_SHAPE]++;
+        return;
+    }
+    /* Who may speak for this cluster: checked before anything is parsed. */
+    if (p->allow && src->addr && (size_t)m.cluster < p->nclusters &&
+        !ss_cidr_list_allows(&p->allow[m.cluster], src->addr)) {
+        p->stats.dropped[PIPE_DROP_SOURCE]++;
+        p->refused[m.cluster]++;
         return;
     }
 

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "carbon/carbon.h"
+#include "lib/base/addr.h"
 #include "carbon/spark_path.h"
 #include "ingest/store.h"
 
@@ -46,6 +47,9 @@ typedef struct ss_pipeline {
     pipeline_stats stats;
     int64_t now_ms;                      /* wall clock of the current read batch */
     int64_t max_skew_ms;                 /* samples further from now are dropped; 0 = off */
+    const ss_cidr_list *allow;           /* per cluster: who may send its lines; NULL = anyone */
+    uint64_t *refused;                   /* per cluster: lines refused by allow */
+    size_t nclusters;
 } ss_pipeline;
 
 /* Timestamps further than this from the receiver's clock are refused by
@@ -63,9 +67,17 @@ typedef struct ss_pipeline {
 typedef struct pipeline_source {
     ss_pipeline *pipe;
     const char *peer;                    /* sender's address, names worker sources */
+    const struct sockaddr *addr;         /* the same as a sockaddr, for allowlists; may be NULL */
 } pipeline_source;
 
 void pipeline_init(ss_pipeline *p, const spark_prefixes *prefixes, ss_store *store);
+
+/* Per-cluster allowlists for carbon lines: allow[c] (borrowed, nclusters
+ * entries; an empty list allows anyone) is checked once a line's cluster is
+ * known, before its numbers are parsed; refusals are counted in refused[c]
+ * (caller storage) and as source_not_allowed. */
+void pipeline_set_allowlists(ss_pipeline *p, const ss_cidr_list *allow, uint64_t *refused,
+                             size_t nclusters);
 
 /* Stamps the clocks once per read batch, not once per line: the wall clock
  * for last-seen times, the store's monotonic clock for reaction times. */

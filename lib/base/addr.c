@@ -216,3 +216,42 @@ void ss_cidr_format(const ss_cidr *c, char *buf, size_t len)
     inet_ntop(c->family, c->addr, a, sizeof a);
     snprintf(buf, len, "%s/%d", a, c->prefix);
 }
+
+int ss_cidr_list_parse(char *const *texts, size_t n, ss_cidr_list *out, char *err, size_t errlen)
+{
+    out->nets = NULL;
+    out->n = 0;
+    if (n == 0)
+        return 0;
+    out->nets = calloc(n, sizeof *out->nets);
+    if (!out->nets)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const char *why = NULL;
+        if (ss_cidr_parse(texts[i], &out->nets[i], &why) != 0) {
+            if (err && errlen)
+                snprintf(err, errlen, "%s: %s", texts[i], why);
+            ss_cidr_list_free(out);
+            return -EINVAL;
+        }
+    }
+    out->n = n;
+    return 0;
+}
+
+void ss_cidr_list_free(ss_cidr_list *l)
+{
+    free(l->nets);
+    l->nets = NULL;
+    l->n = 0;
+}
+
+int ss_cidr_list_allows(const ss_cidr_list *l, const struct sockaddr *sa)
+{
+    if (l->n == 0)
+        return 1;
+    for (size_t i = 0; i < l->n; i++)
+        if (ss_cidr_match(&l->nets[i], sa))
+            return 1;
+    return 0;
+}

@@ -48,4 +48,17 @@ int ss_cidr_match(const ss_cidr *c, const struct sockaddr *sa);
 /* Writes c as text ("10.0.0.0/8"). */
 void ss_cidr_format(const ss_cidr *c, char *buf, size_t len);
 
+/* A set of networks; none = everything allowed. */
+typedef struct ss_cidr_list {
+    ss_cidr *nets;                /* owned */
+    size_t n;
+} ss_cidr_list;
+
+/* Parses texts[0..n) into *out (caller frees with ss_cidr_list_free).
+ * Returns 0, or -EINVAL naming the bad entry in err, or -ENOMEM. */
+int ss_cidr_list_parse(char *const *texts, size_t n, ss_cidr_list *out, char *err, size_t errlen);
+void ss_cidr_list_free(ss_cidr_list *l);
+/* Non-zero when l is empty (no restriction) or sa lies in one of its networks. */
+int ss_cidr_list_allows(const ss_cidr_list *l, const struct sockaddr *sa);
+
 #endif

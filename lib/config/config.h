@@ -83,6 +83,9 @@ typedef struct ss_cluster_conf {
     size_t nspark_master;
     char **jolokia;                       /* Jolokia agent URLs of the drivers; may be none */
     size_t njolokia;
+    char **allowed_sources;               /* CIDRs that may send this cluster's carbon lines;
+                                           * none = ingest.allowed_sources */
+    size_t nallowed_sources;
     int worker_cores;
     int worker_memory_mb;
     int executor_cores;
@@ -110,6 +113,9 @@ typedef struct ss_config {
         int client_idle_timeout_s;        /* close silent TCP clients */
         int read_buffer_bytes;            /* per-connection read buffer */
         int max_clock_skew_s;             /* samples further from now are refused; 0 = off */
+        int max_clients_per_peer;         /* carbon TCP connections one address may hold */
+        char **allowed_sources;           /* CIDRs: the default of every cluster; none = any */
+        size_t nallowed_sources;
     } ingest;
 
     struct {

@@ -58,6 +58,10 @@ static const cfg_field ingest_fields[] = {
             "per-connection read buffer, at least max_line_bytes"),
     FLD_INT("max_clock_skew_s", ss_config, ingest.max_clock_skew_s, 0, 315360000, "300",
             "samples stamped further than this from our clock are refused, 0 = off"),
+    FLD_INT("max_clients_per_peer", ss_config, ingest.max_clients_per_peer, 0, 1000000, "64",
+            "carbon TCP connections one address may hold, 0 = no limit"),
+    FLD_STRLIST("allowed_sources", ss_config, ingest.allowed_sources, ingest.nallowed_sources,
+                4096, F_CIDR, "networks that may send carbon lines (clusters' default), [] = any"),
     FLD_END
 };
 
@@ -229,6 +233,8 @@ static const cfg_field cluster_fields[] = {
                 "master web UI URL(s), e.g. http://master:8080; several for HA (the ALIVE one is used)"),
     FLD_STRLIST("jolokia", ss_cluster_conf, jolokia, njolokia, 1024, F_URL,
                 "Jolokia agent URLs of the drivers, e.g. http://driver:8778/jolokia/"),
+    FLD_STRLIST("allowed_sources", ss_cluster_conf, allowed_sources, nallowed_sources, 4096,
+                F_CIDR, "networks that may send this cluster's carbon lines, [] = ingest's"),
     FLD_MAP("worker", 0, worker_fields, "one Spark worker"),
     FLD_MAP("executor", 0, executor_fields, "one executor"),
     FLD_MAP("policy", offsetof(ss_cluster_conf, policy), policy_fields,

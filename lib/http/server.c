@@ -51,6 +51,9 @@ typedef struct conn {
     int shut_done;
     unsigned writes;    /* uv_write requests in flight */
     uint64_t skip;      /* request body bytes still to discard */
+    uint64_t head_since;   /* uv_now when waiting for a request head began */
+    int requests;       /* answered on this connection */
+    struct sockaddr_storage peer;
     size_t len;         /* bytes buffered in in[] */
     size_t scan;        /* in[0..scan) holds no end of head */
     char in[SS_HTTP_MAX_HEAD];
@@ -63,7 +66,9 @@ struct ss_http_server {
     void *ctx;
     int port;
     uint64_t timeout_ms;
+    uint64_t head_timeout_ms;
     size_t max_conns;
+    size_t max_per_peer;
     conn *conns;        /* every connection not yet freed, closing ones too */
     ss_join live;       /* listener + connections + rejected sockets not yet freed */
     ss_http_stats st;
@@ -338,7 +343,13 @@ static void on_write(uv_write_t *req, int status)
     }
     if (c->state != C_OPEN)
         return;
-    arm_timer(c, c->srv->timeout_ms); /* the client is reading: progress */
+    /* The client is reading its replies: progress, but the next head keeps
+     * its own deadline. */
+    uint64_t left = c->srv->head_timeout_ms;
+    uint64_t waited = uv_now(c->srv->loop) - c->head_since;
+    arm_timer(c, waited < left ? (left - waited > c->srv->timeout_ms ? left - waited
+                                                                      : c->srv->timeout_ms)
+                               : c->srv->timeout_ms);
     if (c->paused && c->writes == 0) {
         c->paused = 0;
         process(c);
@@ -512,7 +523,11 @@ static void handle_request(conn *c, size_t end)
     }
     consume(c, end);
     c->skip = body;
-    arm_timer(c, s->timeout_ms);
+    c->requests++;
+    /* The next head has its own deadline: a trickling client cannot hold a
+     * slot by sending a byte now and then. */
+    c->head_since = uv_now(s->loop);
+    arm_timer(c, s->head_timeout_ms);
     /* backpressure: a pipelining client that does not read its replies
      * must not make us buffer without bound */
     if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > WRITE_HIGH_WATER) {
@@ -589,6 +604,45 @@ static void reject(ss_http_server *s)
     uv_close((uv_handle_t *)t, on_reject_closed);
 }
 
+/* When every slot is taken: the connection that has waited longest for a
+ * request head it has not completed goes, so slow or silent clients cannot
+ * lock out a probe. Returns 1 when one was closed. */
+static int evict_slowest(ss_http_server *s)
+{
+    conn *victim = NULL;
+    for (conn *c = s->conns; c; c = c->next)
+        if (c->state == C_OPEN && c->writes == 0 && c->skip == 0 &&
+            (!victim || c->head_since < victim->head_since))
+            victim = c;
+    if (!victim)
+        return 0;
+    s->st.evicted++;
+    conn_close(victim);
+    return 1;
+}
+
+static int same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return 0;
+    if (a->ss_family == AF_INET)
+        return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+                      &((const struct sockaddr_in *)b)->sin_addr, 4) == 0;
+    if (a->ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+    return 0;
+}
+
+static size_t peer_conns(const ss_http_server *s, const conn *self)
+{
+    size_t n = 0;
+    for (const conn *c = s->conns; c; c = c->next)
+        if (c != self && c->state != C_CLOSED && same_host(&c->peer, &self->peer))
+            n++;
+    return n;
+}
+
 static void on_connection(uv_stream_t *l, int status)
 {
     ss_http_server *s = l->data;
@@ -596,7 +650,7 @@ static void on_connection(uv_stream_t *l, int status)
         ss_warn("http: accept: %s", uv_strerror(status));
         return;
     }
-    if (s->st.open >= s->max_conns) {
+    if (s->st.open >= s->max_conns && !evict_slowest(s)) {
         reject(s);
         return;
     }
@@ -622,10 +676,19 @@ static void on_connection(uv_stream_t *l, int status)
         conn_close(c);
         return;
     }
+    int plen = sizeof c->peer;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &plen) == 0 &&
+        peer_conns(s, c) >= s->max_per_peer) {
+        /* One peer may not take every slot. */
+        s->st.rejected_per_peer++;
+        conn_close(c);
+        return;
+    }
     s->st.accepted++;
     /* replies are single writes; no reason to wait for Nagle */
     uv_tcp_nodelay(&c->tcp, 1);
-    arm_timer(c, s->timeout_ms);
+    c->head_since = uv_now(s->loop);
+    arm_timer(c, s->head_timeout_ms);
     start_reading(c);
 }
 
@@ -658,6 +721,8 @@ ss_http_server *ss_http_server_create(uv_loop_t *loop, const char *host, int por
     s->ctx = ctx;
     s->timeout_ms = SS_HTTP_DEFAULT_TIMEOUT_MS;
     s->max_conns = SS_HTTP_DEFAULT_MAX_CONNS;
+    s->head_timeout_ms = SS_HTTP_DEFAULT_HEAD_TIMEOUT_MS;
+    s->max_per_peer = SS_HTTP_DEFAULT_MAX_PER_PEER;
     int r = uv_tcp_init(loop, &s->listener);
     if (r < 0) {
         ss_errf(err, errlen, "http: %s", uv_strerror(r));
@@ -693,11 +758,25 @@ int ss_http_server_port(const ss_http_server *s)
 void ss_http_server_set_timeout(ss_http_server *s, uint64_t timeout_ms)
 {
     s->timeout_ms = timeout_ms ? timeout_ms : SS_HTTP_DEFAULT_TIMEOUT_MS;
+    if (s->head_timeout_ms > s->timeout_ms)
+        s->head_timeout_ms = s->timeout_ms;   /* a head never waits longer than anything */
 }
 
 void ss_http_server_set_max_connections(ss_http_server *s, size_t max_conns)
 {
     s->max_conns = max_conns ? max_conns : SS_HTTP_DEFAULT_MAX_CONNS;
+}
+
+void ss_http_server_set_head_timeout(ss_http_server *s, uint64_t ms)
+{
+    s->head_timeout_ms = ms ? ms : SS_HTTP_DEFAULT_HEAD_TIMEOUT_MS;
+    if (s->head_timeout_ms > s->timeout_ms)
+        s->head_timeout_ms = s->timeout_ms;
+}
+
+void ss_http_server_set_max_per_peer(ss_http_server *s, size_t n)
+{
+    s->max_per_peer = n ? n : SS_HTTP_DEFAULT_MAX_PER_PEER;
 }
 
 void ss_http_server_stats(const ss_http_server *s, ss_http_stats *out)

@@ -17,6 +17,8 @@
 #define SS_HTTP_MAX_RESPONSE (32u << 20)  /* response body cap; over it the reply is 500 */
 #define SS_HTTP_DEFAULT_MAX_CONNS 256
 #define SS_HTTP_DEFAULT_TIMEOUT_MS 10000
+#define SS_HTTP_DEFAULT_HEAD_TIMEOUT_MS 5000  /* a request head must be complete by then */
+#define SS_HTTP_DEFAULT_MAX_PER_PEER 16
 
 typedef struct ss_http_server ss_http_server;
 
@@ -65,8 +67,16 @@ int ss_http_server_port(const ss_http_server *s);
  * write) within timeout_ms: slow or idle clients cannot hold a slot forever.
  * Applies from the next timer start. 0 = default. */
 void ss_http_server_set_timeout(ss_http_server *s, uint64_t timeout_ms);
-/* Connections over this limit are accepted and closed at once. 0 = default. */
+/* At this many connections, a new one takes the slot of the connection that
+ * has waited longest for a request head it has not completed; with none
+ * such, it is answered 503 and closed. 0 = default. */
 void ss_http_server_set_max_connections(ss_http_server *s, size_t max_conns);
+/* Each request head (the first, and every one after a reply) must be
+ * complete within ms of when the server started waiting for it, however
+ * the bytes trickle in (slowloris). 0 = default. */
+void ss_http_server_set_head_timeout(ss_http_server *s, uint64_t ms);
+/* Connections one peer address may hold; more are closed at once. 0 = default. */
+void ss_http_server_set_max_per_peer(ss_http_server *s, size_t n);
 
 typedef struct ss_http_stats {
     uint64_t accepted;      /* connections served */
@@ -74,6 +84,8 @@ typedef struct ss_http_stats {
     uint64_t requests;      /* requests answered (any status) */
     uint64_t bad_requests;  /* 4xx/5xx written by the server itself */
     uint64_t timeouts;      /* connections closed by the idle/slow timer */
+    uint64_t evicted;       /* slow connections closed to make room for a new one */
+    uint64_t rejected_per_peer; /* over max_per_peer, closed at once */
     size_t open;            /* connections currently open */
 } ss_http_stats;
 void ss_http_server_stats(const ss_http_server *s, ss_http_stats *out);

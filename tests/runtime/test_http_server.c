@@ -699,6 +699,7 @@ static void test_many_connections(void **state)
 {
     enum { N = 300 };
     fixture *f = start_server(5000, 0);
+    ss_http_server_set_max_per_peer(f->srv, N);   /* every client is 127.0.0.1 here */
     static client cs[N];
     for (int i = 0; i < N; i++)
         client_open(&cs[i], f->port);
@@ -717,12 +718,15 @@ static void test_many_connections(void **state)
         }
         free(r.body);
     }
-    /* nobody closes before the 5 s timeout, so the split is exact */
+    /* Every connection was accepted; once all slots were taken, each new one
+     * took the slot of the one that had waited longest without a request
+     * (the first ones), so the split is exact. */
     assert_int_equal(ok, SS_HTTP_DEFAULT_MAX_CONNS);
     assert_int_equal(refused, N - SS_HTTP_DEFAULT_MAX_CONNS);
     ss_http_stats st = get_stats(f);
-    assert_int_equal(st.accepted, SS_HTTP_DEFAULT_MAX_CONNS);
-    assert_int_equal(st.rejected, N - SS_HTTP_DEFAULT_MAX_CONNS);
+    assert_int_equal(st.accepted, N);
+    assert_int_equal(st.evicted, N - SS_HTTP_DEFAULT_MAX_CONNS);
+    assert_int_equal(st.rejected, 0);
     assert_int_equal(st.open, SS_HTTP_DEFAULT_MAX_CONNS);
     for (int i = 0; i < N; i++)
         client_close(&cs[i]);
@@ -742,6 +746,75 @@ static void test_many_connections(void **state)
         client_close(&c);
     }
     assert_true(answered);
+    stop_server(f);
+}
+
+/* A connection from a given loopback source address. */
+static int connect_from(const char *src, int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    inet_pton(AF_INET, src, &a.sin_addr);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    if (connect(fd, (struct sockaddr *)&to, sizeof to) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Slowloris from many addresses: 19 peers hold 16 half-sent requests each
+ * (more than every slot), one peer tries for 40. Health probes from another
+ * address are still answered, every one of them: a new connection takes the
+ * slot of the one that waited longest without finishing its head, and one
+ * peer cannot hold more than its share. */
+static void test_slowloris_probe(void **state)
+{
+    enum { PEERS = 19, PER = 16, GREEDY = 40 };
+    fixture *f = start_server(0, 0);
+    static int fds[PEERS * PER + GREEDY];
+    int n = 0;
+    for (int p = 0; p < PEERS; p++) {
+        char src[32];
+        snprintf(src, sizeof src, "127.0.0.%d", p + 2);
+        for (int k = 0; k < PER; k++) {
+            int fd = connect_from(src, f->port);
+            assert_true(fd >= 0);
+            assert_int_equal(send_all(fd, "GET / HTTP/1.1\r\nHo", 18), 0);
+            fds[n++] = fd;
+        }
+    }
+    for (int k = 0; k < GREEDY; k++) {
+        int fd = connect_from("127.0.0.40", f->port);
+        if (fd >= 0) {
+            send_all(fd, "GET / HTTP/1.1\r\nHo", 18);
+            fds[n++] = fd;
+        }
+    }
+    int answered = 0;
+    for (int probe = 0; probe < 20; probe++) {
+        client c;
+        resp r;
+        memset(&c, 0, sizeof c);
+        c.fd = connect_from("127.0.0.1", f->port);
+        client_send(&c, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+        if (read_response(&c, &r, 0) == 0 && r.status == 200)
+            answered++;
+        free(r.body);
+        client_close(&c);
+    }
+    assert_int_equal(answered, 20);
+    ss_http_stats st = get_stats(f);
+    assert_true(st.evicted > 0);
+    assert_true(st.rejected_per_peer >= GREEDY - SS_HTTP_DEFAULT_MAX_PER_PEER);
+    assert_true(st.open <= SS_HTTP_DEFAULT_MAX_CONNS);
+    for (int k = 0; k < n; k++)
+        close(fds[k]);
     stop_server(f);
 }
 
@@ -935,6 +1008,7 @@ int main(void)
         cmocka_unit_test(test_head),
         cmocka_unit_test(test_many_connections),
         cmocka_unit_test(test_slow_client_timeout),
+        cmocka_unit_test(test_slowloris_probe),
         cmocka_unit_test(test_close_with_open_connections),
         cmocka_unit_test(test_close_from_handler),
         cmocka_unit_test(test_ipv6_and_create_errors),
