@@ -164,8 +164,10 @@ class KubeletSim:
         self._stop.set()
         r = self._resp
         if r is not None:
+            # Wake the watch thread out of its read: shut the socket down (closing the
+            # response alone does not interrupt a blocked read).
             try:
-                r.close()
+                r.fp.raw._sock.shutdown(socket.SHUT_RDWR)
             except Exception:
                 pass
         if self._thread is not None:
