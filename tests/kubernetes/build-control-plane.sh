@@ -15,7 +15,7 @@
 #        tests/kubernetes/build-control-plane.sh --check   (exit 0 if built, 1 if not; builds nothing)
 #   SS_K8S_VERSION   (default v1.37.2)
 #   SS_K8S_CACHE     (default ${XDG_CACHE_HOME:-~/.cache}/sparkscale/k8s-$SS_K8S_VERSION)
-#   SS_K8S_KUBECTL=0 skip kubectl (the tests do not need it; it adds about a minute)
+#   SS_K8S_KUBECTL=0 skip kubectl (the tests do not need it; it adds about 40 s)
 #   SS_K8S_BUILD_P   go build -p (default: go's default, the number of cores)
 set -euo pipefail
 
@@ -136,7 +136,7 @@ done
 pflag=()
 [ -z "${SS_K8S_BUILD_P:-}" ] || pflag=(-p "$SS_K8S_BUILD_P")
 
-echo "k8s build: go build ${bins[*]} ($(nproc) cores; about 6 minutes the first time)" >&2
+echo "k8s build: go build ${bins[*]} ($(nproc) cores; 7-8 minutes the first time)" >&2
 mkdir -p "$work/bin"
 if ! (cd "$moddir" && go build "${pflag[@]}" -trimpath -ldflags="$ld" -o "$work/bin/" "${pkgs[@]}") 2> "$work/build.err"; then
   tail -40 "$work/build.err" >&2
