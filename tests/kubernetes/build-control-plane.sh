@@ -136,7 +136,7 @@ done
 pflag=()
 [ -z "${SS_K8S_BUILD_P:-}" ] || pflag=(-p "$SS_K8S_BUILD_P")
 
-echo "k8s build: go build ${bins[*]} ($(nproc) cores; 7-8 minutes the first time)" >&2
+echo "k8s build: go build ${bins[*]} ($(nproc) cores: about 6 minutes on 2 the first time, more when other builds share them)" >&2
 mkdir -p "$work/bin"
 if ! (cd "$moddir" && go build "${pflag[@]}" -trimpath -ldflags="$ld" -o "$work/bin/" "${pkgs[@]}") 2> "$work/build.err"; then
   tail -40 "$work/build.err" >&2

@@ -335,6 +335,7 @@ export SS_K8S_NAMESPACES='$namespaces'
 export SS_K8S_NAMESPACE='${namespaces%% *}'
 export SS_K8S_ETCD='http://127.0.0.1:$etcd_port'
 EOF
+chmod 600 "$dir/env"   # it holds the admin token
 started=1
 trap - EXIT
 elapsed() { python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$2"; }
