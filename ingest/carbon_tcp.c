@@ -21,6 +21,10 @@ typedef struct carbon_tcp_stats {
     uint64_t open;
     uint64_t refused_max_clients;
     uint64_t refused_nomem;
+    uint64_t refused_per_peer;
+    uint64_t refused_source;
+    uint64_t evicted_idle;      /* closed to make room for a new connection */
+    uint64_t lost_bytes;        /* bytes of refused or evicted connections, not read as lines */
     uint64_t closed_idle;
     uint64_t read_errors;
 } carbon_tcp_stats;
@@ -52,7 +56,8 @@ struct client {
     client *prev, *next;
     carbon_stream stream;
     pipeline_source src;
-    int64_t last_read_ms;          /* uv_now: monotonic, loop-cached */
+    int64_t last_line_ms;          /* uv_now of the last complete line (or accept) */
+    struct sockaddr_storage addr;  /* the sender */
     char peer[64];
     char carry[];                  /* max_line bytes */
 };
@@ -96,8 +101,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread > 0) {
         pipeline_begin_batch(t->pipe);
         t->pipe->stats.bytes += (uint64_t)nread;
-        c->last_read_ms = (int64_t)uv_now(t->loop);
-        carbon_stream_feed(&c->stream, buf->base, (size_t)nread, pipeline_on_line, &c->src);
+        /* Only complete lines count as activity: trickled bytes do not
+         * keep a connection alive. */
+        if (carbon_stream_feed(&c->stream, buf->base, (size_t)nread, pipeline_on_line, &c->src))
+            c->last_line_ms = (int64_t)uv_now(t->loop);
         return;
     }
     if (nread == 0)
@@ -123,6 +130,62 @@ static void *client_alloc(carbon_tcp *t, size_t n)
 }
 
 static void refuse(carbon_tcp *t, uint64_t *counter);
+static void count_lost(carbon_tcp *t, uv_tcp_t *h);
+
+/* Bytes a connection we are about to close has already sent: counted as
+ * lost (read and thrown away, never parsed). */
+static void count_lost(carbon_tcp *t, uv_tcp_t *h)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)h, &fd) != 0)
+        return;
+    for (int i = 0; i < 16; i++) {
+        ssize_t n = recv(fd, t->rbuf, t->lim.read_buffer, MSG_DONTWAIT);
+        if (n <= 0)
+            break;
+        t->stats.lost_bytes += (uint64_t)n;
+    }
+}
+
+/* At max_clients: the client that has gone longest without a complete line
+ * (1 s at least: a sender that just connected is not cut off mid-report)
+ * is closed to make room. Returns 1 when one was. */
+static int evict_idlest(carbon_tcp *t)
+{
+    int64_t now = (int64_t)uv_now(t->loop);
+    client *victim = NULL;
+    for (client *c = t->clients; c; c = c->next)
+        if (now - c->last_line_ms >= 1000 && (!victim || c->last_line_ms < victim->last_line_ms))
+            victim = c;
+    if (!victim)
+        return 0;
+    t->stats.evicted_idle++;
+    t->stats.lost_bytes += victim->stream.carry_len;
+    ss_debug("carbon tcp: closing %s (idle) to make room", victim->peer);
+    client_close(victim);
+    return 1;
+}
+
+static int same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return 0;
+    if (a->ss_family == AF_INET)
+        return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+                      &((const struct sockaddr_in *)b)->sin_addr, 4) == 0;
+    return a->ss_family == AF_INET6 &&
+           memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                  &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+}
+
+static int peer_clients(const carbon_tcp *t, const client *self)
+{
+    int n = 0;
+    for (const client *c = t->clients; c; c = c->next)
+        if (c != self && same_host(&c->addr, &self->addr))
+            n++;
+    return n;
+}
 
 static void on_refused_closed(uv_handle_t *h)
 {
@@ -161,8 +224,10 @@ static void refuse(carbon_tcp *t, uint64_t *counter)
     uv_tcp_init(t->loop, h);
     h->data = t;
     ss_join_add(&t->closing);
-    if (uv_accept((uv_stream_t *)&t->server, (uv_stream_t *)h) == 0)
+    if (uv_accept((uv_stream_t *)&t->server, (uv_stream_t *)h) == 0) {
         (*counter)++;
+        count_lost(t, h);
+    }
     uv_close((uv_handle_t *)h, on_refused_closed);
 }
 
@@ -173,7 +238,7 @@ static void on_connection(uv_stream_t *server, int status)
         ss_warn("carbon tcp: accept: %s", uv_strerror(status));
         return;
     }
-    if (t->stats.open >= (uint64_t)t->lim.max_clients) {
+    if (t->stats.open >= (uint64_t)t->lim.max_clients && !evict_idlest(t)) {
         refuse(t, &t->stats.refused_max_clients);
         return;
     }
@@ -194,16 +259,30 @@ static void on_connection(uv_stream_t *server, int status)
         client_close(c);
         return;
     }
-    struct sockaddr_storage peer;
-    int plen = sizeof peer;
-    if (uv_tcp_getpeername(&c->handle, (struct sockaddr *)&peer, &plen) == 0)
-        ss_sockaddr_host((struct sockaddr *)&peer, c->peer, sizeof c->peer);
+    int plen = sizeof c->addr;
+    if (uv_tcp_getpeername(&c->handle, (struct sockaddr *)&c->addr, &plen) == 0)
+        ss_sockaddr_host((struct sockaddr *)&c->addr, c->peer, sizeof c->peer);
     else
         snprintf(c->peer, sizeof c->peer, "unknown");
+    if (t->lim.allow && !ss_cidr_list_allows(t->lim.allow, (struct sockaddr *)&c->addr)) {
+        /* No cluster takes lines from this sender: not worth a read. */
+        t->stats.refused_source++;
+        count_lost(t, &c->handle);
+        client_close(c);
+        return;
+    }
+    if (t->lim.max_per_peer > 0 && peer_clients(t, c) >= t->lim.max_per_peer) {
+        /* One address may not hold every slot. */
+        t->stats.refused_per_peer++;
+        count_lost(t, &c->handle);
+        client_close(c);
+        return;
+    }
     carbon_stream_init(&c->stream, c->carry, t->lim.max_line);
     c->src.pipe = t->pipe;
     c->src.peer = c->peer;
-    c->last_read_ms = (int64_t)uv_now(t->loop);
+    c->src.addr = (const struct sockaddr *)&c->addr;
+    c->last_line_ms = (int64_t)uv_now(t->loop);
     t->stats.accepted++;
     uv_tcp_nodelay(&c->handle, 1);
     /* A fixed 1 MiB receive buffer: a report burst is taken in a few large
@@ -221,7 +300,7 @@ static void on_sweep(uv_timer_t *timer)
     int64_t limit = (int64_t)t->lim.idle_timeout_s * 1000;
     for (client *c = t->clients, *next; c; c = next) {
         next = c->next;
-        if (now - c->last_read_ms >= limit) {
+        if (now - c->last_line_ms >= limit) {
             t->stats.closed_idle++;
             ss_debug("carbon tcp: closing idle client %s", c->peer);
             pipeline_begin_batch(t->pipe);
@@ -263,8 +342,14 @@ static size_t tcp_metrics(const ss_source *s, ss_source_metric *out, size_t cap)
           "Carbon TCP connections open now.", NULL, st->open },
         { closed, "counter", closed_help, "reason=\"max_clients\"", st->refused_max_clients },
         { closed, "counter", closed_help, "reason=\"nomem\"", st->refused_nomem },
+        { closed, "counter", closed_help, "reason=\"per_peer\"", st->refused_per_peer },
+        { closed, "counter", closed_help, "reason=\"source_not_allowed\"", st->refused_source },
+        { closed, "counter", closed_help, "reason=\"evicted_idle\"", st->evicted_idle },
         { closed, "counter", closed_help, "reason=\"idle\"", st->closed_idle },
         { closed, "counter", closed_help, "reason=\"read_error\"", st->read_errors },
+        { "sparkscale_carbon_tcp_lost_bytes_total", "counter",
+          "Bytes of refused or evicted carbon connections that were never read as lines.", NULL,
+          st->lost_bytes },
     };
     size_t n = sizeof m / sizeof m[0];
     if (n > cap)

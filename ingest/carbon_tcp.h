@@ -7,13 +7,18 @@
 #include <uv.h>
 
 #include "ingest/pipeline.h"
+#include "lib/base/addr.h"
 #include "ingest/source.h"
 
 typedef struct carbon_tcp_limits {
-    int max_clients;            /* open connections; more are accepted and closed */
-    int idle_timeout_s;         /* a client silent this long is closed */
+    int max_clients;            /* open connections; at the limit, the one idle longest
+                                 * (1 s or more without a complete line) makes room,
+                                 * else the new one is closed */
+    int max_per_peer;           /* connections one address may hold; 0 = no limit */
+    int idle_timeout_s;         /* a client without a complete line this long is closed */
     size_t max_line;            /* carbon hard line limit */
     size_t read_buffer;         /* bytes per read */
+    const ss_cidr_list *allow;  /* senders accepted at all (borrowed); NULL = anyone */
 } carbon_tcp_limits;
 
 /* Binds host:port (a literal or a name, resolved once) and listens. The

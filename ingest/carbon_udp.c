@@ -17,12 +17,15 @@ typedef struct carbon_udp_stats {
     uint64_t datagrams;
     uint64_t truncated;         /* datagram larger than the buffer */
     uint64_t errors;
+    uint64_t refused_source;    /* datagrams from senders no cluster allows */
+    uint64_t lost_bytes;        /* their bytes */
 } carbon_udp_stats;
 
 typedef struct carbon_udp {
     ss_source base;
     uv_udp_t handle;
     ss_pipeline *pipe;
+    const ss_cidr_list *allow;
     carbon_udp_stats stats;
     size_t max_line;
     int port;
@@ -56,9 +59,14 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
          * in the buffer is cut. Count it; the cut line fails to parse. */
         u->stats.truncated++;
     }
+    if (u->allow && !ss_cidr_list_allows(u->allow, addr)) {
+        u->stats.refused_source++;
+        u->stats.lost_bytes += (uint64_t)nread;
+        return;
+    }
     char peer[64];
     ss_sockaddr_host(addr, peer, sizeof peer);
-    pipeline_source src = { .pipe = u->pipe, .peer = peer };
+    pipeline_source src = { .pipe = u->pipe, .peer = peer, .addr = addr };
     pipeline_begin_batch(u->pipe);
     u->pipe->stats.bytes += (uint64_t)nread;
     pipeline_feed_datagram(&src, buf->base, (size_t)nread, u->carry, u->max_line);
@@ -122,6 +130,11 @@ static size_t udp_metrics(const ss_source *s, ss_source_metric *out, size_t cap)
         { "sparkscale_carbon_udp_kernel_drops_total", "counter",
           "Datagrams the kernel dropped for the carbon UDP socket (receive buffer full).", NULL,
           kernel_drops(((const carbon_udp *)s)->port) },
+        { "sparkscale_carbon_udp_refused_total", "counter",
+          "Datagrams from senders no cluster allows (allowed_sources), dropped unread.", NULL,
+          st->refused_source },
+        { "sparkscale_carbon_udp_lost_bytes_total", "counter",
+          "Bytes of refused datagrams.", NULL, st->lost_bytes },
     };
     size_t n = sizeof m / sizeof m[0];
     if (n > cap)
@@ -147,7 +160,8 @@ static const ss_source_ops udp_ops = {
 };
 
 ss_source *carbon_udp_create(uv_loop_t *loop, const char *host, int port, size_t max_line,
-                             ss_pipeline *pipe, char *err, size_t errlen)
+                             const ss_cidr_list *allow, ss_pipeline *pipe, char *err,
+                             size_t errlen)
 {
     struct sockaddr_storage addr;
     const char *why = NULL;
@@ -167,6 +181,7 @@ ss_source *carbon_udp_create(uv_loop_t *loop, const char *host, int port, size_t
     u->carry = carry;
     u->max_line = max_line;
     u->pipe = pipe;
+    u->allow = allow;
     uv_udp_init(loop, &u->handle);
     u->handle.data = u;
     int rc = uv_udp_bind(&u->handle, (struct sockaddr *)&addr, 0);

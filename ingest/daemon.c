@@ -33,6 +33,10 @@ struct ss_daemon {
     ss_store *store;
     spark_prefixes *prefixes;
     ss_pipeline pipe;
+    ss_cidr_list *allow;           /* per cluster (its own list, or ingest's) */
+    uint64_t *refused;             /* per cluster: lines refused by allow */
+    ss_cidr_list any_allow;        /* union of every cluster's list: the listeners' filter */
+    int filter_listeners;          /* every cluster restricts its senders */
     ss_source *sources[MAX_SOURCES];
     size_t nsources;
     ss_http_server *http;
@@ -57,6 +61,11 @@ static void finish(void *ctx)
     void (*done)(void *) = d->done;
     void *done_ctx = d->done_ctx;
     ss_decider_destroy(d->decider);
+    for (size_t c = 0; d->allow && c < d->cfg->nclusters; c++)
+        ss_cidr_list_free(&d->allow[c]);
+    free(d->allow);
+    free(d->refused);
+    ss_cidr_list_free(&d->any_allow);
     store_destroy(d->store);
     spark_prefixes_destroy(d->prefixes);
     free(d);
@@ -139,6 +148,8 @@ static int open_sources(ss_daemon *d, char *err, size_t errlen)
     if (cfg->ingest.carbon_tcp.enabled) {
         carbon_tcp_limits tl = {
             .max_clients = cfg->ingest.max_clients,
+            .max_per_peer = cfg->ingest.max_clients_per_peer,
+            .allow = d->filter_listeners ? &d->any_allow : NULL,
             .idle_timeout_s = cfg->ingest.client_idle_timeout_s,
             .max_line = (size_t)cfg->ingest.max_line_bytes,
             .read_buffer = (size_t)cfg->ingest.read_buffer_bytes,
@@ -151,9 +162,50 @@ static int open_sources(ss_daemon *d, char *err, size_t errlen)
     if (cfg->ingest.carbon_udp.enabled &&
         add_source(d, carbon_udp_create(d->loop, cfg->ingest.carbon_udp.host,
                                         cfg->ingest.carbon_udp.port,
-                                        (size_t)cfg->ingest.max_line_bytes, &d->pipe, err,
-                                        errlen)) != 0)
+                                        (size_t)cfg->ingest.max_line_bytes,
+                                        d->filter_listeners ? &d->any_allow : NULL, &d->pipe,
+                                        err, errlen)) != 0)
         return -1;
+    return 0;
+}
+
+/* Who may send each cluster's carbon lines: its allowed_sources, else
+ * ingest.allowed_sources; the listeners drop senders no cluster allows. */
+static int open_allowlists(ss_daemon *d, char *err, size_t errlen)
+{
+    const ss_config *cfg = d->cfg;
+    size_t n = cfg->nclusters, total = 0;
+    d->allow = calloc(n ? n : 1, sizeof *d->allow);
+    d->refused = calloc(n ? n : 1, sizeof *d->refused);
+    if (!d->allow || !d->refused) {
+        ss_errf(err, errlen, "out of memory for allowlists");
+        return -1;
+    }
+    d->filter_listeners = n > 0;
+    for (size_t c = 0; c < n; c++) {
+        const ss_cluster_conf *cc = &cfg->clusters[c];
+        char *const *texts = cc->nallowed_sources ? cc->allowed_sources : cfg->ingest.allowed_sources;
+        size_t nt = cc->nallowed_sources ? cc->nallowed_sources : cfg->ingest.nallowed_sources;
+        char why[300];
+        if (ss_cidr_list_parse(texts, nt, &d->allow[c], why, sizeof why) != 0) {
+            ss_errf(err, errlen, "cluster %s: allowed_sources: %s", cc->name, why);
+            return -1;
+        }
+        if (nt == 0)
+            d->filter_listeners = 0;   /* this cluster takes anyone */
+        total += nt;
+    }
+    if (d->filter_listeners) {
+        d->any_allow.nets = calloc(total, sizeof *d->any_allow.nets);
+        if (!d->any_allow.nets) {
+            ss_errf(err, errlen, "out of memory for allowlists");
+            return -1;
+        }
+        for (size_t c = 0; c < n; c++)
+            for (size_t i = 0; i < d->allow[c].n; i++)
+                d->any_allow.nets[d->any_allow.n++] = d->allow[c].nets[i];
+    }
+    pipeline_set_allowlists(&d->pipe, d->allow, d->refused, n);
     return 0;
 }
 
@@ -201,7 +253,7 @@ ss_daemon *ss_daemon_create(uv_loop_t *loop, const ss_config *cfg, char *err, si
     d->flush_timeout_ms = 1000;
     ss_join_init(&d->parts, finish, d);
 
-    if (open_store(d, err, errlen) != 0)
+    if (open_store(d, err, errlen) != 0 || open_allowlists(d, err, errlen) != 0)
         goto fail;
     ss_config_bus_conf(cfg, &d->bus_conf);
     d->bus = ss_bus_create(loop, &d->bus_conf, err, errlen);
@@ -218,6 +270,7 @@ ss_daemon *ss_daemon_create(uv_loop_t *loop, const ss_config *cfg, char *err, si
     d->status = (ss_status){
         .cfg = cfg, .store = d->store, .decider = d->decider, .bus = d->bus,
         .pipeline = &d->pipe.stats, .sources = d->sources, .nsources = d->nsources,
+        .refused = d->refused,
     };
     if (cfg->ingest.http.enabled) {
         d->http = ss_http_server_create(loop, cfg->ingest.http.host, cfg->ingest.http.port,

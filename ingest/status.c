@@ -366,6 +366,10 @@ static void http_metrics(ss_http_response *res, const ss_http_server *http)
       (unsigned long long)hs.timeouts);
     P("sparkscale_http_connections_closed_total{reason=\"bad_request\"} %llu\n",
       (unsigned long long)hs.bad_requests);
+    P("sparkscale_http_connections_closed_total{reason=\"evicted_slow\"} %llu\n",
+      (unsigned long long)hs.evicted);
+    P("sparkscale_http_connections_closed_total{reason=\"per_peer\"} %llu\n",
+      (unsigned long long)hs.rejected_per_peer);
 }
 
 static void store_metrics(ss_http_response *res, const ss_store *store)
@@ -426,6 +430,12 @@ static void cluster_metrics(ss_http_response *res, const ss_status *d)
             P("sparkscale_cluster_demand_executors{cluster=\"%s\"} %lld\n",
               d->cfg->clusters[c].name, (long long)v.result->demand_executors);
     }
+    metric_head(res, "sparkscale_cluster_lines_refused_total", "counter",
+                "Carbon lines from senders outside the cluster's allowed_sources (listed when any).");
+    for (size_t c = 0; d->refused && c < d->cfg->nclusters; c++)
+        if (d->refused[c])
+            P("sparkscale_cluster_lines_refused_total{cluster=\"%s\"} %llu\n",
+              d->cfg->clusters[c].name, (unsigned long long)d->refused[c]);
     metric_head(res, "sparkscale_cluster_last_seen_timestamp_seconds", "gauge", "When a cluster last sent data.");
     for (size_t c = 0; c < d->cfg->nclusters; c++) {
         int64_t seen = store_cluster_last_seen_ms(d->store, (int)c);

@@ -24,6 +24,7 @@ typedef struct ss_status {
     ss_source *const *sources;
     size_t nsources;
     ss_http_server *http;         /* its own counters, NULL before it is up */
+    const uint64_t *refused;      /* per cluster: lines refused by allowed_sources */
 } ss_status;
 
 /* The ss_http_handler: ctx is an ss_status. */

@@ -52,6 +52,7 @@ typedef struct conn {
     unsigned writes;    /* uv_write requests in flight */
     uint64_t skip;      /* request body bytes still to discard */
     uint64_t head_since;   /* uv_now when waiting for a request head began */
+    uint64_t head_seq;     /* order of that start: uv_now is cached per loop turn */
     int requests;       /* answered on this connection */
     struct sockaddr_storage peer;
     size_t len;         /* bytes buffered in in[] */
@@ -69,6 +70,7 @@ struct ss_http_server {
     uint64_t head_timeout_ms;
     size_t max_conns;
     size_t max_per_peer;
+    uint64_t head_seq;
     conn *conns;        /* every connection not yet freed, closing ones too */
     ss_join live;       /* listener + connections + rejected sockets not yet freed */
     ss_http_stats st;
@@ -527,6 +529,7 @@ static void handle_request(conn *c, size_t end)
     /* The next head has its own deadline: a trickling client cannot hold a
      * slot by sending a byte now and then. */
     c->head_since = uv_now(s->loop);
+    c->head_seq = ++s->head_seq;
     arm_timer(c, s->head_timeout_ms);
     /* backpressure: a pipelining client that does not read its replies
      * must not make us buffer without bound */
@@ -612,7 +615,7 @@ static int evict_slowest(ss_http_server *s)
     conn *victim = NULL;
     for (conn *c = s->conns; c; c = c->next)
         if (c->state == C_OPEN && c->writes == 0 && c->skip == 0 &&
-            (!victim || c->head_since < victim->head_since))
+            (!victim || c->head_seq < victim->head_seq))
             victim = c;
     if (!victim)
         return 0;
@@ -688,6 +691,7 @@ static void on_connection(uv_stream_t *l, int status)
     /* replies are single writes; no reason to wait for Nagle */
     uv_tcp_nodelay(&c->tcp, 1);
     c->head_since = uv_now(s->loop);
+    c->head_seq = ++s->head_seq;
     arm_timer(c, s->head_timeout_ms);
     start_reading(c);
 }

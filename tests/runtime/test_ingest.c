@@ -7,6 +7,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <time.h>
+
 #include "harness.h"
 #include "ingest/carbon_tcp.h"
 
@@ -281,6 +283,125 @@ static void test_accept_survives_nomem(void **state)
     free(h);
 }
 
+static int connect_from(const char *src_ip, int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in src = { .sin_family = AF_INET };
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    inet_pton(AF_INET, src_ip, &src.sin_addr);
+    if (bind(fd, (struct sockaddr *)&src, sizeof src) != 0 ||
+        connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Lockout: every slot held by connections that trickle a byte now and then
+ * and never finish a line. A sender that does finish lines still gets in
+ * (the idlest trickler makes room), one address cannot hold more than its
+ * share, and the refused are counted with their bytes. */
+static void test_tcp_lockout(void **state)
+{
+    (void)state;
+    static const char cfg[] =
+        "ingest: { carbon_tcp: \"127.0.0.1:0\", carbon_udp: \"off\", http: \"127.0.0.1:0\",\n"
+        "          max_clients: 20, max_clients_per_peer: 4, client_idle_timeout_s: 60 }\n"
+        "kafka: { brokers: embedded }\n"
+        "clusters:\n  - name: alpha\n";
+    harness *h = calloc(1, sizeof *h);
+    if (harness_start(h, cfg) != 0)
+        fail_msg("harness: %s", h->err);
+    enum { PEERS = 5, PER = 4 };
+    int fds[PEERS * PER + 1];
+    int n = 0;
+    for (int p = 0; p < PEERS; p++) {
+        char src[32];
+        snprintf(src, sizeof src, "127.0.0.%d", p + 2);
+        for (int k = 0; k < PER; k++) {
+            fds[n] = connect_from(src, h->tcp_port);
+            assert_true(fds[n] >= 0);
+            assert_int_equal(h_write_all(fds[n], "alpha.app-x", 11), 0);
+            n++;
+        }
+        if (p == 0) {
+            /* a fifth from an address that already holds four */
+            int extra = connect_from(src, h->tcp_port);
+            assert_true(extra >= 0);
+            h_write_all(extra, "alpha.app-y" EAM "numberTargetExecutors 1 ", 40);
+            assert_true(wait_metric(h, "sparkscale_carbon_tcp_connections_closed_total"
+                                       "{reason=\"per_peer\"}", 1, 5000) >= 1);
+            close(extra);
+        }
+    }
+    /* Every slot is taken. The tricklers keep sending bytes, never a
+     * newline; after a second without a line, a real sender (connect,
+     * report, close, as Spark 3 does) gets in every time. */
+    for (int round = 0; round < 6; round++) {
+        for (int k = 0; k < n; k++)
+            send(fds[k], "x", 1, MSG_NOSIGNAL);
+        usleep(200000);
+    }
+    double before = get_metric(h, "sparkscale_carbon_lines_stored_total");
+    for (int round = 0; round < 15; round++) {
+        for (int k = 0; k < n; k++)
+            send(fds[k], "x", 1, MSG_NOSIGNAL);
+        char line[256];
+        int len = snprintf(line, sizeof line, "alpha.app-20261201120000-0001" EAM
+                           "numberTargetExecutors %d %lld\n", round, (long long)time(NULL));
+        assert_int_equal(tcp_send_from(h, "127.0.0.1", line, (size_t)len), 0);
+        usleep(100000);
+    }
+    assert_true(wait_metric(h, "sparkscale_carbon_lines_stored_total", before + 15, 5000) >= before + 15);
+    assert_true(get_metric(h, "sparkscale_carbon_tcp_connections_closed_total{reason=\"evicted_idle\"}") >= 1);
+    assert_true(get_metric(h, "sparkscale_carbon_tcp_lost_bytes_total") >= 1);
+    for (int k = 0; k < n; k++)
+        close(fds[k]);
+    assert_int_equal(harness_stop(h), 0);
+    free(h);
+}
+
+/* Who may speak for a cluster: alpha takes lines only from 127.0.0.2,
+ * beta (no list of its own) from the ingest default 127.0.0.3; a sender no
+ * cluster allows is refused at accept. */
+static void test_allowed_sources(void **state)
+{
+    (void)state;
+    static const char cfg[] =
+        "ingest: { carbon_tcp: \"127.0.0.1:0\", carbon_udp: \"127.0.0.1:0\", http: \"127.0.0.1:0\",\n"
+        "          allowed_sources: [127.0.0.3/32] }\n"
+        "kafka: { brokers: embedded }\n"
+        "clusters:\n"
+        "  - name: alpha\n    allowed_sources: [\"127.0.0.2\", \"10.0.0.0/8\"]\n"
+        "  - name: beta\n";
+    harness *h = calloc(1, sizeof *h);
+    if (harness_start(h, cfg) != 0)
+        fail_msg("harness: %s", h->err);
+    char a[256], b[256];
+    long long now = (long long)time(NULL);
+    int la = snprintf(a, sizeof a, "alpha.app-20261201120000-0001" EAM "numberTargetExecutors 7 %lld\n", now);
+    int lb = snprintf(b, sizeof b, "beta.app-20261201120000-0002" EAM "numberTargetExecutors 3 %lld\n", now);
+    assert_int_equal(tcp_send_from(h, "127.0.0.3", a, (size_t)la), 0);   /* beta's sender, not alpha's */
+    assert_int_equal(tcp_send_from(h, "127.0.0.2", b, (size_t)lb), 0);   /* alpha's sender, not beta's */
+    assert_int_equal(tcp_send_from(h, "127.0.0.2", a, (size_t)la), 0);   /* ok */
+    assert_int_equal(tcp_send_from(h, "127.0.0.3", b, (size_t)lb), 0);   /* ok */
+    tcp_send_from(h, "127.0.0.9", a, (size_t)la);                        /* nobody's */
+    assert_true(wait_metric(h, "sparkscale_carbon_lines_stored_total", 2, 5000) == 2);
+    assert_true(get_metric(h, "sparkscale_carbon_lines_rejected_total{reason=\"source_not_allowed\"}") == 2);
+    assert_true(get_metric(h, "sparkscale_cluster_lines_refused_total{cluster=\"alpha\"}") == 1);
+    assert_true(get_metric(h, "sparkscale_cluster_lines_refused_total{cluster=\"beta\"}") == 1);
+    assert_true(wait_metric(h, "sparkscale_carbon_tcp_connections_closed_total{reason=\"source_not_allowed\"}",
+                            1, 5000) == 1);
+    json_t *root = get_json(h, "/v1/clusters");
+    json_t *app = find_app(root, "alpha", "app-20261201120000-0001");
+    assert_non_null(app);
+    assert_true(app_gauge(app, "numberTargetExecutors") == 7);
+    json_decref(root);
+    assert_int_equal(harness_stop(h), 0);
+    free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -292,6 +413,8 @@ int main(void)
         cmocka_unit_test(test_many_clients_thousands_of_lines),
         cmocka_unit_test(test_max_clients),
         cmocka_unit_test(test_accept_survives_nomem),
+        cmocka_unit_test(test_tcp_lockout),
+        cmocka_unit_test(test_allowed_sources),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
