@@ -61,6 +61,7 @@ if [ -z "${SS_TEST_QUICK:-}" ]; then
   stage "ctest under ASan+UBSan"        ctest_in build/asan
   stage "unit tests under valgrind"     valgrind_units build/ci
   stage "hostile-input soak (ASan)"     tests/soak/run_garbage_soak.sh "$root/build/asan/ingest/sparkscaled" 20
+  stage "spoofing suite"                python3 tests/security/spoof.py "$root/build/ci/ingest/sparkscaled"
   stage "real Spark check"              tests/spark/run_spark_check.sh "$root/build/ci/ingest/sparkscaled"
   stage "real Kafka end-to-end"         tests/kafka/run_kafka_e2e.sh "$root/build/ci"
 fi
