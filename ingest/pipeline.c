@@ -67,6 +67,15 @@ int pipeline_value_plausible(const spark_metric *m, double v)
     return v <= PIPELINE_MAX_COUNT;
 }
 
+/* Valid UTF-8 without control characters: safe in logs, JSON and protobuf. */
+static int printable_utf8(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 0;
+    return ss_utf8_valid(s, n);
+}
+
 /* Why a decoded sample is refused before it reaches the store, or -1. */
 static int check_sample(const ss_pipeline *p, const spark_metric *m, int64_t ts_ms, double v)
 {
@@ -74,8 +83,8 @@ static int check_sample(const ss_pipeline *p, const spark_metric *m, int64_t ts_
         return PIPE_DROP_APP_ID_TOO_LONG;
     if (m->name_len > STORE_MAX_ID)
         return PIPE_DROP_NAME_TOO_LONG;
-    if ((m->app && !ss_utf8_valid(m->app, m->app_len)) ||
-        (m->name && !ss_utf8_valid(m->name, m->name_len)))
+    if ((m->app && !printable_utf8(m->app, m->app_len)) ||
+        (m->name && !printable_utf8(m->name, m->name_len)))
         return PIPE_DROP_ENCODING;
     if (p->max_skew_ms > 0 &&
         (ts_ms > p->now_ms + p->max_skew_ms || ts_ms < p->now_ms - p->max_skew_ms))

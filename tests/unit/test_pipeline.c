@@ -194,6 +194,13 @@ static void test_value_range(void **state)
     assert_int_equal(f->pipe.stats.stored, 3);
     spark_metric m = { .kind = SPARK_KIND_APP, .gauge = SPARK_G_TARGET_EXECUTORS };
     assert_true(pipeline_value_plausible(&m, 0));
+    /* A poller's sample with a control character in its app id is refused too. */
+    static const char bad[] = "app-\x1b[31m";
+    spark_metric b = { .kind = SPARK_KIND_APP, .cluster = 0, .app = bad, .app_len = sizeof bad - 1,
+                       .name = "numberTargetExecutors", .name_len = 21,
+                       .gauge = SPARK_G_TARGET_EXECUTORS };
+    assert_int_equal(pipeline_put(&f->pipe, &b, NULL, 1700000000000LL, 1), STORE_E_INVAL);
+    assert_int_equal(f->pipe.stats.dropped[PIPE_DROP_ENCODING], 1);
     assert_false(pipeline_value_plausible(&m, 0.0 / 0.0));
 }
 
