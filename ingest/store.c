@@ -276,7 +276,8 @@ static int src_add(ss_store *s, struct src *src, int gauge, const char *name,
     se->head = 0;
     se->len = 1;
     se->cap = (uint16_t)s->lim.ring_size;
-    se->gauge = (int16_t)gauge;
+    se->gauge = (int8_t)gauge;
+    se->ooo = 0;
     ser_ts(se)[0] = 0;
     ser_val(se)[0] = v;
     src->nseries++;
