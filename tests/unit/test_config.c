@@ -800,7 +800,8 @@ static void test_yaml_syntax_and_files(void **state)
     assert_true(strlen(tiny) < sizeof tiny);
 }
 
-static void printed(const ss_config *cfg, char **text_out)
+/* noinline: gcc -O2 otherwise warns (falsely) that open_memstream keeps a local's address */
+__attribute__((noinline)) static void printed(const ss_config *cfg, char **text_out)
 {
     char *text = NULL;
     size_t len = 0;
