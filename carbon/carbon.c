@@ -88,15 +88,14 @@ int carbon_split_path(const char *line, size_t len, const char **path, size_t *p
     int rc;
 
     /* Fast path for the common shape "<path> ...": most lines are skipped
-     * right after this call, so it only finds the first blank (SIMD memchr)
-     * and leaves byte validation to carbon_parse_line on the lines we keep. */
+     * right after this call, so it only finds the first space (SIMD memchr)
+     * and leaves byte validation (tabs, control bytes inside the path) to
+     * carbon_parse_after_path on the lines we keep. */
     if (len > 0 && !is_blank(line[0])) {
         const char *sp = memchr(line, ' ', len);
         if (sp) {
-            const char *tab = memchr(line, '\t', (size_t)(sp - line));
-            const char *end = tab ? tab : sp;
             *path = line;
-            *path_len = (size_t)(end - line);
+            *path_len = (size_t)(sp - line);
             return CARBON_OK;
         }
     }
@@ -268,17 +267,11 @@ static int parse_timestamp(const char *s, size_t n, int64_t *out_ms)
     return 0;
 }
 
-int carbon_parse_line(const char *line, size_t len, carbon_line *out)
+/* The value and timestamp fields from pos (just past the path) on. */
+static int parse_fields(const char *line, size_t len, size_t pos, carbon_line *out)
 {
-    size_t pos = 0, p0 = 0, v0 = 0, v1, t0 = 0, t1, extra = 0;
+    size_t v0 = 0, v1, t0 = 0, t1, extra = 0;
     int rc;
-
-    len = strip_cr(line, len);
-    rc = next_field(line, len, &pos, &p0);
-    if (rc != CARBON_OK)
-        return rc;
-    out->path = line + p0;
-    out->path_len = pos - p0;
 
     rc = next_field(line, len, &pos, &v0);
     if (rc == CARBON_E_EMPTY)
@@ -313,6 +306,30 @@ int carbon_parse_line(const char *line, size_t len, carbon_line *out)
     if (parse_timestamp(line + t0, t1 - t0, &out->timestamp_ms) != 0)
         return CARBON_E_TIMESTAMP;
     return CARBON_OK;
+}
+
+int carbon_parse_line(const char *line, size_t len, carbon_line *out)
+{
+    size_t pos = 0, p0 = 0;
+    len = strip_cr(line, len);
+    int rc = next_field(line, len, &pos, &p0);
+    if (rc != CARBON_OK)
+        return rc;
+    out->path = line + p0;
+    out->path_len = pos - p0;
+    return parse_fields(line, len, pos, out);
+}
+
+int carbon_parse_after_path(const char *line, size_t len, const char *path, size_t path_len,
+                            carbon_line *out)
+{
+    /* The path carbon_split_path found must be one token: no tab, no
+     * control byte inside. Rare otherwise: the caller parses again whole. */
+    if (token_end(path, path_len) != path_len)
+        return CARBON_E_RESPLIT;
+    out->path = path;
+    out->path_len = path_len;
+    return parse_fields(line, strip_cr(line, len), (size_t)(path - line) + path_len, out);
 }
 
 /* ---- Stream splitter ----------------------------------------------------- */

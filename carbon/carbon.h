@@ -19,7 +19,8 @@ typedef enum carbon_err {
     CARBON_E_NONFINITE,   /* NaN / Infinity / -Infinity: skipped, counted */
     CARBON_E_TOO_LONG,    /* longer than the hard maximum */
     CARBON_E_BINARY,      /* NUL or control bytes inside the line */
-    CARBON_E_COUNT
+    CARBON_E_COUNT,
+    CARBON_E_RESPLIT = 100 /* carbon_parse_after_path only: parse the line whole */
 } carbon_err;
 
 /* "ok", "empty", "fields", "value", "timestamp", "nonfinite", "too_long", "binary". */
@@ -35,6 +36,15 @@ typedef struct carbon_line {
 /* Parses one line (without its '\n'; a trailing '\r' is allowed). Fields are
  * separated by any run of spaces or tabs. Returns CARBON_OK or a carbon_err. */
 int carbon_parse_line(const char *line, size_t len, carbon_line *out);
+
+/* For a line whose path carbon_split_path returned: checks that the path
+ * is one field (no tab or control byte inside; carbon_split_path's fast path
+ * only looks for a space) and parses the value and timestamp after it, so
+ * the path is not tokenised twice. Returns as carbon_parse_line, or
+ * CARBON_E_RESPLIT when the path is not one field: parse the whole line
+ * with carbon_parse_line (and decode its path) instead. */
+int carbon_parse_after_path(const char *line, size_t len, const char *path, size_t path_len,
+                            carbon_line *out);
 
 /* Returns the first field (the metric path) without parsing the rest, so a
  * caller can drop irrelevant metrics before paying for number parsing.

@@ -46,6 +46,10 @@ struct ss_daemon {
     ss_status status;
     uv_check_t evaluate_check;     /* after each loop turn: evaluate dirty clusters */
     uv_timer_t evaluate_timer;     /* periodic: expiry, staleness, heartbeat */
+    uv_idle_t drain_idle;          /* runs while decisions wait to be published */
+    uv_timer_t lag_timer;          /* loop-lag probe */
+    uint64_t lag_expect_ns;
+    ss_loop_lag lag;
     int hooks_started;             /* evaluate_check/timer initialised */
     int closing;
     ss_join parts;                 /* parts still closing */
@@ -84,16 +88,53 @@ static void on_handle_closed(uv_handle_t *h)
     on_part_closed(h->data);
 }
 
+static void on_drain(uv_idle_t *h)
+{
+    ss_daemon *d = h->data;
+    if (ss_decider_drain(d->decider) == 0)
+        uv_idle_stop(h);
+}
+
+/* Decisions left over the per-turn budget go out on the next turns; the
+ * idle handle keeps the loop turning (without blocking) until they have. */
+static void keep_draining(ss_daemon *d)
+{
+    if (ss_decider_backlog(d->decider) > 0 && !uv_is_active((uv_handle_t *)&d->drain_idle))
+        uv_idle_start(&d->drain_idle, on_drain);
+}
+
 static void on_check(uv_check_t *h)
 {
     ss_daemon *d = h->data;
     ss_decider_evaluate_dirty(d->decider);
+    keep_draining(d);
 }
 
 static void on_timer(uv_timer_t *h)
 {
     ss_daemon *d = h->data;
     ss_decider_tick(d->decider);
+    keep_draining(d);
+}
+
+/* How late the loop runs a 50 ms timer: any turn that stalls (a long pass,
+ * a big status page) shows here. */
+#define LAG_PERIOD_MS 50
+
+static void on_lag(uv_timer_t *h)
+{
+    ss_daemon *d = h->data;
+    uint64_t now = uv_hrtime();
+    if (d->lag_expect_ns) {
+        int64_t lag_us = now > d->lag_expect_ns ? (int64_t)((now - d->lag_expect_ns) / 1000) : 0;
+        d->lag.last_us = lag_us;
+        if (lag_us > d->lag.max_us)
+            d->lag.max_us = lag_us;
+        if (lag_us > 5000)
+            d->lag.over_5ms++;
+        d->lag.samples++;
+    }
+    d->lag_expect_ns = now + (uint64_t)LAG_PERIOD_MS * 1000000;
 }
 
 /* Closes the sources (their clients' last partial lines are processed) and
@@ -120,10 +161,13 @@ static void close_core(ss_daemon *d)
 {
     if (d->hooks_started) {
         d->hooks_started = 0;
-        ss_join_add(&d->parts);
-        ss_join_add(&d->parts);
-        uv_close((uv_handle_t *)&d->evaluate_check, on_handle_closed);
-        uv_close((uv_handle_t *)&d->evaluate_timer, on_handle_closed);
+        uv_handle_t *hooks[] = { (uv_handle_t *)&d->evaluate_check,
+                                 (uv_handle_t *)&d->evaluate_timer,
+                                 (uv_handle_t *)&d->drain_idle, (uv_handle_t *)&d->lag_timer };
+        for (size_t i = 0; i < sizeof hooks / sizeof hooks[0]; i++) {
+            ss_join_add(&d->parts);
+            uv_close(hooks[i], on_handle_closed);
+        }
     }
     if (d->bus && !d->bus_closing) {
         d->bus_closing = 1;        /* the bus lives until its close callback */
@@ -284,8 +328,13 @@ ss_daemon *ss_daemon_create(uv_loop_t *loop, const ss_config *cfg, char *err, si
 
     uv_check_init(loop, &d->evaluate_check);
     uv_timer_init(loop, &d->evaluate_timer);
+    uv_idle_init(loop, &d->drain_idle);
+    uv_timer_init(loop, &d->lag_timer);
     d->evaluate_check.data = d->evaluate_timer.data = d;
+    d->drain_idle.data = d->lag_timer.data = d;
     d->hooks_started = 1;
+    d->status.lag = &d->lag;
+    uv_timer_start(&d->lag_timer, on_lag, LAG_PERIOD_MS, LAG_PERIOD_MS);
     uv_check_start(&d->evaluate_check, on_check);
     uint64_t every = cfg->policy.evaluate_interval_ms > 0 ? (uint64_t)cfg->policy.evaluate_interval_ms : 1000;
     uv_timer_start(&d->evaluate_timer, on_timer, every, every);
@@ -356,6 +405,8 @@ void ss_daemon_shutdown(ss_daemon *d, int flush_timeout_ms, void (*done)(void *c
     close_inputs(d);
     /* Lines already read count: decide on them before the bus flushes. */
     ss_decider_evaluate_dirty(d->decider);
+    while (ss_decider_drain(d->decider) > 0)
+        ;
     close_core(d);
     ss_join_arm(&d->parts);
 }

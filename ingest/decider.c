@@ -44,7 +44,8 @@ typedef struct cluster_rt {
     int pool_dirty;               /* evaluated since its pool last granted */
     char *pool_note;              /* POOL_NOTE_MAX bytes, pool members only */
     int64_t dirty_since_us;       /* read time of the first unpublished change, 0 = none */
-    int queued;                   /* in this pass's publish order */
+    int in_pass;                  /* in this pass's list of clusters */
+    int queued;                   /* in the publish queue */
     void *sink_cluster;           /* the sink's handle */
     /* The newest decision handed to the bus. */
     int published;
@@ -76,7 +77,9 @@ struct ss_decider {
     pool_rt *pools;
     size_t npools;
     store_dirty *dirty;           /* scratch for store_take_dirty */
-    int *order;                   /* scratch: publish order of one pass */
+    int *order;                   /* scratch: the clusters of one pass */
+    int *queue;                   /* publish queue: a ring of n cluster indexes */
+    size_t qhead, qlen;
     ss_app_demand *demand;        /* scratch: one decision's apps */
     size_t demand_cap;
     ss_worker_ref *idle;          /* scratch: removable workers of one decision */
@@ -241,8 +244,7 @@ static int build_input(ss_decider *d, cluster_rt *rt, int64_t now_ms, int rebuil
 
 /* ---- evaluation ---- */
 
-/* Same decision, same numbers: the reason text would read the same (a
- * stale result's text has the feed's age in it, so stale ones never match). */
+/* Same decision, same numbers: the reason text would read the same. */
 static int same_result(const policy_result *a, const policy_result *b)
 {
     return a->desired == b->desired && a->recommendation == b->recommendation &&
@@ -251,7 +253,7 @@ static int same_result(const policy_result *a, const policy_result *b)
            a->demand_executors == b->demand_executors && a->current == b->current &&
            a->active_apps == b->active_apps && a->expired_apps == b->expired_apps &&
            a->reason == b->reason && a->flags == b->flags && a->held == b->held &&
-           !a->stale && !b->stale;
+           a->stale == b->stale;
 }
 
 /* Runs the policy for one cluster; rebuild = the store changed it. */
@@ -264,7 +266,7 @@ static void evaluate(ss_decider *d, cluster_rt *rt, int64_t now_ms, int rebuild)
         return;
     }
     int rc;
-    if (!rebuild && rt->evaluated && !rt->result.stale) {
+    if (!rebuild && rt->evaluated) {
         /* Inputs unchanged since the last evaluation: most timer passes give
          * the same result, and formatting its reason is half the cost of a
          * pass. Evaluate without text; keep the old text if the result is
@@ -329,8 +331,8 @@ static void grant_pools(ss_decider *d, int64_t now_ms, int *order, size_t *norde
             cluster_rt *rt = p->live[k];
             int changed = rt->granted != p->pm[k].granted;
             rt->granted = p->pm[k].granted;
-            if (changed && order && !rt->queued) {
-                rt->queued = 1;
+            if (changed && order && !rt->in_pass) {
+                rt->in_pass = 1;
                 order[(*norder)++] = rt->index;
             }
         }
@@ -406,6 +408,14 @@ static void publish(ss_decider *d, cluster_rt *rt, int64_t now_ms, int heartbeat
                 (unsigned long long)seq, dec.reason);
 }
 
+/* Heartbeats are spread: each cluster's falls due a fixed part of the
+ * period early (its phase), so clusters that decided together at start do
+ * not all republish in the same tick forever after. */
+static int64_t heartbeat_phase_ms(const cluster_rt *rt, int64_t heartbeat_ms)
+{
+    return (int64_t)(((uint32_t)rt->index * 2654435761u) % (uint64_t)(heartbeat_ms / 2 + 1));
+}
+
 /* 1: a changed decision is due, 2: a heartbeat is due, 0: nothing. */
 static int due(const ss_decider *d, const cluster_rt *rt, int64_t now_ms)
 {
@@ -415,27 +425,69 @@ static int due(const ss_decider *d, const cluster_rt *rt, int64_t now_ms)
     if (!rt->published || desired != rt->pub_desired)
         return 1;
     int64_t heartbeat_ms = (int64_t)d->cfg->kafka.heartbeat_s * 1000;
-    return heartbeat_ms > 0 && now_ms - rt->pub_at_ms >= heartbeat_ms ? 2 : 0;
+    return heartbeat_ms > 0 &&
+           now_ms - rt->pub_at_ms >= heartbeat_ms - heartbeat_phase_ms(rt, heartbeat_ms) ? 2 : 0;
 }
 
-/* Publishes the due decisions among clusters idx[0..n). Shrinking ones go
+static void enqueue(ss_decider *d, cluster_rt *rt)
+{
+    if (rt->queued)
+        return;   /* keeps its place in the queue */
+    rt->queued = 1;
+    d->queue[(d->qhead + d->qlen) % d->n] = rt->index;
+    d->qlen++;
+}
+
+/* Queues the due decisions among clusters idx[0..n). Shrinking ones go
  * first, so clusters sharing a pool never hold more than its budget
- * between two records of the same pass. */
-static void publish_due(ss_decider *d, const int *idx, size_t n, int64_t now_ms)
+ * between two records. A cluster with nothing due starts its next change's
+ * clock afresh. */
+static void enqueue_due(ss_decider *d, const int *idx, size_t n, int64_t now_ms)
 {
     for (int grow = 0; grow < 2; grow++) {
         for (size_t i = 0; i < n; i++) {
             cluster_rt *rt = &d->rt[idx[i]];
             int kind = due(d, rt, now_ms);
+            if (!kind) {
+                if (!rt->queued)
+                    rt->dirty_since_us = 0;
+                continue;
+            }
             int growing = !rt->published || desired_of(rt) > rt->pub_desired;
-            if (kind && growing == grow)
-                publish(d, rt, now_ms, kind == 2);
+            if (growing == grow)
+                enqueue(d, rt);
         }
     }
-    for (size_t i = 0; i < n; i++) {
-        d->rt[idx[i]].dirty_since_us = 0;   /* the next change starts its own clock */
-        d->rt[idx[i]].queued = 0;
+}
+
+size_t ss_decider_drain(ss_decider *d)
+{
+    if (d->qlen == 0)
+        return 0;
+    int64_t now = ss_wall_ms();
+    int64_t t0 = ss_mono_us();
+    size_t budget = SS_DECIDER_PUBLISH_BUDGET;
+    while (d->qlen > 0 && budget > 0) {
+        cluster_rt *rt = &d->rt[d->queue[d->qhead]];
+        d->qhead = (d->qhead + 1) % d->n;
+        d->qlen--;
+        rt->queued = 0;
+        int kind = due(d, rt, now);   /* as of now: it may have changed since */
+        if (kind) {
+            publish(d, rt, now, kind == 2);
+            budget--;
+        }
+        rt->dirty_since_us = 0;       /* the next change starts its own clock */
     }
+    d->st.publish_us = ss_mono_us() - t0;
+    if (d->st.publish_us > d->st.publish_max_us)
+        d->st.publish_max_us = d->st.publish_us;
+    return d->qlen;
+}
+
+size_t ss_decider_backlog(const ss_decider *d)
+{
+    return d->qlen;
 }
 
 void ss_decider_evaluate_dirty(ss_decider *d)
@@ -449,13 +501,16 @@ void ss_decider_evaluate_dirty(ss_decider *d)
         if (!rt->dirty_since_us)
             rt->dirty_since_us = d->dirty[i].since_us;
         evaluate(d, rt, now, 1);
-        rt->queued = 1;
+        rt->in_pass = 1;
         d->order[i] = rt->index;
     }
     /* Grants before any publish: a decision never exceeds its pool's budget,
      * not even until the next timer pass. */
     grant_pools(d, now, d->order, &n);
-    publish_due(d, d->order, n, now);
+    enqueue_due(d, d->order, n, now);
+    for (size_t i = 0; i < n; i++)
+        d->rt[d->order[i]].in_pass = 0;
+    ss_decider_drain(d);
 }
 
 void ss_decider_tick(ss_decider *d)
@@ -484,10 +539,11 @@ void ss_decider_tick(ss_decider *d)
         d->order[c] = (int)c;
     }
     grant_pools(d, now, NULL, NULL);
+    enqueue_due(d, d->order, d->n, now);
     d->st.pass_us = ss_mono_us() - t0;
     if (d->st.pass_us > d->st.pass_max_us)
         d->st.pass_max_us = d->st.pass_us;
-    publish_due(d, d->order, d->n, now);
+    ss_decider_drain(d);
 }
 
 /* ---- delivery reports ---- */
@@ -609,12 +665,13 @@ ss_decider *ss_decider_create(const ss_config *cfg, ss_store *store,
     d->by_name = calloc(one, sizeof *d->by_name);
     d->dirty = calloc(one, sizeof *d->dirty);
     d->order = calloc(one, sizeof *d->order);
+    d->queue = calloc(one, sizeof *d->queue);
     d->demand_cap = cfg->store.max_apps_per_cluster > 0 ? (size_t)cfg->store.max_apps_per_cluster : 64;
     d->demand = calloc(d->demand_cap, sizeof *d->demand);
     d->idle_cap = cfg->store.max_workers_per_cluster > 0
                 ? (size_t)cfg->store.max_workers_per_cluster : 1024;
     d->idle = calloc(d->idle_cap, sizeof *d->idle);
-    if (!d->rt || !d->by_name || !d->dirty || !d->order || !d->demand || !d->idle)
+    if (!d->rt || !d->by_name || !d->dirty || !d->order || !d->queue || !d->demand || !d->idle)
         goto nomem;
     int64_t now = ss_wall_ms();
     for (size_t c = 0; c < n; c++) {
@@ -663,6 +720,7 @@ void ss_decider_destroy(ss_decider *d)
     free(d->by_name);
     free(d->dirty);
     free(d->order);
+    free(d->queue);
     free(d->demand);
     free(d->idle);
     free(d);

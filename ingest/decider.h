@@ -41,13 +41,25 @@ void ss_decider_destroy(ss_decider *d);
 void ss_decider_on_delivery(void *ctx, void *cluster_ctx, uint64_t sequence, int err,
                             int64_t latency_us);
 
+/* Decisions published per loop turn at most: 10,000 clusters deciding (or
+ * heartbeating) at once are spread over turns instead of stalling one. */
+#define SS_DECIDER_PUBLISH_BUDGET 256
+
 /* Evaluates the clusters the store marked dirty since the last call, then
- * their pools, then publishes what changed. Run after every loop turn. */
+ * their pools, then queues what changed and publishes up to the budget.
+ * Run after every loop turn. */
 void ss_decider_evaluate_dirty(ss_decider *d);
 
 /* Expires silent apps, evaluates every cluster (staleness, the window,
- * heartbeats), then pools, then publishes. Run on a timer. */
+ * heartbeats), then pools, then queues and publishes up to the budget.
+ * Run on a timer. */
 void ss_decider_tick(ss_decider *d);
+
+/* Publishes up to the budget from the queue (what is due as of now);
+ * returns how many clusters still wait. Run on the next loop turns while
+ * it is not 0. */
+size_t ss_decider_drain(ss_decider *d);
+size_t ss_decider_backlog(const ss_decider *d);
 
 /* Index of the cluster named name, or -1 (binary search). */
 int ss_decider_cluster_index(const ss_decider *d, const char *name);
@@ -87,6 +99,8 @@ typedef struct ss_decider_stats {
     uint64_t published;           /* decisions handed to the bus */
     int64_t pass_us;              /* last timer pass over every cluster */
     int64_t pass_max_us;
+    int64_t publish_us;           /* last publishing turn (at most the budget) */
+    int64_t publish_max_us;
     uint64_t pool_apps_truncated; /* apps left out of a pool grant (scratch full) */
 } ss_decider_stats;
 

@@ -2,6 +2,7 @@
  * decoded before the numbers are parsed: most Spark lines are not ours. */
 #include "ingest/pipeline.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "lib/base/clock.h"
@@ -67,11 +68,28 @@ int pipeline_value_plausible(const spark_metric *m, double v)
     return v <= PIPELINE_MAX_COUNT;
 }
 
-/* Valid UTF-8 without control characters: safe in logs, JSON and protobuf. */
+/* Valid UTF-8 without control characters: safe in logs, JSON and protobuf.
+ * Eight bytes at a time for the usual all-ASCII id (this runs for every
+ * stored line); anything else gets the full check. */
 static int printable_utf8(const char *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, s + i, 8);
+        y = x ^ (ones * 0x7f);
+        /* any byte >= 0x80, < 0x20 or == 0x7f (Bit Twiddling Hacks) */
+        if ((x | ((x - ones * 0x20) & ~x) | ((y - ones) & ~y)) & highs)
+            goto slow;
+    }
+    for (; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f)
+            goto slow;
+    return 1;
+slow:
+    for (size_t k = 0; k < n; k++)
+        if ((unsigned char)s[k] < 0x20 || s[k] == 0x7f)
             return 0;
     return ss_utf8_valid(s, n);
 }
@@ -110,6 +128,17 @@ int pipeline_put(ss_pipeline *p, const spark_metric *m, const char *source, int6
     return rc;
 }
 
+/* Who may speak for the cluster of m: checked before the numbers are parsed. */
+static int admitted(ss_pipeline *p, const pipeline_source *src, const spark_metric *m)
+{
+    if (!p->allow || !src->addr || (size_t)m->cluster >= p->nclusters ||
+        ss_cidr_list_allows(&p->allow[m->cluster], src->addr))
+        return 1;
+    p->stats.dropped[PIPE_DROP_SOURCE]++;
+    p->refused[m->cluster]++;
+    return 0;
+}
+
 void pipeline_on_line(void *ctx, const char *line, size_t len, int err)
 {
     pipeline_source *src = ctx;
@@ -140,23 +169,34 @@ void pipeline_on_line(void *ctx, const char *line, size_t len, int err)
                                                     : PIPE_DROP_SHAPE]++;
         return;
     }
-    /* Who may speak for this cluster: checked before anything is parsed. */
-    if (p->allow && src->addr && (size_t)m.cluster < p->nclusters &&
-        !ss_cidr_list_allows(&p->allow[m.cluster], src->addr)) {
-        p->stats.dropped[PIPE_DROP_SOURCE]++;
-        p->refused[m.cluster]++;
+    if (!admitted(p, src, &m))
         return;
-    }
 
     carbon_line cl;
-    rc = carbon_parse_line(line, len, &cl);
+    rc = carbon_parse_after_path(line, len, path, path_len, &cl);
+    if (rc == CARBON_E_RESPLIT) {
+        /* A tab or control byte inside what the fast split took for the
+         * path: the whole line again, the slow way. */
+        rc = carbon_parse_line(line, len, &cl);
+        if (rc == CARBON_OK) {
+            int drc = spark_path_decode(p->prefixes, cl.path, cl.path_len, &m);
+            if (drc == SPARK_PATH_SKIP) {
+                p->stats.skipped++;
+                return;
+            }
+            if (drc < 0) {
+                p->stats.dropped[drc == SPARK_PATH_E_CLUSTER ? PIPE_DROP_UNKNOWN_CLUSTER
+                                                             : PIPE_DROP_SHAPE]++;
+                return;
+            }
+            if (!admitted(p, src, &m))
+                return;
+        }
+    }
     if (rc != CARBON_OK) {
         p->stats.rejected[rc]++;
         return;
     }
-    /* When the full parse accepts a line, its path is the one split above
-     * (tests/fuzz/fuzz_carbon.c checks it), so m still describes it. */
-
     pipeline_put(p, &m, src->peer, cl.timestamp_ms, cl.value);
 }
 

@@ -401,6 +401,11 @@ static void decider_metrics(ss_http_response *res, const ss_decider *decider)
     P("sparkscale_policy_pass_max_seconds %.6f\n", ds.pass_max_us / 1e6);
     metric_u64(res, "sparkscale_pool_apps_truncated_total", "counter",
                "Apps left out of a pool grant because its scratch was full.", ds.pool_apps_truncated);
+    metric_head(res, "sparkscale_publish_seconds", "gauge",
+                "Duration of the last publishing turn (at most the per-turn budget of decisions).");
+    P("sparkscale_publish_seconds %.6f\n", ds.publish_us / 1e6);
+    metric_head(res, "sparkscale_publish_max_seconds", "gauge", "Longest publishing turn since start.");
+    P("sparkscale_publish_max_seconds %.6f\n", ds.publish_max_us / 1e6);
 }
 
 /* Per-cluster series: workers by kind, demand, last data. */
@@ -454,6 +459,15 @@ static void metrics_handler(const ss_status *d, ss_http_response *res)
         http_metrics(res, d->http);
     store_metrics(res, d->store);
     decider_metrics(res, d->decider);
+    if (d->lag) {
+        metric_head(res, "sparkscale_loop_lag_seconds", "gauge",
+                    "How late the event loop ran its 50 ms probe timer, last probe.");
+        P("sparkscale_loop_lag_seconds %.6f\n", d->lag->last_us / 1e6);
+        metric_head(res, "sparkscale_loop_lag_max_seconds", "gauge", "Largest loop lag since start.");
+        P("sparkscale_loop_lag_max_seconds %.6f\n", d->lag->max_us / 1e6);
+        metric_u64(res, "sparkscale_loop_stalls_total", "counter",
+                   "Probes the loop ran more than 5 ms late.", d->lag->over_5ms);
+    }
     metric_head(res, "sparkscale_process_resident_bytes", "gauge", "Resident memory of sparkscaled (VmRSS).");
     P("sparkscale_process_resident_bytes %lld\n", (long long)rss_bytes());
     ss_bus_stats bs;

@@ -14,6 +14,14 @@
 #include "lib/config/config.h"
 #include "lib/http/server.h"
 
+/* How late the daemon's loop ran its probe timer (daemon.c). */
+typedef struct ss_loop_lag {
+    int64_t last_us;
+    int64_t max_us;
+    uint64_t over_5ms;            /* probes more than 5 ms late */
+    uint64_t samples;
+} ss_loop_lag;
+
 /* What the status pages read; all borrowed, filled by daemon.c. */
 typedef struct ss_status {
     const ss_config *cfg;
@@ -25,6 +33,7 @@ typedef struct ss_status {
     size_t nsources;
     ss_http_server *http;         /* its own counters, NULL before it is up */
     const uint64_t *refused;      /* per cluster: lines refused by allowed_sources */
+    const ss_loop_lag *lag;
 } ss_status;
 
 /* The ss_http_handler: ctx is an ss_status. */

@@ -297,7 +297,7 @@ static int busy_floor(const eval *v)
 /* No data since start, or a stale feed: hold the last desired size (not
  * the current one: a scale-up under way must not be reversed for lack of
  * data), never growing, raised to A. */
-static void decide_hold(eval *v, int no_data, int64_t age_ms)
+static void decide_hold(eval *v, int no_data)
 {
     policy_result *out = v->out;
     policy_state *st = v->st;
@@ -333,8 +333,10 @@ static void decide_hold(eval *v, int no_data, int64_t age_ms)
     if (no_data)
         put(&v->t, "no data since start");
     else
-        put(&v->t, "feed stale %llds (limit %ds)", (long long)(age_ms / 1000),
-            v->c->stale_after_s);
+        /* No age in the text: it would change every pass, and a stale
+         * cluster's reason would be rebuilt 10,000 times a second. The
+         * last-seen time is in /v1/clusters. */
+        put(&v->t, "feed stale (no data for over %ds)", v->c->stale_after_s);
     if (hold >= 0) {
         put(&v->t, ": hold %d", hold);
     } else {
@@ -513,7 +515,7 @@ int policy_evaluate(const policy_input *in, policy_state *st, policy_result *out
     int64_t age_ms = in->now_ms - in->last_data_ms;
     int stale = !no_data && c->stale_after_s > 0 && age_ms > (int64_t)c->stale_after_s * 1000;
     if (no_data || stale)
-        decide_hold(&v, no_data, age_ms);
+        decide_hold(&v, no_data);
     else
         decide_fresh(&v);
 

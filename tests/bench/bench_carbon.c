@@ -74,7 +74,10 @@ static void on_line(void *ctx, const char *line, size_t len, int err)
     }
     if (spark_path_decode(k->p, path, path_len, &m) != SPARK_PATH_OK)
         return;
-    if (carbon_parse_line(line, len, &cl) != CARBON_OK) {
+    int rc = carbon_parse_after_path(line, len, path, path_len, &cl);
+    if (rc == CARBON_E_RESPLIT)
+        rc = carbon_parse_line(line, len, &cl);
+    if (rc != CARBON_OK) {
         k->rejected++;
         return;
     }

@@ -188,8 +188,21 @@ static void check_line(const char *line, size_t len)
         CHECK(rc == CARBON_E_EMPTY);
     if (src == CARBON_E_BINARY)
         CHECK(rc == CARBON_E_BINARY);
+    if (src == CARBON_OK) {
+        /* The daemon's way: split, then parse what follows the path. It
+         * agrees with the whole-line parse, or asks for it (RESPLIT). */
+        carbon_line after;
+        int arc = carbon_parse_after_path(line, len, path, plen, &after);
+        if (arc != CARBON_E_RESPLIT) {
+            CHECK(arc == rc);
+            if (rc == CARBON_OK)
+                CHECK(after.path == out.path && after.path_len == out.path_len &&
+                      memcmp(&after.value, &out.value, sizeof after.value) == 0 &&
+                      after.timestamp_ms == out.timestamp_ms);
+        }
+    }
     if (rc == CARBON_OK) {
-        CHECK(src == CARBON_OK && path == out.path && plen == out.path_len);
+        CHECK(src == CARBON_OK && path == out.path && plen >= out.path_len);
         CHECK(out.path >= line && out.path_len > 0 && out.path + out.path_len <= line + len);
         CHECK(isfinite(out.value));
         CHECK(out.timestamp_ms >= 0);
@@ -198,10 +211,10 @@ static void check_line(const char *line, size_t len)
     if (src == CARBON_OK) {
         size_t k;
         CHECK(plen > 0 && path >= line && path + plen <= line + len);
-        /* The fast split stops at the first blank; control bytes are left
-         * to carbon_parse_line (checked above: rc == OK means same path). */
+        /* The fast split stops at the first space; tabs and control bytes
+         * are left to carbon_parse_after_path (checked above). */
         for (k = 0; k < plen; k++)
-            CHECK(path[k] != ' ' && path[k] != '\t');
+            CHECK(path[k] != ' ');
         check_path(path, plen);
     }
 }

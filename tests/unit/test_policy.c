@@ -383,7 +383,7 @@ static void test_stale_holds(void **unused)
     assert_int_equal(f.res.reason, POLICY_R_HOLD_STALE);
     assert_true(f.res.stale && f.res.held);
     assert_true(f.res.flags & POLICY_F_STALE);
-    assert_true(strncmp(f.res.reason_text, "feed stale 31s (limit 30s): hold 10", 35) == 0);
+    assert_true(strncmp(f.res.reason_text, "feed stale (no data for over 30s): hold 10", 42) == 0);
     /* more demand while stale: still hold (stale numbers are not a reason) */
     f.apps[0].target_executors = 40;
     assert_int_equal(policy_evaluate(&f.in, &f.st, &f.res), 0);
