@@ -658,6 +658,38 @@ static void on_timer(uv_timer_t *t)
     serve(bus);
 }
 
+/* At start, before the loop runs: the topics' metadata, so the first
+ * decision does not wait for librdkafka's periodic lookup of an unknown
+ * topic (about a second), and a missing topic is said at once. Bounded: with
+ * the brokers away it waits at most START_METADATA_MS. */
+#define START_METADATA_MS 2000
+
+static void check_topics(ss_bus *bus)
+{
+    const char *names[] = { bus->decisions_topic, bus->audit_topic };
+    for (size_t i = 0; i < 2; i++) {
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(bus->rk, names[i], NULL);
+        if (!rkt)
+            continue;
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t e = rd_kafka_metadata(bus->rk, 0, rkt, &md, START_METADATA_MS);
+        if (e) {
+            ss_warn("bus: no metadata for topic %s at start (%s): decisions wait until the "
+                    "brokers answer", names[i], rd_kafka_err2str(e));
+        } else if (md->topic_cnt < 1 || md->topics[0].err) {
+            rd_kafka_resp_err_t te = md->topic_cnt ? md->topics[0].err
+                                                   : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+            ss_error("bus: topic %s: %s%s", names[i], rd_kafka_err2str(te), produce_hint(te));
+        } else {
+            ss_debug("bus: topic %s has %d partitions", names[i], md->topics[0].partition_cnt);
+            bus->st.topics_ready++;
+        }
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_destroy(rkt);
+    }
+}
+
 static void free_bus_memory(ss_bus *bus)
 {
     for (size_t i = 0; i < bus->table_cap; i++) {
@@ -731,6 +763,7 @@ ss_bus *ss_bus_create(uv_loop_t *loop, const ss_bus_conf *bc, char *err, size_t 
     }
     if (make_producer(bus, err, errlen) < 0)
         goto fail;
+    check_topics(bus);
     uv_timer_start(&bus->timer, on_timer, SAFETY_TIMER_MS, SAFETY_TIMER_MS);
     ss_info("bus: producer epoch %" PRId64 ", bootstrap %s, topics %s / %s", bus->epoch, bus->bootstrap,
             bus->decisions_topic, bus->audit_topic);

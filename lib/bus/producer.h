@@ -64,6 +64,7 @@ typedef struct ss_bus_stats {
     int brokers_up;            /* brokers currently connected (from librdkafka stats) */
     int broker_state;          /* 1 = some broker reachable, 0 = all down, -1 = not known yet */
     int64_t epoch;             /* producer_epoch of this process */
+    int topics_ready;          /* topics whose metadata the brokers gave at start (2 = both) */
     char last_error[256];      /* newest Kafka error, "" = none */
 } ss_bus_stats;
 

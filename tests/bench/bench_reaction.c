@@ -50,74 +50,110 @@ static int cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Usage: [SS_BENCH_BROKERS=host:port] bench_reaction [ROUNDS] [CLUSTERS].
+static void print_pct(const char *what, int64_t *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_i64);
+    if (n == 0) {
+        printf("%s: none\n", what);
+        return;
+    }
+    printf("%s: p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms  (n=%zu)\n", what,
+           v[n / 2] / 1e3, v[(size_t)(n * 0.9)] / 1e3, v[(size_t)(n * 0.99)] / 1e3,
+           v[n - 1] / 1e3, n);
+}
+
+/* Writes one line per cluster (demand of round r) and waits up to 5 s for
+ * their acknowledgements; returns how many did not come. */
+static int one_round(int fd, char *buf, int k, int r, double base)
+{
+    /* Demand alternates 10 <-> 20 executors: 10 <-> 20 workers, each line a change. */
+    size_t len = 0;
+    for (int i = 0; i < k; i++)
+        len += (size_t)sprintf(buf + len, "r%d.app-20261121093000-0001.driver."
+            "ExecutorAllocationManager.executors.numberTargetExecutors %d %.3f\n",
+            i, r % 2 ? 10 : 20, base + r * 0.001);
+    size_t before = nlat;
+    h_write_all(fd, buf, len);
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 5;
+    size_t want = before + (size_t)k;
+    int missed = 0, rc = 0;
+    pthread_mutex_lock(&mu);
+    while (nlat < want && rc == 0)
+        rc = pthread_cond_timedwait(&cv, &mu, &dl);
+    if (nlat < want) {
+        missed = (int)(want - nlat);
+        nlat = want;                /* keep rounds aligned; zeros are excluded below */
+    }
+    pthread_mutex_unlock(&mu);
+    return missed;
+}
+
+/* Usage: [SS_BENCH_BROKERS=host:port] bench_reaction [ROUNDS] [CLUSTERS] [STARTS].
  * Each round writes one line per cluster in a single write (CLUSTERS
- * decisions in flight together) and waits for all their acknowledgements. */
+ * decisions in flight together) and waits for all their acknowledgements.
+ * The daemon starts STARTS times (default 1); the first round after each
+ * start is sent as soon as the daemon is up, as a first report after a
+ * restart would be, and reported apart: it pays for connecting to Kafka. */
 int main(int argc, char **argv)
 {
     int rounds = argc > 1 ? atoi(argv[1]) : 10000;
     int k = argc > 2 ? atoi(argv[2]) : 1;
-    if (rounds < 1 || k < 1 || k > 10000) {
-        fprintf(stderr, "usage: bench_reaction [ROUNDS] [CLUSTERS 1..10000]\n");
+    int starts = argc > 3 ? atoi(argv[3]) : 1;
+    if (rounds < 1 || k < 1 || k > 10000 || starts < 1) {
+        fprintf(stderr, "usage: bench_reaction [ROUNDS] [CLUSTERS 1..10000] [STARTS]\n");
         return 2;
     }
     ss_log_set_level(SS_LOG_WARN);     /* one info line per decision otherwise */
-    cap_lat = (size_t)rounds * (size_t)k;
+    cap_lat = (size_t)rounds * (size_t)k * (size_t)starts;
     lat = calloc(cap_lat, sizeof *lat);
+    int64_t *first = calloc((size_t)k * (size_t)starts, sizeof *first);
+    size_t nfirst = 0;
+    int64_t *steady = calloc(cap_lat, sizeof *steady);
+    size_t nsteady = 0;
     /* SS_BENCH_BROKERS=host:port measures against a real broker instead. */
     const char *brokers = getenv("SS_BENCH_BROKERS");
     char *yaml = make_yaml(k, brokers && *brokers ? brokers : "embedded");
-    harness h;
-    if (harness_start_hook(&h, yaml, on_reaction, NULL) != 0) {
-        fprintf(stderr, "bench_reaction: %s\n", h.err);
-        return 1;
-    }
-    int fd = h_connect(SOCK_STREAM, h.tcp_port);
-    if (fd < 0) {
-        fprintf(stderr, "bench_reaction: connect failed\n");
-        return 1;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof one);
     char *buf = malloc((size_t)k * 160);
-    double base = (double)time(NULL);
-    int missed = 0;
-    for (int r = 0; r < rounds; r++) {
-        /* Demand alternates 10 <-> 20 executors: 10 <-> 20 workers, each line a change. */
-        size_t len = 0;
-        for (int i = 0; i < k; i++)
-            len += (size_t)sprintf(buf + len, "r%d.app-20261121093000-0001.driver."
-                "ExecutorAllocationManager.executors.numberTargetExecutors %d %.3f\n",
-                i, r % 2 ? 10 : 20, base + r * 0.001);
-        h_write_all(fd, buf, len);
-        struct timespec dl;
-        clock_gettime(CLOCK_REALTIME, &dl);
-        dl.tv_sec += 5;
-        size_t want = (size_t)(r + 1) * (size_t)k;
-        pthread_mutex_lock(&mu);
-        int rc = 0;
-        while (nlat < want && rc == 0)
-            rc = pthread_cond_timedwait(&cv, &mu, &dl);
-        if (nlat < want) {
-            missed += (int)(want - nlat);
-            nlat = want;                /* keep rounds aligned; zeros are excluded below */
+    int missed = 0, rc = 0;
+    for (int s = 0; s < starts; s++) {
+        harness h;
+        if (harness_start_hook(&h, yaml, on_reaction, NULL) != 0) {
+            fprintf(stderr, "bench_reaction: %s\n", h.err);
+            return 1;
         }
-        pthread_mutex_unlock(&mu);
+        int fd = h_connect(SOCK_STREAM, h.tcp_port);
+        if (fd < 0) {
+            fprintf(stderr, "bench_reaction: connect failed\n");
+            return 1;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof one);
+        double base = (double)time(NULL);
+        for (int r = 0; r < rounds; r++) {
+            size_t at = nlat;
+            missed += one_round(fd, buf, k, r, base);
+            for (size_t i = at; i < nlat; i++) {
+                if (lat[i] <= 0)
+                    continue;
+                if (r == 0)
+                    first[nfirst++] = lat[i];
+                else
+                    steady[nsteady++] = lat[i];
+            }
+        }
+        close(fd);
+        rc |= harness_stop(&h);
     }
-    close(fd);
-    size_t got = 0;
-    for (size_t i = 0; i < nlat; i++)
-        if (lat[i] > 0)
-            lat[got++] = lat[i];
-    qsort(lat, got, sizeof *lat, cmp_i64);
-    if (got > 0)
-        printf("bench_reaction: %zu decisions in %d rounds of %d cluster(s) (acks=all, %s), %d missed\n"
-               "line read -> Kafka ack: p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms\n",
-               got, rounds, k, brokers && *brokers ? brokers : "embedded 3-broker Kafka", missed, lat[got / 2] / 1e3, lat[(size_t)(got * 0.9)] / 1e3,
-               lat[(size_t)(got * 0.99)] / 1e3, lat[got - 1] / 1e3);
+    printf("bench_reaction: %d start(s) x %d rounds of %d cluster(s) (acks=all, %s), %d missed\n",
+           starts, rounds, k, brokers && *brokers ? brokers : "embedded 3-broker Kafka", missed);
+    print_pct("first decision after start, line read -> Kafka ack", first, nfirst);
+    print_pct("steady state, line read -> Kafka ack", steady, nsteady);
     free(lat);
+    free(first);
+    free(steady);
     free(buf);
-    int rc = harness_stop(&h);
     free(yaml);
     return missed == 0 && rc == 0 ? 0 : 1;
 }
