@@ -11,7 +11,7 @@
 static const char *drop_names[PIPE_DROP_COUNT] = {
     "unknown_cluster", "bad_path", "cap_apps", "cap_series", "cap_workers",
     "out_of_order", "nomem", "timestamp_skew", "value_range", "app_id_too_long",
-    "gauge_name_too_long", "encoding", "invalid", "source_not_allowed",
+    "gauge_name_too_long", "encoding", "invalid", "source_not_allowed", "cap_bytes",
 };
 
 const char *pipeline_drop_name(int reason)
@@ -50,6 +50,7 @@ static int store_drop_reason(int rc)
     case STORE_E_CAP_WORKERS: return PIPE_DROP_CAP_WORKERS;
     case STORE_E_OLD:         return PIPE_DROP_OLD;
     case STORE_E_NOMEM:       return PIPE_DROP_NOMEM;
+    case STORE_E_CAP_BYTES:   return PIPE_DROP_CAP_BYTES;
     case STORE_E_CLUSTER:     return PIPE_DROP_UNKNOWN_CLUSTER;
     default:                  return PIPE_DROP_INVALID;
     }

@@ -25,13 +25,19 @@ struct store_series {
     uint8_t ooo;         /* consecutive out-of-order samples (a clock stepped back?) */
 };
 
-/* A set of series: one app, one worker or one cluster's master. The block
- * grows one series at a time (on the first sample of a new name only), so
- * an app sending 5 gauges pays for 5, not for the cap. */
+/* A set of series: one app, one worker or one cluster's master. History
+ * (a ring of ring_size samples) is kept only for the gauges the decider and
+ * the charts read (demand, executors, the master's workers, a worker's used
+ * cores); every other series, unknown names included, keeps its latest
+ * sample only. Each block grows one series at a time (on the first sample
+ * of a new name only), so an app sending 5 gauges pays for 5, not the cap. */
+#define HIST_SLOTS 4             /* history gauges one source can have */
 struct src {
-    unsigned char *blk;   /* nseries * stride bytes, owned */
-    uint8_t nseries;
-    uint8_t idx[NGAUGES]; /* known gauge -> slot + 1; 0 = not seen yet */
+    unsigned char *hist;  /* nhist * s->stride bytes, owned */
+    unsigned char *last;  /* nlast * LAST_STRIDE bytes, owned */
+    uint8_t nhist, nlast;
+    uint8_t idx[NGAUGES]; /* known gauge -> 1..HIST_SLOTS: hist slot + 1;
+                           * above: last slot + 1 + HIST_SLOTS; 0 = not seen yet */
 };
 
 /* An app, or a worker source: store_worker handles point at this struct too
@@ -74,6 +80,7 @@ struct ss_store {
     int *dirtyq;         /* FIFO ring of nclusters entries; cluster.dirty dedupes */
     size_t dq_head, dq_len;
     int64_t now_us;      /* store_set_clock: stamps clusters that become dirty */
+    int cap_hit;         /* the last failed allocation hit max_bytes */
     store_app *last;     /* one-entry cache: Spark sends an app's report in a row */
     store_stats st;
 };
@@ -86,8 +93,21 @@ static size_t chunk(size_t n)
     return c < 32 ? 32 : c;
 }
 
+/* Every allocation that grows the store is refused past max_bytes, so no
+ * flood (app ids, worker sources, gauge names) takes memory beyond it. */
+static int over_cap(ss_store *s, size_t grow)
+{
+    if (s->lim.max_bytes && s->st.bytes + grow > s->lim.max_bytes) {
+        s->cap_hit = 1;
+        return 1;
+    }
+    return 0;
+}
+
 static void *s_alloc(ss_store *s, size_t n)
 {
+    if (over_cap(s, chunk(n)))
+        return NULL;
     void *p = malloc(n);
     if (p)
         s->st.bytes += chunk(n);
@@ -96,6 +116,8 @@ static void *s_alloc(ss_store *s, size_t n)
 
 static void *s_calloc(ss_store *s, size_t n, size_t size)
 {
+    if (over_cap(s, chunk(n * size)))
+        return NULL;
     void *p = calloc(n, size);
     if (p)
         s->st.bytes += chunk(n * size);
@@ -104,6 +126,8 @@ static void *s_calloc(ss_store *s, size_t n, size_t size)
 
 static void *s_realloc(ss_store *s, void *p, size_t old, size_t n)
 {
+    if (n > old && over_cap(s, chunk(n) - (p ? chunk(old) : 0)))
+        return NULL;
     void *q = realloc(p, n);
     if (q) {
         if (p)
@@ -119,6 +143,19 @@ static void s_free(ss_store *s, void *p, size_t n)
         return;
     free(p);
     s->st.bytes -= chunk(n);
+    s->st.bytes_freed += chunk(n);
+}
+
+/* An allocation failed: over max_bytes, or really out of memory. */
+static int alloc_failure(ss_store *s)
+{
+    if (s->cap_hit) {
+        s->cap_hit = 0;
+        s->st.rejected_cap_bytes++;
+        return STORE_E_CAP_BYTES;
+    }
+    s->st.rejected_nomem++;
+    return STORE_E_NOMEM;
 }
 
 /* ---- series ---- */
@@ -141,18 +178,45 @@ static inline double *ser_val(const store_series *se)
                               pad8((size_t)se->cap * sizeof(uint32_t)));
 }
 
-static inline store_series *src_at(const struct src *src, size_t stride, size_t i)
+#define LAST_STRIDE (sizeof(store_series) + 8 + sizeof(double))   /* stride_for(1) */
+
+static int is_hist(int gauge)
 {
-    return (store_series *)(void *)(src->blk + i * stride);
+    switch (gauge) {
+    case SPARK_G_TARGET_EXECUTORS:
+    case SPARK_G_ALL_EXECUTORS:
+    case SPARK_G_MAX_NEEDED_EXECUTORS:
+    case SPARK_G_MASTER_ALIVE_WORKERS:
+    case SPARK_G_WORKER_CORES_USED:
+        return 1;
+    default:
+        return 0;
+    }
 }
 
-/* For readers, which get no store: every series of a store has one cap. */
+static inline store_series *at(unsigned char *blk, size_t stride, size_t i)
+{
+    return (store_series *)(void *)(blk + i * stride);
+}
+
+static size_t src_count(const struct src *src) { return (size_t)src->nhist + src->nlast; }
+
+/* Series i of a source: history series first, then the others. For
+ * readers, which get no store: the history stride comes from the cap. */
 static const store_series *src_get(const struct src *src, size_t i)
 {
-    if (i >= src->nseries)
-        return NULL;
-    const store_series *first = (const store_series *)(const void *)src->blk;
-    return src_at(src, stride_for(first->cap), i);
+    if (i < src->nhist) {
+        const store_series *first = (const store_series *)(const void *)src->hist;
+        return at(src->hist, stride_for(first->cap), i);
+    }
+    i -= src->nhist;
+    return i < src->nlast ? at(src->last, LAST_STRIDE, i) : NULL;
+}
+
+static store_series *slot_series(const ss_store *s, const struct src *src, unsigned k)
+{
+    return k <= HIST_SLOTS ? at(src->hist, s->stride, k - 1u)
+                           : at(src->last, LAST_STRIDE, k - 1u - HIST_SLOTS);
 }
 
 static inline int64_t ts_of(const store_series *se, size_t slot)
@@ -236,10 +300,10 @@ static store_series *src_find(const ss_store *s, const struct src *src, int gaug
 {
     if (gauge >= 0) {
         unsigned k = src->idx[gauge];
-        return k ? src_at(src, s->stride, k - 1u) : NULL;
+        return k ? slot_series(s, src, k) : NULL;
     }
-    for (size_t i = 0; i < src->nseries; i++) {
-        store_series *se = src_at(src, s->stride, i);
+    for (size_t i = 0; i < src->nlast; i++) {
+        store_series *se = at(src->last, LAST_STRIDE, i);
         if (se->gauge == SPARK_G_UNKNOWN && memcmp(se->name, name, name_len) == 0 &&
             se->name[name_len] == '\0')
             return se;
@@ -251,7 +315,7 @@ static store_series *src_find(const ss_store *s, const struct src *src, int gaug
 static int src_add(ss_store *s, struct src *src, int gauge, const char *name,
                    size_t name_len, int64_t ts, double v)
 {
-    if (src->nseries >= s->lim.max_series_per_app) {
+    if (src_count(src) >= (size_t)s->lim.max_series_per_app) {
         s->st.rejected_cap_series++;
         return STORE_E_CAP_SERIES;
     }
@@ -263,42 +327,49 @@ static int src_add(ss_store *s, struct src *src, int gauge, const char *name,
         memcpy(copy, name, name_len);
         copy[name_len] = '\0';
     }
-    size_t n = src->nseries;
-    unsigned char *blk = s_realloc(s, src->blk, n * s->stride, (n + 1) * s->stride);
+    int hist = gauge >= 0 && is_hist(gauge) && src->nhist < HIST_SLOTS;
+    unsigned char **blkp = hist ? &src->hist : &src->last;
+    size_t stride = hist ? s->stride : LAST_STRIDE;
+    size_t n = hist ? src->nhist : src->nlast;
+    unsigned char *blk = s_realloc(s, *blkp, n * stride, (n + 1) * stride);
     if (!blk) {
-        s_free(s, copy, name_len + 1);
+        if (copy)
+            s_free(s, copy, name_len + 1);
         goto nomem;
     }
-    src->blk = blk;
-    store_series *se = src_at(src, s->stride, n);
+    *blkp = blk;
+    store_series *se = at(blk, stride, n);
     se->base_ms = ts;
     se->name = copy;
     se->head = 0;
     se->len = 1;
-    se->cap = (uint16_t)s->lim.ring_size;
+    se->cap = hist ? (uint16_t)s->lim.ring_size : 1;
     se->gauge = (int8_t)gauge;
     se->ooo = 0;
     ser_ts(se)[0] = 0;
     ser_val(se)[0] = v;
-    src->nseries++;
+    if (hist)
+        src->nhist++;
+    else
+        src->nlast++;
     if (gauge >= 0)
-        src->idx[gauge] = (uint8_t)src->nseries;
+        src->idx[gauge] = (uint8_t)(hist ? src->nhist : src->nlast + HIST_SLOTS);
     s->st.series++;
     return STORE_CHANGED;
 nomem:
-    s->st.rejected_nomem++;
-    return STORE_E_NOMEM;
+    return alloc_failure(s);
 }
 
 static void src_free(ss_store *s, struct src *src)
 {
-    for (size_t i = 0; i < src->nseries; i++) {
-        store_series *se = src_at(src, s->stride, i);
+    for (size_t i = 0; i < src->nlast; i++) {
+        store_series *se = at(src->last, LAST_STRIDE, i);
         if (se->name)
             s_free(s, se->name, strlen(se->name) + 1);
     }
-    s_free(s, src->blk, src->nseries * s->stride);
-    s->st.series -= src->nseries;
+    s_free(s, src->hist, src->nhist * s->stride);
+    s_free(s, src->last, src->nlast * LAST_STRIDE);
+    s->st.series -= src_count(src);
     memset(src, 0, sizeof(*src));
 }
 
@@ -369,15 +440,14 @@ static void tab_insert(struct slot *tab, size_t mask, uint64_t h, store_app *e)
     tab[i].e = e;
 }
 
-static int tab_reserve(ss_store *s, size_t more)
+#define TAB_MIN 64
+
+static int tab_resize(ss_store *s, size_t ncap)
 {
     size_t cap = s->tab_mask + 1;
-    if ((s->tab_used + more) * 2 <= cap)
-        return 0;
-    size_t ncap = cap * 2;
     struct slot *nt = s_calloc(s, ncap, sizeof(*nt));
     if (!nt)
-        return STORE_E_NOMEM;
+        return STORE_E_NOMEM;   /* alloc_failure() tells cap from nomem */
     for (size_t i = 0; i < cap; i++)
         if (s->tab[i].e)
             tab_insert(nt, ncap - 1, s->tab[i].hash, s->tab[i].e);
@@ -385,6 +455,28 @@ static int tab_reserve(ss_store *s, size_t more)
     s->tab = nt;
     s->tab_mask = ncap - 1;
     return 0;
+}
+
+static int tab_reserve(ss_store *s, size_t more)
+{
+    size_t cap = s->tab_mask + 1;
+    if ((s->tab_used + more) * 2 <= cap)
+        return 0;
+    return tab_resize(s, cap * 2);
+}
+
+/* After a mass expiry the table gives its memory back: below 1/8 full it
+ * halves down to 1/4 (the grow point is 1/2, so no flapping).  A failed
+ * allocation keeps the larger table. */
+static void tab_shrink(ss_store *s)
+{
+    size_t cap = s->tab_mask + 1;
+    if (cap <= TAB_MIN || s->tab_used * 8 >= cap)
+        return;
+    size_t ncap = cap;
+    while (ncap > TAB_MIN && s->tab_used * 4 < ncap / 2)
+        ncap /= 2;
+    (void)tab_resize(s, ncap);
 }
 
 /* Backward-shift deletion keeps probe chains intact without tombstones. */
@@ -444,10 +536,8 @@ static int ent_create(ss_store *s, int kind, int c, const char *id, size_t len, 
         rc = kind == ENT_APP ? grow_list(s, &cl->apps, cl->napps, &cl->apps_cap)
                              : grow_list(s, &cl->workers, cl->nworkers, &cl->workers_cap);
     store_app *e = rc ? NULL : s_alloc(s, sizeof(*e) + len + 1);
-    if (!e) {
-        s->st.rejected_nomem++;
-        return STORE_E_NOMEM;
-    }
+    if (!e)
+        return alloc_failure(s);
     memset(e, 0, sizeof(*e));
     e->first_seen_ms = now_ms;
     e->last_seen_ms = now_ms;
@@ -493,6 +583,14 @@ static void ent_remove(ss_store *s, store_app *e)
     else
         s->st.workers--;
     tab_remove(s, e);
+    tab_shrink(s);
+    if (*n == 0) {   /* an emptied cluster holds no list */
+        store_app ***lp = e->kind == ENT_APP ? &cl->apps : &cl->workers;
+        uint32_t *cap = e->kind == ENT_APP ? &cl->apps_cap : &cl->workers_cap;
+        s_free(s, *lp, (size_t)*cap * sizeof(**lp));
+        *lp = NULL;
+        *cap = 0;
+    }
     if (s->last == e)
         s->last = NULL;
     ent_free(s, e);
@@ -521,12 +619,13 @@ ss_store *store_create(const store_limits *lim, size_t nclusters)
     s->lim.max_series_per_app = limit(l.max_series_per_app, 24, STORE_MAX_SERIES);
     s->lim.max_workers_per_cluster = limit(l.max_workers_per_cluster, 1024, INT_MAX);
     s->lim.ring_size = limit(l.ring_size, 16, STORE_MAX_RING);
+    s->lim.max_bytes = l.max_bytes;
     s->stride = stride_for((size_t)s->lim.ring_size);
     s->nclusters = nclusters;
     s->cl = s_calloc(s, nclusters ? nclusters : 1, sizeof(*s->cl));
     s->dirtyq = s_calloc(s, nclusters ? nclusters : 1, sizeof(*s->dirtyq));
-    s->tab = s_calloc(s, 64, sizeof(*s->tab));
-    s->tab_mask = 63;
+    s->tab = s_calloc(s, TAB_MIN, sizeof(*s->tab));
+    s->tab_mask = TAB_MIN - 1;
     if (!s->cl || !s->dirtyq || !s->tab) {
         store_destroy(s);
         return NULL;
@@ -811,7 +910,9 @@ static int src_latest(const struct src *src, int gauge, double *value, int64_t *
 {
     if (gauge < 0 || gauge >= NGAUGES || !src->idx[gauge])
         return -ENOENT;
-    const store_series *se = src_get(src, src->idx[gauge] - 1u);
+    unsigned k = src->idx[gauge];
+    const store_series *se = k <= HIST_SLOTS ? src_get(src, k - 1u)
+                                             : src_get(src, src->nhist + (k - 1u - HIST_SLOTS));
     if (value)
         *value = ser_val(se)[se->head];
     if (ts_ms)
@@ -835,13 +936,13 @@ int store_worker_latest(const store_worker *w, int gauge, double *value, int64_t
     return src_latest(&worker_ent(w)->src, gauge, value, ts_ms);
 }
 
-size_t store_app_series_count(const store_app *a) { return a->src.nseries; }
+size_t store_app_series_count(const store_app *a) { return src_count(&a->src); }
 const store_series *store_app_series_at(const store_app *a, size_t i) { return src_get(&a->src, i); }
 
 size_t store_master_series_count(const ss_store *s, int cluster)
 {
     const struct cluster *cl = cluster_get(s, cluster);
-    return cl ? cl->master.nseries : 0;
+    return cl ? src_count(&cl->master) : 0;
 }
 
 const store_series *store_master_series_at(const ss_store *s, int cluster, size_t i)
@@ -850,7 +951,7 @@ const store_series *store_master_series_at(const ss_store *s, int cluster, size_
     return cl ? src_get(&cl->master, i) : NULL;
 }
 
-size_t store_worker_series_count(const store_worker *w) { return worker_ent(w)->src.nseries; }
+size_t store_worker_series_count(const store_worker *w) { return src_count(&worker_ent(w)->src); }
 
 const store_series *store_worker_series_at(const store_worker *w, size_t i)
 {

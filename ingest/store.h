@@ -17,7 +17,10 @@ typedef struct store_limits {
     int max_apps;                 /* across all clusters; 0 = default 100000 */
     int max_series_per_app;       /* known + unknown names; 0 = default 24 */
     int max_workers_per_cluster;  /* worker gauge sources; 0 = default 1024 */
-    int ring_size;                /* samples per series; 0 = default 16 */
+    int ring_size;                /* samples per history series; 0 = default 16 */
+    size_t max_bytes;             /* memory the store may hold (estimated as malloc
+                                   * uses it); 0 = no limit. Past it, whatever would
+                                   * grow it is refused (STORE_E_CAP_BYTES). */
 } store_limits;
 
 /* Outcome of store_put. Negative values are rejections, counted in stats. */
@@ -31,6 +34,7 @@ enum {
     STORE_E_OLD = -5,             /* timestamp older than the series' latest: dropped */
     STORE_E_NOMEM = -6,
     STORE_E_INVAL = -7,           /* bad kind, missing or over-long name/id */
+    STORE_E_CAP_BYTES = -8,       /* max_bytes reached */
     STORE_RESYNCED = 2            /* internal: a run of old samples restarted a series */
 };
 
@@ -38,7 +42,7 @@ enum {
 #define STORE_MAX_ID 255
 /* Upper bounds applied to store_limits (values above are clamped). */
 #define STORE_MAX_RING 4096
-#define STORE_MAX_SERIES 254
+#define STORE_MAX_SERIES 250
 
 /* One series: a ring of (timestamp, value), oldest overwritten first. */
 typedef struct store_series store_series;
@@ -144,6 +148,8 @@ typedef struct store_stats {
     uint64_t rejected_nomem;      /* STORE_E_NOMEM */
     uint64_t expired_workers;
     uint64_t resynced;            /* series restarted after a run of old samples */
+    uint64_t rejected_cap_bytes;  /* STORE_E_CAP_BYTES */
+    uint64_t bytes_freed;         /* freed since creation: lets the caller trim the heap */
 } store_stats;
 void store_get_stats(const ss_store *s, store_stats *out);
 

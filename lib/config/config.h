@@ -135,7 +135,8 @@ typedef struct ss_config {
         int max_apps;                     /* across all clusters */
         int max_series_per_app;           /* known + unknown gauges kept per app */
         int max_workers_per_cluster;      /* worker-gauge sources tracked */
-        int ring_size;                    /* samples kept per series */
+        int ring_size;                    /* samples kept per history series */
+        int max_mb;                       /* memory the store may hold */
     } store;
 
     struct {

@@ -93,7 +93,10 @@ static const cfg_field store_fields[] = {
             "known + unknown gauges kept per application"),
     FLD_INT("max_workers_per_cluster", ss_config, store.max_workers_per_cluster, 1, WORKERS_MAX,
             "1024", "worker gauge sources tracked per cluster"),
-    FLD_INT("ring_size", ss_config, store.ring_size, 2, 65536, "16", "samples kept per series"),
+    FLD_INT("ring_size", ss_config, store.ring_size, 2, 4096, "16",
+            "samples kept of the gauges with history (demand, executors, workers)"),
+    FLD_INT("max_mb", ss_config, store.max_mb, 1, 1048576, "160",
+            "memory the store may hold; past it new apps, workers and series are refused (cap_bytes)"),
     FLD_END
 };
 

@@ -485,7 +485,7 @@ static void test_unknown_by_name(void **state)
         assert_int_equal(store_series_sample(se, 0, &ts, &v), 0);
         if (strcmp(store_series_name(se), "numberFutureExecutors") == 0) {
             found |= 1;
-            assert_int_equal(store_series_len(se), 3);
+            assert_int_equal(store_series_len(se), 1);   /* unknown names: latest only */
             assert_true(v == 7.0);
         } else if (strcmp(store_series_name(se), "numberFutureExecutorsX") == 0) {
             found |= 2;
@@ -740,11 +740,13 @@ static void test_scale_10k_clusters(void **state)
     assert_int_equal(st.apps, NC * NA);
     assert_int_equal(st.series, (uint64_t)NC * NA * NS);
     assert_int_equal(st.rejected_cap_apps + st.rejected_cap_series + st.rejected_old, 0);
-    /* ring bytes alone are 12 per sample slot; overhead stays bounded */
-    uint64_t ring = (uint64_t)NC * NA * NS * 16 * 12;
+    /* History (16 samples of 12 bytes) for the 3 app gauges the decider
+     * and charts read, the latest sample alone for the other 7; with the
+     * headers and entities, under 1.2 KB an app. */
+    uint64_t ring = (uint64_t)NC * NA * 3 * 16 * 12;
     assert_true(st.bytes > ring);
-    assert_true(st.bytes < ring + ring / 2);
-    assert_true(st.bytes < 200u * 1024 * 1024);
+    assert_true(st.bytes < (uint64_t)NC * NA * 1200);
+    assert_true(st.bytes < 70u * 1024 * 1024);
     store_dirty *d = malloc(NC * sizeof(*d));
     assert_non_null(d);
     assert_int_equal(store_take_dirty(s, d, NC), NC);
@@ -764,8 +766,18 @@ static void test_scale_10k_clusters(void **state)
                 assert_int_equal(store_app_latest(ap, g, &v, &ts), 0);
                 assert_true(v == (double)(c + a + g + NSAMP - 1));
                 assert_int_equal(ts, 1700000000000LL + (NSAMP - 1) * 10000);
-                assert_int_equal(store_series_len(store_app_series_at(ap, (size_t)g)), NSAMP);
             }
+            /* history gauges keep every sample, the others the latest */
+            size_t hist = 0;
+            for (size_t i = 0; i < NS; i++) {
+                const store_series *se = store_app_series_at(ap, i);
+                int g = store_series_gauge(se);
+                int keeps = g == SPARK_G_TARGET_EXECUTORS || g == SPARK_G_ALL_EXECUTORS ||
+                            g == SPARK_G_MAX_NEEDED_EXECUTORS;
+                hist += (size_t)keeps;
+                assert_int_equal(store_series_len(se), keeps ? NSAMP : 1);
+            }
+            assert_int_equal(hist, 3);
         }
     }
     /* expiring everything returns the memory */
@@ -792,9 +804,10 @@ static void test_stats_bytes(void **state)
     for (int g = 0; g < 10; g++)
         assert_int_equal(put_app(s, 2, "app-1", g, 1000, g, 1), STORE_CHANGED);
     store_get_stats(s, &st1);
-    /* 10 series of 16 samples: at least 10 * 16 * 12 bytes, not wildly more */
-    assert_true(st1.bytes - st0.bytes >= 10 * 16 * 12);
-    assert_true(st1.bytes - st0.bytes < 10 * 16 * 12 + 2048);
+    /* 3 history series of 16 samples (12 bytes each), 7 of the latest
+     * sample: at least that, not wildly more */
+    assert_true(st1.bytes - st0.bytes >= 3 * 16 * 12 + 7 * 12);
+    assert_true(st1.bytes - st0.bytes < 3 * 16 * 12 + 7 * 12 + 2048);
     /* steady-state puts do not grow memory */
     for (int t = 2; t < 100; t++)
         for (int g = 0; g < 10; g++)
@@ -804,6 +817,48 @@ static void test_stats_bytes(void **state)
     assert_int_equal(store_expire(s, 2, 1000, 1), 1);
     store_get_stats(s, &st2);
     assert_true(st2.bytes < st0.bytes + 256);   /* only the cluster's emptied app list stays */
+    store_destroy(s);
+}
+
+/* max_bytes bounds the store whatever arrives: a flood of new apps, gauge
+ * names or worker sources is refused past it (cap_bytes), existing series
+ * keep taking samples, and memory freed by expiry makes room again. */
+static void test_max_bytes(void **state)
+{
+    (void)state;
+    store_limits lim = { .max_apps_per_cluster = 1000000, .max_apps = 1000000,
+                         .max_series_per_app = 250, .max_workers_per_cluster = 1000000,
+                         .max_bytes = 256 * 1024 };
+    ss_store *s = store_create(&lim, 2);
+    assert_non_null(s);
+    char id[64];
+    int refused = 0;
+    for (int i = 0; i < 10000 && !refused; i++) {
+        snprintf(id, sizeof id, "app-20261121093000-%05d-with-a-longer-namespace", i);
+        refused = put_app(s, 0, id, SPARK_G_TARGET_EXECUTORS, 1000, 1, 1) == STORE_E_CAP_BYTES;
+    }
+    assert_true(refused);
+    store_stats st;
+    store_get_stats(s, &st);
+    assert_true(st.bytes <= 256 * 1024);
+    assert_true(st.rejected_cap_bytes >= 1);
+    /* unknown gauge names and worker sources hit the same bound */
+    spark_metric u = unknown_m(SPARK_KIND_APP, 0, "app-20261121093000-00000-with-a-longer-namespace", "x");
+    char name[64];
+    snprintf(name, sizeof name, "someFutureGaugeWithAVeryLongName%d", 1);
+    u.name = name;
+    u.name_len = strlen(name);
+    assert_int_equal(store_put(s, &u, NULL, 1000, 1, 1), STORE_E_CAP_BYTES);
+    spark_metric w = src_m(SPARK_KIND_WORKER, 1, SPARK_G_WORKER_CORES_USED);
+    assert_int_equal(store_put(s, &w, "10.9.9.9", 1000, 1, 1), STORE_E_CAP_BYTES);
+    /* a series that exists still takes samples */
+    assert_int_equal(put_app(s, 0, "app-20261121093000-00000-with-a-longer-namespace",
+                             SPARK_G_TARGET_EXECUTORS, 2000, 5, 2), STORE_CHANGED);
+    /* expiry frees room */
+    assert_true(store_expire(s, 0, 100000, 10) > 0);
+    store_get_stats(s, &st);
+    assert_true(st.bytes_freed > 0);
+    assert_int_equal(store_put(s, &w, "10.9.9.9", 1000, 1, 100000), STORE_CHANGED);
     store_destroy(s);
 }
 
@@ -857,6 +912,7 @@ int main(void)
         cmocka_unit_test(test_iteration_after_removals),
         cmocka_unit_test(test_scale_10k_clusters),
         cmocka_unit_test(test_stats_bytes),
+        cmocka_unit_test(test_max_bytes),
         cmocka_unit_test(test_defaults_and_destroy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
