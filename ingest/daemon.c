@@ -264,7 +264,7 @@ static int open_store(ss_daemon *d, char *err, size_t errlen)
         .max_series_per_app = cfg->store.max_series_per_app,
         .max_workers_per_cluster = cfg->store.max_workers_per_cluster,
         .ring_size = cfg->store.ring_size,
-        .max_bytes = (size_t)cfg->store.max_mb << 20,
+        .max_bytes = (size_t)cfg->store.max_bytes,
     };
     d->store = store_create(&lim, n);
     d->prefixes = spark_prefixes_create(n);

@@ -28,7 +28,7 @@ enum {
     PIPE_DROP_ENCODING,            /* path is not valid UTF-8 */
     PIPE_DROP_INVALID,             /* anything else the store refused */
     PIPE_DROP_SOURCE,              /* sender not in the cluster's allowed_sources */
-    PIPE_DROP_CAP_BYTES,           /* the store is at store.max_mb */
+    PIPE_DROP_CAP_BYTES,           /* the store is at store.max_bytes */
     PIPE_DROP_COUNT
 };
 const char *pipeline_drop_name(int reason);

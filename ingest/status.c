@@ -175,7 +175,7 @@ static int query_param(const char *query, const char *key, char *buf, size_t len
             const char *v = p + klen + 1;
             size_t n = strcspn(v, "&");
             if (n >= len)
-                n = len - 1;
+                n = 0;   /* longer than any valid value: matches nothing */
             memcpy(buf, v, n);
             buf[n] = '\0';
             return 0;
@@ -185,50 +185,92 @@ static int query_param(const char *query, const char *key, char *buf, size_t len
 }
 
 /* /v1/clusters[?name=N | ?offset=O&limit=L]: one cluster, or a page of them
- * (default and maximum STATUS_PAGE_MAX): 10,000 clusters make a document of
- * tens of megabytes, and building it holds the loop. */
+ * (STATUS_PAGE_DEFAULT, at most STATUS_PAGE_MAX).  A page is streamed a few
+ * clusters per loop turn: a cluster with many apps and workers is tens of
+ * kilobytes of JSON, and a page built whole would hold the loop. */
+#define STATUS_PAGE_DEFAULT 100
 #define STATUS_PAGE_MAX 1000
+#define STATUS_PART_JSON (64 * 1024)
+
+typedef struct page_stream {
+    const ss_status *d;
+    size_t next, end;
+    size_t written;   /* clusters written so far */
+    int64_t now;
+} page_stream;
+
+static int append_json(ss_http_response *res, json_t *j)
+{
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!text)
+        return -1;
+    ss_http_response_append(res, text, strlen(text));
+    free(text);
+    return 0;
+}
+
+static int page_more(void *state, ss_http_response *res)
+{
+    page_stream *st = state;
+    while (st->next < st->end && ss_http_response_len(res) < STATUS_PART_JSON) {
+        if (st->written++)
+            ss_http_response_append(res, ",", 1);
+        if (append_json(res, cluster_json(st->d, (int)st->next, st->now)) < 0)
+            return -1;
+        st->next++;
+    }
+    if (st->next < st->end)
+        return 1;
+    ss_http_response_append(res, "]}\n", 3);
+    return 0;
+}
 
 static void clusters_handler(const ss_status *d, const ss_http_request *req, ss_http_response *res)
 {
     int64_t now = ss_wall_ms();
-    size_t n = d->cfg->nclusters, first = 0, count = n;
+    size_t n = d->cfg->nclusters;
     char buf[SS_NAME_MAX];
-    json_t *o = json_object();
     if (query_param(req->query, "name", buf, sizeof buf) == 0) {
         int c = ss_decider_cluster_index(d->decider, buf);
         if (c < 0) {
-            json_decref(o);
             ss_http_response_status(res, 404, "text/plain");
             ss_http_response_printf(res, "no cluster named '%s'\n", buf);
             return;
         }
-        first = (size_t)c;
-        count = 1;
-    } else {
-        long offset = 0, limit = STATUS_PAGE_MAX;
-        if (query_param(req->query, "offset", buf, sizeof buf) == 0)
-            offset = strtol(buf, NULL, 10);
-        if (query_param(req->query, "limit", buf, sizeof buf) == 0)
-            limit = strtol(buf, NULL, 10);
-        if (offset < 0 || limit < 1 || limit > STATUS_PAGE_MAX) {
-            json_decref(o);
-            ss_http_response_status(res, 400, "text/plain");
-            ss_http_response_printf(res, "offset must be >= 0 and limit 1..%d\n", STATUS_PAGE_MAX);
-            return;
-        }
-        first = (size_t)offset < n ? (size_t)offset : n;
-        count = n - first < (size_t)limit ? n - first : (size_t)limit;
-        json_object_set_new(o, "total", json_integer((json_int_t)n));
-        if (first + count < n)
-            json_object_set_new(o, "next_offset", json_integer((json_int_t)(first + count)));
+        json_t *o = json_object();
+        json_object_set_new(o, "generated_at_ms", json_integer(now));
+        json_t *list = json_array();
+        json_array_append_new(list, cluster_json(d, c, now));
+        json_object_set_new(o, "clusters", list);
+        send_json(res, 200, o);
+        return;
     }
-    json_t *list = json_array();
-    for (size_t c = first; c < first + count; c++)
-        json_array_append_new(list, cluster_json(d, (int)c, now));
-    json_object_set_new(o, "generated_at_ms", json_integer(now));
-    json_object_set_new(o, "clusters", list);
-    send_json(res, 200, o);
+    long offset = 0, limit = STATUS_PAGE_DEFAULT;
+    if (query_param(req->query, "offset", buf, sizeof buf) == 0)
+        offset = strtol(buf, NULL, 10);
+    if (query_param(req->query, "limit", buf, sizeof buf) == 0)
+        limit = strtol(buf, NULL, 10);
+    if (offset < 0 || limit < 1 || limit > STATUS_PAGE_MAX) {
+        ss_http_response_status(res, 400, "text/plain");
+        ss_http_response_printf(res, "offset must be >= 0 and limit 1..%d\n", STATUS_PAGE_MAX);
+        return;
+    }
+    page_stream *st = calloc(1, sizeof *st);
+    if (!st) {
+        ss_http_response_status(res, 503, "text/plain");
+        return;
+    }
+    st->d = d;
+    st->now = now;
+    st->next = (size_t)offset < n ? (size_t)offset : n;
+    st->end = n - st->next < (size_t)limit ? n : st->next + (size_t)limit;
+    ss_http_response_status(res, 200, "application/json");
+    ss_http_response_printf(res, "{\"total\":%zu,", n);
+    if (st->end < n)
+        ss_http_response_printf(res, "\"next_offset\":%zu,", st->end);
+    ss_http_response_printf(res, "\"generated_at_ms\":%lld,\"clusters\":[", (long long)now);
+    ss_http_response_stream(res, page_more, st, free);
 }
 
 static void kafka_handler(const ss_status *d, ss_http_response *res)
@@ -408,17 +450,40 @@ static void decider_metrics(ss_http_response *res, const ss_decider *decider)
     P("sparkscale_publish_max_seconds %.6f\n", ds.publish_max_us / 1e6);
 }
 
-/* Per-cluster series: workers by kind, demand, last data. */
-static void cluster_metrics(ss_http_response *res, const ss_status *d)
+/* Per-cluster series: workers by kind, demand, refusals, last data.  At
+ * 10,000 clusters they are megabytes of text, so they are streamed: each
+ * loop turn writes about STATUS_PART bytes, and ingest runs in between. */
+#define STATUS_PART (64 * 1024)
+
+enum { FAM_WORKERS, FAM_DEMAND, FAM_REFUSED, FAM_SEEN, FAM_N };
+
+static const char *const fam_head[FAM_N][2] = {
+    { "sparkscale_cluster_workers", "Workers per cluster: current, busy, recommended, desired." },
+    { "sparkscale_cluster_demand_executors", "Executors Spark asks for, per cluster." },
+    { "sparkscale_cluster_lines_refused_total",
+      "Carbon lines from senders outside the cluster's allowed_sources (listed when any)." },
+    { "sparkscale_cluster_last_seen_timestamp_seconds", "When a cluster last sent data." },
+};
+
+static void family_head(ss_http_response *res, int fam)
 {
-    metric_head(res, "sparkscale_cluster_workers", "gauge", "Workers per cluster: current, busy, recommended, desired.");
-    for (size_t c = 0; c < d->cfg->nclusters; c++) {
-        ss_cluster_view v;
-        ss_decider_view(d->decider, (int)c, &v);
+    metric_head(res, fam_head[fam][0], fam == FAM_REFUSED ? "counter" : "gauge", fam_head[fam][1]);
+}
+
+static void cluster_series(ss_http_response *res, const ss_status *d, int fam, int c)
+{
+    const char *n = d->cfg->clusters[c].name;
+    ss_cluster_view v;
+    if (fam == FAM_WORKERS || fam == FAM_DEMAND) {
+        ss_decider_view(d->decider, c, &v);
         const policy_result *r = v.result;
         if (!r)
-            continue;
-        const char *n = d->cfg->clusters[c].name;
+            return;
+        if (fam == FAM_DEMAND) {
+            P("sparkscale_cluster_demand_executors{cluster=\"%s\"} %lld\n", n,
+              (long long)r->demand_executors);
+            return;
+        }
         if (r->current >= 0)
             P("sparkscale_cluster_workers{cluster=\"%s\",kind=\"current\"} %d\n", n, r->current);
         if (r->busy >= 0)
@@ -426,32 +491,77 @@ static void cluster_metrics(ss_http_response *res, const ss_status *d)
         P("sparkscale_cluster_workers{cluster=\"%s\",kind=\"recommended\"} %d\n", n, r->recommendation);
         if (r->desired >= 0)
             P("sparkscale_cluster_workers{cluster=\"%s\",kind=\"desired\"} %d\n", n, r->desired);
-    }
-    metric_head(res, "sparkscale_cluster_demand_executors", "gauge", "Executors Spark asks for, per cluster.");
-    for (size_t c = 0; c < d->cfg->nclusters; c++) {
-        ss_cluster_view v;
-        ss_decider_view(d->decider, (int)c, &v);
-        if (v.result)
-            P("sparkscale_cluster_demand_executors{cluster=\"%s\"} %lld\n",
-              d->cfg->clusters[c].name, (long long)v.result->demand_executors);
-    }
-    metric_head(res, "sparkscale_cluster_lines_refused_total", "counter",
-                "Carbon lines from senders outside the cluster's allowed_sources (listed when any).");
-    for (size_t c = 0; d->refused && c < d->cfg->nclusters; c++)
-        if (d->refused[c])
-            P("sparkscale_cluster_lines_refused_total{cluster=\"%s\"} %llu\n",
-              d->cfg->clusters[c].name, (unsigned long long)d->refused[c]);
-    metric_head(res, "sparkscale_cluster_last_seen_timestamp_seconds", "gauge", "When a cluster last sent data.");
-    for (size_t c = 0; c < d->cfg->nclusters; c++) {
-        int64_t seen = store_cluster_last_seen_ms(d->store, (int)c);
+    } else if (fam == FAM_REFUSED) {
+        if (d->refused && d->refused[c])
+            P("sparkscale_cluster_lines_refused_total{cluster=\"%s\"} %llu\n", n,
+              (unsigned long long)d->refused[c]);
+    } else {
+        int64_t seen = store_cluster_last_seen_ms(d->store, c);
         if (seen)
-            P("sparkscale_cluster_last_seen_timestamp_seconds{cluster=\"%s\"} %.3f\n",
-              d->cfg->clusters[c].name, seen / 1000.0);
+            P("sparkscale_cluster_last_seen_timestamp_seconds{cluster=\"%s\"} %.3f\n", n,
+              seen / 1000.0);
     }
 }
 
-static void metrics_handler(const ss_status *d, ss_http_response *res)
+typedef struct series_stream {
+    const ss_status *d;
+    int fam;
+    size_t next;   /* cluster */
+} series_stream;
+
+/* One part of the per-cluster families; 0 once the last is written. */
+static int series_more(void *state, ss_http_response *res)
 {
+    series_stream *st = state;
+    size_t n = st->d->cfg->nclusters;
+    while (st->fam < FAM_N && ss_http_response_len(res) < STATUS_PART) {
+        if (st->next == 0)
+            family_head(res, st->fam);
+        size_t stop = st->next + 256 < n ? st->next + 256 : n;
+        for (; st->next < stop; st->next++)
+            cluster_series(res, st->d, st->fam, (int)st->next);
+        if (st->next == n) {
+            st->fam++;
+            st->next = 0;
+        }
+    }
+    return st->fam < FAM_N;
+}
+
+static void cluster_metrics(ss_http_response *res, const ss_status *d)
+{
+    series_stream *st = calloc(1, sizeof *st);
+    if (!st) {
+        ss_http_response_status(res, 503, "text/plain");
+        return;
+    }
+    st->d = d;
+    ss_http_response_stream(res, series_more, st, free);
+}
+
+/* /metrics?cluster=NAME: that cluster's series alone. */
+static void one_cluster_metrics(const ss_status *d, const char *name, ss_http_response *res)
+{
+    int c = ss_decider_cluster_index(d->decider, name);
+    if (c < 0) {
+        ss_http_response_status(res, 404, "text/plain");
+        ss_http_response_printf(res, "no cluster named '%s'\n", name);
+        return;
+    }
+    ss_http_response_status(res, 200, "text/plain; version=0.0.4; charset=utf-8");
+    for (int fam = 0; fam < FAM_N; fam++) {
+        family_head(res, fam);
+        cluster_series(res, d, fam, c);
+    }
+}
+
+static void metrics_handler(const ss_status *d, const ss_http_request *req, ss_http_response *res)
+{
+    char name[SS_NAME_MAX];
+    if (query_param(req->query, "cluster", name, sizeof name) == 0) {
+        one_cluster_metrics(d, name, res);
+        return;
+    }
     ss_http_response_status(res, 200, "text/plain; version=0.0.4; charset=utf-8");
     pipeline_metrics(res, d->pipeline);
     source_metrics(res, d->sources, d->nsources);
@@ -483,7 +593,7 @@ void ss_status_handle(void *ctx, const ss_http_request *req, ss_http_response *r
         ss_http_response_status(res, 200, "text/plain");
         ss_http_response_printf(res, "ok\n");
     } else if (strcmp(req->path, "/metrics") == 0) {
-        metrics_handler(d, res);
+        metrics_handler(d, req, res);
     } else if (strcmp(req->path, "/v1/clusters") == 0) {
         clusters_handler(d, req, res);
     } else if (strcmp(req->path, "/v1/kafka") == 0) {

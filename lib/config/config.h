@@ -136,7 +136,7 @@ typedef struct ss_config {
         int max_series_per_app;           /* known + unknown gauges kept per app */
         int max_workers_per_cluster;      /* worker-gauge sources tracked */
         int ring_size;                    /* samples kept per history series */
-        int max_mb;                       /* memory the store may hold */
+        int max_bytes;                    /* memory the store may hold */
     } store;
 
     struct {

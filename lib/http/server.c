@@ -29,7 +29,19 @@ struct ss_http_response {
     char ctype[CTYPE_MAX];
     char *body;
     size_t len, cap;
+    ss_http_more more;  /* set by ss_http_response_stream */
+    void *more_state;
+    void (*release)(void *state);
 };
+
+/* A reply sent in parts, one per loop turn once the previous part is written. */
+typedef struct stream {
+    ss_http_more more;  /* NULL: no reply streaming */
+    void *state;
+    void (*release)(void *state);
+    int chunked;        /* HTTP/1.1 chunked framing; else the body ends at close */
+    int close_after;
+} stream;
 
 /* OPEN: parsing requests. DRAINING: the last reply is queued; we shut down
  * our side and discard input until EOF or the linger timer, so the kernel
@@ -54,6 +66,7 @@ typedef struct conn {
     uint64_t head_since;   /* uv_now when waiting for a request head began */
     uint64_t head_seq;     /* order of that start: uv_now is cached per loop turn */
     int requests;       /* answered on this connection */
+    stream out;         /* a streamed reply in progress (reading paused meanwhile) */
     struct sockaddr_storage peer;
     size_t len;         /* bytes buffered in in[] */
     size_t scan;        /* in[0..scan) holds no end of head */
@@ -83,9 +96,10 @@ typedef struct wreq {
     uv_write_t req;
     char *body;         /* owned */
     char head[512];
+    char tail[16];      /* chunk framing after the body */
 } wreq;
 
-enum { F_CLOSE = 1, F_HEAD = 2, F_KEEPALIVE10 = 4, F_ALLOW = 8 };
+enum { F_CLOSE = 1, F_HEAD = 2, F_KEEPALIVE10 = 4, F_ALLOW = 8, F_STREAM = 16, F_HTTP10 = 32 };
 
 static void process(conn *c);
 
@@ -189,6 +203,28 @@ int ss_http_response_printf(ss_http_response *res, const char *fmt, ...)
     return r;
 }
 
+size_t ss_http_response_len(const ss_http_response *res)
+{
+    return res->len;
+}
+
+void ss_http_response_stream(ss_http_response *res, ss_http_more more, void *state,
+                             void (*release)(void *state))
+{
+    if (res->more && res->release)
+        res->release(res->more_state);
+    res->more = more;
+    res->more_state = state;
+    res->release = release;
+}
+
+static void stream_release(stream *o)
+{
+    if (o->more && o->release)
+        o->release(o->state);
+    o->more = NULL;
+}
+
 /* ---- connections ---- */
 
 /* The listener and every connection have closed. */
@@ -213,6 +249,7 @@ static void on_conn_handle_closed(uv_handle_t *h)
     if (--c->handles > 0)
         return;
     ss_http_server *s = c->srv;
+    stream_release(&c->out);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -330,6 +367,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     process(c);
 }
 
+static void stream_next(conn *c);
+
 static void on_write(uv_write_t *req, int status)
 {
     wreq *w = (wreq *)req;
@@ -345,6 +384,12 @@ static void on_write(uv_write_t *req, int status)
     }
     if (c->state != C_OPEN)
         return;
+    if (c->out.more) {
+        arm_timer(c, c->srv->timeout_ms);   /* the client reads: progress */
+        if (c->writes == 0)
+            stream_next(c);
+        return;
+    }
     /* The client is reading its replies: progress, but the next head keeps
      * its own deadline. */
     uint64_t left = c->srv->head_timeout_ms;
@@ -421,7 +466,10 @@ static int queue_reply(conn *c, int status, const char *ctype, char *body, size_
     int nobody = status == 204 || status == 304;
     int n = snprintf(w->head, sizeof w->head, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
                      reason(status), date);
-    if (!nobody)
+    if (!nobody && (flags & F_STREAM))
+        n += snprintf(w->head + n, sizeof w->head - (size_t)n, "Content-Type: %s\r\n%s", ctype,
+                      (flags & F_HTTP10) ? "" : "Transfer-Encoding: chunked\r\n");
+    else if (!nobody)
         n += snprintf(w->head + n, sizeof w->head - (size_t)n,
                       "Content-Type: %s\r\nContent-Length: %zu\r\n", ctype, len);
     n += snprintf(w->head + n, sizeof w->head - (size_t)n, "%s%s\r\n",
@@ -431,9 +479,16 @@ static int queue_reply(conn *c, int status, const char *ctype, char *body, size_
                   (flags & F_ALLOW) ? "Allow: GET, HEAD\r\n" : "");
     size_t send_len = (nobody || (flags & F_HEAD)) ? 0 : len;
     w->body = body;
-    uv_buf_t bufs[2] = { uv_buf_init(w->head, (unsigned)n),
-                         uv_buf_init(body, (unsigned)send_len) };
-    int r = uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, send_len ? 2 : 1, on_write);
+    w->tail[0] = '\0';
+    if (send_len && (flags & F_STREAM) && !(flags & F_HTTP10)) {   /* the first chunk */
+        n += snprintf(w->head + n, sizeof w->head - (size_t)n, "%zx\r\n", send_len);
+        memcpy(w->tail, "\r\n", 3);
+    }
+    uv_buf_t bufs[3] = { uv_buf_init(w->head, (unsigned)n),
+                         uv_buf_init(body, (unsigned)send_len),
+                         uv_buf_init(w->tail, (unsigned)strlen(w->tail)) };
+    int r = uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, send_len ? (w->tail[0] ? 3 : 2) : 1,
+                     on_write);
     if (r < 0) {
         free(body);
         free(w);
@@ -454,6 +509,97 @@ static int reply_error(conn *c, int status, unsigned flags)
     if (body)
         memcpy(body, text, (size_t)n);
     return queue_reply(c, status, DEFAULT_CTYPE, body, body ? (size_t)n : 0, flags);
+}
+
+/* One part of a streamed reply: a chunk (HTTP/1.1) or raw bytes (1.0, whose
+ * body ends when the connection closes); the last part ends the chunking. */
+static int queue_part(conn *c, char *body, size_t len, int last)
+{
+    wreq *w = malloc(sizeof *w);
+    if (!w) {
+        free(body);
+        conn_close(c);
+        return UV_ENOMEM;
+    }
+    w->body = body;
+    int n = 0;
+    w->tail[0] = '\0';
+    if (c->out.chunked) {
+        if (len) {
+            n = snprintf(w->head, sizeof w->head, "%zx\r\n", len);
+            strcat(w->tail, "\r\n");
+        }
+        if (last)
+            strcat(w->tail, "0\r\n\r\n");
+    }
+    uv_buf_t bufs[3];
+    unsigned nb = 0;
+    if (n)
+        bufs[nb++] = uv_buf_init(w->head, (unsigned)n);
+    if (len)
+        bufs[nb++] = uv_buf_init(body, (unsigned)len);
+    if (w->tail[0])
+        bufs[nb++] = uv_buf_init(w->tail, (unsigned)strlen(w->tail));
+    if (nb == 0) {
+        free(body);
+        free(w);
+        return 0;
+    }
+    int r = uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, nb, on_write);
+    if (r < 0) {
+        free(body);
+        free(w);
+        conn_close(c);
+        return r;
+    }
+    c->writes++;
+    return 0;
+}
+
+/* A streamed reply is complete: the connection ends, or waits for the
+ * next request once the last part is written (on_write resumes it). */
+static void stream_done(conn *c)
+{
+    int close_after = c->out.close_after;
+    stream_release(&c->out);
+    if (close_after) {
+        begin_drain(c);
+        return;
+    }
+    c->head_since = uv_now(c->srv->loop);
+    c->head_seq = ++c->srv->head_seq;
+    if (c->writes == 0) {   /* nothing left in flight to resume us */
+        c->paused = 0;
+        arm_timer(c, c->srv->head_timeout_ms);
+        process(c);
+        if (c->state == C_OPEN && !c->paused)
+            start_reading(c);
+    }
+}
+
+/* The previous part is written: ask the handler for the next one.  A step
+ * that fails part-way cannot change the status already sent, so the
+ * connection is closed without the final chunk: the client sees a
+ * truncated reply, never a short one that looks whole. */
+static void stream_next(conn *c)
+{
+    ss_http_response r;
+    memset(&r, 0, sizeof r);
+    int more;
+    do
+        more = c->out.more(c->out.state, &r);
+    while (more > 0 && r.len == 0 && !r.nomem && !r.bad);
+    if (more < 0 || r.nomem || r.bad) {
+        ss_warn("http: a streamed reply failed part-way (%s); connection closed",
+                r.nomem ? "out of memory or too large" : "handler error");
+        free(r.body);
+        conn_close(c);
+        return;
+    }
+    if (queue_part(c, r.body, r.len, !more) < 0)
+        return;
+    if (!more)
+        stream_done(c);
 }
 
 static void consume(conn *c, size_t n)
@@ -505,13 +651,37 @@ static void handle_request(conn *c, size_t end)
         s->handler(s->ctx, &req, &res);
         if (c->state != C_OPEN) { /* the handler closed the server */
             free(res.body);
+            if (res.more && res.release)
+                res.release(res.more_state);
             return;
         }
         if (res.bad || res.nomem) {
             ss_warn("http: handler for %s %s failed to build a reply (%s)", h.method, h.path,
                     res.nomem ? "out of memory or too large" : "invalid status or content type");
             free(res.body);
+            if (res.more && res.release)
+                res.release(res.more_state);
             r = reply_error(c, 500, flags);
+        } else if (res.more) {
+            if (h.minor == 0 && !is_head) {   /* no chunking in 1.0: the close ends the body */
+                flags = (flags & ~(unsigned)F_KEEPALIVE10) | F_CLOSE | F_HTTP10;
+                keep = 0;
+            }
+            c->out = (stream){ res.more, res.more_state, res.release, !(flags & F_HTTP10), !keep };
+            r = queue_reply(c, res.status ? res.status : 200, res.ctype[0] ? res.ctype : DEFAULT_CTYPE,
+                            res.body, res.len, flags | F_STREAM);
+            if (r == 0 && is_head) {
+                stream_release(&c->out);   /* the head only */
+            } else if (r == 0) {
+                /* later requests wait until the whole reply is out */
+                consume(c, end);
+                c->skip = body;
+                c->requests++;
+                c->paused = 1;
+                stop_reading(c);
+                arm_timer(c, s->timeout_ms);
+                return;
+            }
         } else {
             r = queue_reply(c, res.status ? res.status : 200, res.ctype[0] ? res.ctype : DEFAULT_CTYPE,
                             res.body, res.len, flags);

@@ -53,6 +53,25 @@ int ss_http_response_printf(ss_http_response *res, const char *fmt, ...)
 int ss_http_response_vprintf(ss_http_response *res, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
+/* Bytes in the body so far. */
+size_t ss_http_response_len(const ss_http_response *res);
+
+/* A reply too large to build in one loop turn is streamed: the handler sets
+ * the status and appends the first part as usual, then calls this.  Once a
+ * part is written to the socket, the server calls more(state, res) with an
+ * empty res on a later loop turn; more appends the next part and returns 1,
+ * or appends the last (possibly nothing) and returns 0; -1 aborts (the
+ * connection is closed, the client sees an incomplete reply).  A part that
+ * returns 1 having appended nothing is asked again at once.  release(state)
+ * runs exactly once: after the last part, on abort, or when the connection
+ * closes first.  HTTP/1.1 replies use chunked transfer coding (a HEAD gets
+ * the head alone); for HTTP/1.0 the body ends when the connection closes.
+ * Later pipelined requests on the connection wait until the reply is done,
+ * and a client that stops reading holds one part in memory, no more. */
+typedef int (*ss_http_more)(void *state, ss_http_response *res);
+void ss_http_response_stream(ss_http_response *res, ss_http_more more, void *state,
+                             void (*release)(void *state));
+
 /* Listens on host:port. host is a numeric IPv4 or IPv6 address ("127.0.0.1",
  * "::1", "[::1]", "0.0.0.0", "::") or "localhost"; port 0 picks a free port.
  * handler/ctx are borrowed until the done callback of ss_http_server_close.

@@ -196,6 +196,34 @@ static inline int udp_send(harness *h, const char *data, size_t len)
 }
 
 /* GET path; returns the body (malloc'd) and the status in *status. */
+/* The body of a chunked reply, decoded in place; an incomplete one (no
+ * last chunk) comes back empty, as a reply cut short must not parse. */
+static inline char *h_dechunk(char *in)
+{
+    char *p = in, *w = in;
+    for (;;) {
+        char *end;
+        unsigned long n = strtoul(p, &end, 16);
+        char *data = strstr(end, "\r\n");
+        if (end == p || !data) {
+            in[0] = '\0';
+            return in;
+        }
+        data += 2;
+        if (n == 0)
+            break;
+        if (strlen(data) < n + 2) {
+            in[0] = '\0';
+            return in;
+        }
+        memmove(w, data, n);
+        w += n;
+        p = data + n + 2;
+    }
+    *w = '\0';
+    return in;
+}
+
 static inline char *http_get(harness *h, const char *path, int *status)
 {
     int fd = h_connect(SOCK_STREAM, h->http_port);
@@ -220,6 +248,8 @@ static inline char *http_get(harness *h, const char *path, int *status)
     sscanf(buf, "HTTP/1.%*d %d", status);
     char *body = strstr(buf, "\r\n\r\n");
     char *out = strdup(body ? body + 4 : "");
+    if (body && memmem(buf, (size_t)(body - buf), "Transfer-Encoding: chunked", 26))
+        out = h_dechunk(out);
     free(buf);
     return out;
 }

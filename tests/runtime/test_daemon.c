@@ -372,10 +372,27 @@ static void test_status_endpoints(void **state)
     body = http_get(h, "/v1/clusters?limit=0", &status);
     assert_int_equal(status, 400);
     free(body);
+    /* the default page holds all five, streamed in parts */
+    page = get_json(h, "/v1/clusters");
+    assert_non_null(page);
+    assert_int_equal(json_array_size(json_object_get(page, "clusters")), 5);
+    assert_null(json_object_get(page, "next_offset"));
+    json_decref(page);
     body = http_get(h, "/metrics", &status);
     assert_int_equal(status, 200);
     assert_non_null(strstr(body, "sparkscale_cluster_workers{cluster=\"alpha\",kind=\"desired\"}"));
     assert_non_null(strstr(body, "sparkscale_reaction_seconds_bucket"));
+    assert_non_null(strstr(body, "# TYPE sparkscale_cluster_last_seen_timestamp_seconds gauge"));
+    free(body);
+    /* one cluster's series alone */
+    body = http_get(h, "/metrics?cluster=alpha", &status);
+    assert_int_equal(status, 200);
+    assert_non_null(strstr(body, "sparkscale_cluster_workers{cluster=\"alpha\",kind=\"desired\"}"));
+    assert_null(strstr(body, "cluster=\"wk\""));
+    assert_null(strstr(body, "sparkscale_reaction_seconds_bucket"));
+    free(body);
+    body = http_get(h, "/metrics?cluster=nope", &status);
+    assert_int_equal(status, 404);
     free(body);
 }
 

@@ -39,9 +39,54 @@ typedef struct fixture {
     ss_http_stats stats;
 } fixture;
 
+/* /stream?n=N[&fail=K]: a reply in N parts of PART bytes, streamed; part K
+ * fails.  Counters are read by the test thread after the loop is idle. */
+#define PART 16384
+static _Atomic int stream_steps, stream_releases, stream_starts;
+
+typedef struct sstate {
+    int i, n, fail;
+} sstate;
+
+static void part(ss_http_response *res, int i)
+{
+    char line[32];
+    int k = snprintf(line, sizeof line, "part %06d ", i);
+    ss_http_response_append(res, line, (size_t)k);
+    for (int j = k; j < PART - 1; j++)
+        ss_http_response_append(res, "x", 1);
+    ss_http_response_append(res, "\n", 1);
+}
+
+static int stream_more(void *st, ss_http_response *res)
+{
+    sstate *s = st;
+    stream_steps++;
+    if (++s->i == s->fail)
+        return -1;
+    if (s->i < s->n)
+        part(res, s->i);
+    return s->i + 1 < s->n;
+}
+
+static void stream_release(void *st)
+{
+    stream_releases++;
+    free(st);
+}
+
 static void handler(void *ctx, const ss_http_request *req, ss_http_response *res)
 {
-    if (strcmp(req->path, "/") == 0) {
+    if (strcmp(req->path, "/stream") == 0) {
+        sstate *s = calloc(1, sizeof *s);
+        s->n = 4;
+        s->fail = -1;
+        sscanf(req->query, "n=%d&fail=%d", &s->n, &s->fail);
+        stream_starts++;
+        ss_http_response_status(res, 200, "text/plain");
+        part(res, 0);
+        ss_http_response_stream(res, stream_more, s, stream_release);
+    } else if (strcmp(req->path, "/") == 0) {
         ss_http_response_status(res, 200, "text/plain");
         ss_http_response_append(res, "hello\n", 6);
     } else if (strcmp(req->path, "/echo") == 0) {
@@ -303,6 +348,55 @@ static int read_response(client *c, resp *r, int head_only)
     return 0;
 }
 
+/* Reads a chunked body after read_response(head_only) took the head: 0
+ * with the whole body in *out, or -1 if the connection ended first. */
+static int read_chunked(client *c, char **out, size_t *outlen)
+{
+    size_t blen = 0, pos = 0;
+    char *body = NULL;
+    for (;;) {
+        char *eol;
+        while (!(eol = c->len > pos ? memmem(c->buf + pos, c->len - pos, "\r\n", 2) : NULL))
+            if (client_fill(c) <= 0)
+                goto cut;
+        size_t size = strtoul(c->buf + pos, NULL, 16);
+        size_t start = (size_t)(eol - c->buf) + 2;
+        while (c->len < start + size + 2)
+            if (client_fill(c) <= 0)
+                goto cut;
+        assert_memory_equal(c->buf + start + size, "\r\n", 2);
+        if (size == 0) {
+            pos = start + 2;
+            break;
+        }
+        body = realloc(body, blen + size + 1);
+        memcpy(body + blen, c->buf + start, size);
+        blen += size;
+        pos = start + size + 2;
+    }
+    memmove(c->buf, c->buf + pos, c->len - pos);
+    c->len -= pos;
+    if (!body)
+        body = calloc(1, 1);
+    body[blen] = '\0';
+    *out = body;
+    *outlen = blen;
+    return 0;
+cut:
+    free(body);
+    return -1;
+}
+
+static void check_parts(const char *body, size_t len, int n)
+{
+    assert_int_equal(len, (size_t)n * PART);
+    for (int i = 0; i < n; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "part %06d ", i);
+        assert_memory_equal(body + (size_t)i * PART, want, strlen(want));
+    }
+}
+
 /* Reads a response and checks status (and body, if not NULL). */
 static void expect_response(client *c, int status, const char *body, resp *out)
 {
@@ -478,6 +572,77 @@ static void test_backpressure(void **state)
     st = get_stats(f);
     assert_int_equal(st.requests, N);
     client_close(&c);
+    stop_server(f);
+}
+
+static void test_streamed(void **state)
+{
+    fixture *f = start_server(5000, 0);
+    client c;
+    resp r;
+    char *body;
+    size_t len;
+    stream_steps = stream_releases = stream_starts = 0;
+    client_open(&c, f->port);
+    /* a streamed reply, a HEAD of one and a plain request, pipelined: each
+     * answered whole and in order */
+    client_send(&c, "GET /stream?n=40 HTTP/1.1\r\nHost: t\r\n\r\n"
+                    "HEAD /stream HTTP/1.1\r\nHost: t\r\n\r\n"
+                    "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(read_response(&c, &r, 1), 0);
+    assert_int_equal(r.status, 200);
+    assert_true(header_is(&r, "Transfer-Encoding", "chunked"));
+    assert_int_equal(r.content_length, -1);
+    free(r.body);
+    assert_int_equal(read_chunked(&c, &body, &len), 0);
+    check_parts(body, len, 40);
+    free(body);
+    assert_int_equal(read_response(&c, &r, 1), 0);   /* HEAD: the head alone */
+    assert_true(header_is(&r, "Transfer-Encoding", "chunked"));
+    free(r.body);
+    expect_response(&c, 200, "hello\n", NULL);
+    client_close(&c);
+
+    /* HTTP/1.0 has no chunking: the body ends with the connection */
+    client_open(&c, f->port);
+    client_send(&c, "GET /stream?n=5 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    assert_int_equal(read_response(&c, &r, 1), 0);
+    assert_null(find_header(&r, "Transfer-Encoding"));
+    assert_true(header_is(&r, "Connection", "close"));
+    free(r.body);
+    while (client_fill(&c) > 0) {
+    }
+    check_parts(c.buf, c.len, 5);
+    client_close(&c);
+
+    /* a part that fails: the reply is cut, never ended as if whole */
+    client_open(&c, f->port);
+    client_send(&c, "GET /stream?n=10&fail=3 HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(read_response(&c, &r, 1), 0);
+    free(r.body);
+    assert_int_equal(read_chunked(&c, &body, &len), -1);
+    client_close(&c);
+
+    /* a client that stops reading holds the stream, not its whole body */
+    stream_steps = 0;
+    client_open(&c, f->port);
+    client_send(&c, "GET /stream?n=2000 HTTP/1.1\r\nHost: t\r\n\r\n");   /* 32 MB */
+    usleep(300000);
+    get_stats(f);
+    int steps = stream_steps;
+    usleep(300000);
+    get_stats(f);
+    print_message("parts built while the client did not read: %d of 2000 (the socket buffers hold them)\n",
+                  steps);
+    assert_true(steps < 1000);
+    assert_int_equal(stream_steps, steps);   /* stalled, not buffering */
+    client_close(&c);   /* and leaving mid-stream releases it */
+    for (int i = 0; i < 200 && stream_releases < stream_starts; i++) {
+        usleep(5000);
+        get_stats(f);
+    }
+    assert_int_equal(stream_releases, stream_starts);
+    assert_int_equal(stream_starts, 5);
     stop_server(f);
 }
 
@@ -1002,6 +1167,7 @@ int main(void)
         cmocka_unit_test(test_pipelined),
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_http10),
+        cmocka_unit_test(test_streamed),
         cmocka_unit_test(test_oversized_head),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_methods_and_bodies),
