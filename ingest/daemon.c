@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "carbon/spark_path.h"
 #include "ingest/carbon_tcp.h"
@@ -48,6 +51,7 @@ struct ss_daemon {
     uv_timer_t evaluate_timer;     /* periodic: expiry, staleness, heartbeat */
     uv_idle_t drain_idle;          /* runs while decisions wait to be published */
     uv_timer_t lag_timer;          /* loop-lag probe */
+    uint64_t trim_at, trim_freed;  /* last heap trim: loop time, store bytes freed then */
     uint64_t lag_expect_ns;
     ss_loop_lag lag;
     int hooks_started;             /* evaluate_check/timer initialised */
@@ -110,11 +114,40 @@ static void on_check(uv_check_t *h)
     keep_draining(d);
 }
 
+/* glibc keeps freed heap for reuse; memory the store gave back (expired
+ * apps, a flood that ended) and the parse of a large configuration are
+ * returned to the kernel, at most every TRIM_EVERY_MS and only once
+ * TRIM_MIN_FREED bytes were freed since the last trim. */
+#define TRIM_EVERY_MS 10000
+#define TRIM_MIN_FREED (16u << 20)
+
+static void maybe_trim(ss_daemon *d, int force)
+{
+#ifdef __GLIBC__
+    store_stats st;
+    store_get_stats(d->store, &st);
+    uint64_t now = uv_now(d->loop);
+    if (!force && (st.bytes_freed - d->trim_freed < TRIM_MIN_FREED ||
+                   now - d->trim_at < TRIM_EVERY_MS))
+        return;
+    uint64_t t0 = uv_hrtime();
+    malloc_trim(0);
+    d->trim_at = now;
+    d->trim_freed = st.bytes_freed;
+    d->lag.heap_trims++;
+    d->lag.heap_trim_us = (int64_t)((uv_hrtime() - t0) / 1000);
+#else
+    (void)d;
+    (void)force;
+#endif
+}
+
 static void on_timer(uv_timer_t *h)
 {
     ss_daemon *d = h->data;
     ss_decider_tick(d->decider);
     keep_draining(d);
+    maybe_trim(d, d->lag.heap_trims == 0);
 }
 
 /* How late the loop runs a 50 ms timer: any turn that stalls (a long pass,

@@ -53,7 +53,7 @@ typedef struct cluster_rt {
     int64_t pub_at_ms;
     uint64_t pub_sequence;
     ss_delivery pub_delivery;
-    char pub_reason[POLICY_REASON_MAX];
+    char *pub_reason;             /* sized to its text; NULL = none yet */
     int64_t pub_trigger_us;       /* read time of the data behind it, 0 = timer */
 } cluster_rt;
 
@@ -339,6 +339,20 @@ static void grant_pools(ss_decider *d, int64_t now_ms, int *order, size_t *norde
     }
 }
 
+/* *dst becomes a copy of src sized to it (unchanged if equal; on
+ * allocation failure the old text stays, it only feeds the status page). */
+static void set_text(char **dst, const char *src)
+{
+    if (*dst && strcmp(*dst, src) == 0)
+        return;
+    size_t n = strlen(src) + 1;
+    char *t = realloc(*dst, n);
+    if (!t)
+        return;
+    memcpy(t, src, n);
+    *dst = t;
+}
+
 /* ---- publishing ---- */
 
 static int desired_of(const cluster_rt *rt)
@@ -402,7 +416,7 @@ static void publish(ss_decider *d, cluster_rt *rt, int64_t now_ms, int heartbeat
     rt->pub_sequence = seq;
     rt->pub_delivery = SS_DELIVERY_PENDING;
     rt->pub_trigger_us = dec.trigger_us;
-    ss_strlcpy(rt->pub_reason, dec.reason, sizeof rt->pub_reason);
+    set_text(&rt->pub_reason, dec.reason);
     if (!heartbeat)
         ss_info("cluster %s: desired %d workers (#%llu): %s", cc->name, desired,
                 (unsigned long long)seq, dec.reason);
@@ -715,6 +729,7 @@ void ss_decider_destroy(ss_decider *d)
         free(d->rt[c].cache.apps);
         free(d->rt[c].cache.refs);
         free(d->rt[c].pool_note);
+        free(d->rt[c].pub_reason);
     }
     free(d->rt);
     free(d->by_name);
@@ -745,7 +760,7 @@ void ss_decider_view(const ss_decider *d, int cluster, ss_cluster_view *out)
         .pub_sequence = rt->pub_sequence,
         .pub_epoch = d->out.epoch,
         .pub_delivery = rt->pub_delivery,
-        .pub_reason = rt->pub_reason,
+        .pub_reason = rt->pub_reason ? rt->pub_reason : "",
     };
 }
 

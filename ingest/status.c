@@ -577,6 +577,11 @@ static void metrics_handler(const ss_status *d, const ss_http_request *req, ss_h
         P("sparkscale_loop_lag_max_seconds %.6f\n", d->lag->max_us / 1e6);
         metric_u64(res, "sparkscale_loop_stalls_total", "counter",
                    "Probes the loop ran more than 5 ms late.", d->lag->over_5ms);
+        metric_u64(res, "sparkscale_heap_trims_total", "counter",
+                   "Times freed heap (expired apps, the configuration's parse) was returned to the kernel.",
+                   d->lag->heap_trims);
+        metric_head(res, "sparkscale_heap_trim_seconds", "gauge", "Duration of the last heap trim.");
+        P("sparkscale_heap_trim_seconds %.6f\n", d->lag->heap_trim_us / 1e6);
     }
     metric_head(res, "sparkscale_process_resident_bytes", "gauge", "Resident memory of sparkscaled (VmRSS).");
     P("sparkscale_process_resident_bytes %lld\n", (long long)rss_bytes());

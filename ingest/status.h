@@ -20,6 +20,8 @@ typedef struct ss_loop_lag {
     int64_t max_us;
     uint64_t over_5ms;            /* probes more than 5 ms late */
     uint64_t samples;
+    uint64_t heap_trims;          /* freed heap returned to the kernel (daemon.c) */
+    int64_t heap_trim_us;         /* the last one took */
 } ss_loop_lag;
 
 /* What the status pages read; all borrowed, filled by daemon.c. */
