@@ -165,6 +165,7 @@ static void on_lag(uv_timer_t *h)
             d->lag.max_us = lag_us;
         if (lag_us > 5000)
             d->lag.over_5ms++;
+        ss_hist_add(&d->lag.probes, lag_us);
         d->lag.samples++;
     }
     d->lag_expect_ns = now + (uint64_t)LAG_PERIOD_MS * 1000000;

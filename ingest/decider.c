@@ -494,6 +494,7 @@ size_t ss_decider_drain(ss_decider *d)
         rt->dirty_since_us = 0;       /* the next change starts its own clock */
     }
     d->st.publish_us = ss_mono_us() - t0;
+    ss_hist_add(&d->st.publishes, d->st.publish_us);
     if (d->st.publish_us > d->st.publish_max_us)
         d->st.publish_max_us = d->st.publish_us;
     return d->qlen;
@@ -555,6 +556,7 @@ void ss_decider_tick(ss_decider *d)
     grant_pools(d, now, NULL, NULL);
     enqueue_due(d, d->order, d->n, now);
     d->st.pass_us = ss_mono_us() - t0;
+    ss_hist_add(&d->st.passes, d->st.pass_us);
     if (d->st.pass_us > d->st.pass_max_us)
         d->st.pass_max_us = d->st.pass_us;
     ss_decider_drain(d);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "ingest/store.h"
+#include "lib/base/hist.h"
 #include "lib/bus/producer.h"
 #include "lib/config/config.h"
 #include "policy/policy.h"
@@ -101,6 +102,8 @@ typedef struct ss_decider_stats {
     int64_t pass_max_us;
     int64_t publish_us;           /* last publishing turn (at most the budget) */
     int64_t publish_max_us;
+    ss_hist passes;               /* every timer pass */
+    ss_hist publishes;            /* every publishing turn */
     uint64_t pool_apps_truncated; /* apps left out of a pool grant (scratch full) */
 } ss_decider_stats;
 

@@ -313,16 +313,16 @@ static void metric_u64(ss_http_response *res, const char *name, const char *type
 }
 
 static void histogram(ss_http_response *res, const char *name, const char *help,
-                      const ss_bus_latency *l)
+                      const ss_hist *l)
 {
     metric_head(res, name, "histogram", help);
     uint64_t cum = 0;
-    for (int i = 0; i < SS_BUS_LAT_BUCKETS; i++) {
+    for (int i = 0; i < SS_HIST_BUCKETS; i++) {
         cum += l->buckets[i];
-        if (i == SS_BUS_LAT_BUCKETS - 1)
+        if (i == SS_HIST_BUCKETS - 1)
             P("%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
         else
-            P("%s_bucket{le=\"%g\"} %llu\n", name, ss_bus_latency_bounds_us[i] / 1e6,
+            P("%s_bucket{le=\"%g\"} %llu\n", name, ss_hist_bounds_us[i] / 1e6,
               (unsigned long long)cum);
     }
     P("%s_sum %.6f\n%s_count %llu\n", name, l->sum_us / 1e6, name, (unsigned long long)l->count);
@@ -443,6 +443,11 @@ static void decider_metrics(ss_http_response *res, const ss_decider *decider)
     P("sparkscale_policy_pass_max_seconds %.6f\n", ds.pass_max_us / 1e6);
     metric_u64(res, "sparkscale_pool_apps_truncated_total", "counter",
                "Apps left out of a pool grant because its scratch was full.", ds.pool_apps_truncated);
+    histogram(res, "sparkscale_policy_pass_duration_seconds",
+              "Timer passes over every cluster, by duration.", &ds.passes);
+    histogram(res, "sparkscale_publish_duration_seconds",
+              "Publishing turns (at most the per-turn budget of decisions), by duration.",
+              &ds.publishes);
     metric_head(res, "sparkscale_publish_seconds", "gauge",
                 "Duration of the last publishing turn (at most the per-turn budget of decisions).");
     P("sparkscale_publish_seconds %.6f\n", ds.publish_us / 1e6);
@@ -539,27 +544,26 @@ static void cluster_metrics(ss_http_response *res, const ss_status *d)
     ss_http_response_stream(res, series_more, st, free);
 }
 
-/* /metrics?cluster=NAME: that cluster's series alone. */
-static void one_cluster_metrics(const ss_status *d, const char *name, ss_http_response *res)
+/* The per-cluster families for one cluster (-1: none, the heads alone). */
+static void one_cluster_metrics(ss_http_response *res, const ss_status *d, int c)
 {
-    int c = ss_decider_cluster_index(d->decider, name);
-    if (c < 0) {
-        ss_http_response_status(res, 404, "text/plain");
-        ss_http_response_printf(res, "no cluster named '%s'\n", name);
-        return;
-    }
-    ss_http_response_status(res, 200, "text/plain; version=0.0.4; charset=utf-8");
     for (int fam = 0; fam < FAM_N; fam++) {
         family_head(res, fam);
-        cluster_series(res, d, fam, c);
+        if (c >= 0)
+            cluster_series(res, d, fam, c);
     }
 }
 
 static void metrics_handler(const ss_status *d, const ss_http_request *req, ss_http_response *res)
 {
+    /* ?cluster=NAME: the daemon's series and that cluster's; ?cluster= (empty):
+     * the daemon's alone. Without it, every cluster's, streamed. */
     char name[SS_NAME_MAX];
-    if (query_param(req->query, "cluster", name, sizeof name) == 0) {
-        one_cluster_metrics(d, name, res);
+    int one = query_param(req->query, "cluster", name, sizeof name) == 0;
+    int c = -1;
+    if (one && name[0] && (c = ss_decider_cluster_index(d->decider, name)) < 0) {
+        ss_http_response_status(res, 404, "text/plain");
+        ss_http_response_printf(res, "no cluster named '%s'\n", name);
         return;
     }
     ss_http_response_status(res, 200, "text/plain; version=0.0.4; charset=utf-8");
@@ -577,6 +581,8 @@ static void metrics_handler(const ss_status *d, const ss_http_request *req, ss_h
         P("sparkscale_loop_lag_max_seconds %.6f\n", d->lag->max_us / 1e6);
         metric_u64(res, "sparkscale_loop_stalls_total", "counter",
                    "Probes the loop ran more than 5 ms late.", d->lag->over_5ms);
+        histogram(res, "sparkscale_loop_lag_probe_seconds",
+                  "How late each 50 ms probe ran, by lateness.", &d->lag->probes);
         metric_u64(res, "sparkscale_heap_trims_total", "counter",
                    "Times freed heap (expired apps, the configuration's parse) was returned to the kernel.",
                    d->lag->heap_trims);
@@ -588,7 +594,10 @@ static void metrics_handler(const ss_status *d, const ss_http_request *req, ss_h
     ss_bus_stats bs;
     ss_bus_get_stats(d->bus, &bs);
     bus_metrics(res, &bs);
-    cluster_metrics(res, d);
+    if (one)
+        one_cluster_metrics(res, d, c);
+    else
+        cluster_metrics(res, d);
 }
 
 void ss_status_handle(void *ctx, const ss_http_request *req, ss_http_response *res)

@@ -10,6 +10,7 @@
 #include "ingest/pipeline.h"
 #include "ingest/source.h"
 #include "ingest/store.h"
+#include "lib/base/hist.h"
 #include "lib/bus/producer.h"
 #include "lib/config/config.h"
 #include "lib/http/server.h"
@@ -20,6 +21,7 @@ typedef struct ss_loop_lag {
     int64_t max_us;
     uint64_t over_5ms;            /* probes more than 5 ms late */
     uint64_t samples;
+    ss_hist probes;               /* every probe's lateness */
     uint64_t heap_trims;          /* freed heap returned to the kernel (daemon.c) */
     int64_t heap_trim_us;         /* the last one took */
 } ss_loop_lag;

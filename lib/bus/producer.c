@@ -21,10 +21,6 @@
 #define LOG_EVERY_US 5000000    /* summaries of repeated conditions */
 #define DEFAULT_MAX_PENDING 100000
 
-const int64_t ss_bus_latency_bounds_us[SS_BUS_LAT_BUCKETS] = {
-    100, 250, 500, 1000, 2000, 3000, 5000, 10000, 25000, 50000, 100000, 250000,
-    1000000, 5000000, 30000000, INT64_MAX,
-};
 
 enum { MSG_DECISION, MSG_AUDIT };
 
@@ -99,22 +95,6 @@ struct ss_bus {
 };
 
 /* ---- small helpers ---- */
-
-
-void ss_bus_latency_add(ss_bus_latency *l, int64_t us)
-{
-    if (us < 0)
-        us = 0;
-    l->count++;
-    l->sum_us += (uint64_t)us;
-    l->last_us = us;
-    if (us > l->max_us)
-        l->max_us = us;
-    int i = 0;
-    while (i < SS_BUS_LAT_BUCKETS - 1 && us > ss_bus_latency_bounds_us[i])
-        i++;
-    l->buckets[i]++;
-}
 
 static int every(int64_t *last_us, int64_t now_us)
 {
@@ -432,9 +412,9 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
     if (!rkm->err) {
         int64_t lat = now - m->t0_us;
         bus->st.delivered++;
-        ss_bus_latency_add(&bus->st.latency, lat);
+        ss_hist_add(&bus->st.latency, lat);
         if (m->trigger_us > 0)
-            ss_bus_latency_add(&bus->st.trigger_latency, now - m->trigger_us);
+            ss_hist_add(&bus->st.trigger_latency, now - m->trigger_us);
         if (m->seq > c->acked_seq)
             c->acked_seq = m->seq;
         if (bus->st.broker_state == 0)

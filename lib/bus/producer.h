@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "lib/base/hist.h"
+
 #include "lib/bus/conf.h"
 #include "lib/bus/record.h"
 
@@ -27,22 +29,6 @@ typedef struct ss_bus_cluster ss_bus_cluster;
 typedef void (*ss_bus_delivery_cb)(void *ctx, void *cluster_ctx, uint64_t sequence, int err,
                                    int64_t latency_us);
 
-/* Latency histogram: SS_BUS_LAT_BUCKETS per-bucket (not cumulative) counts;
- * bucket i holds latencies <= ss_bus_latency_bounds_us[i], the last one is +Inf. */
-#define SS_BUS_LAT_BUCKETS 16
-extern const int64_t ss_bus_latency_bounds_us[SS_BUS_LAT_BUCKETS];
-
-typedef struct ss_bus_latency {
-    uint64_t count;
-    uint64_t sum_us;
-    int64_t last_us;
-    int64_t max_us;
-    uint64_t buckets[SS_BUS_LAT_BUCKETS];
-} ss_bus_latency;
-
-/* Adds one observation to a histogram. */
-void ss_bus_latency_add(ss_bus_latency *l, int64_t us);
-
 typedef struct ss_bus_stats {
     uint64_t published;        /* decisions accepted by ss_bus_publish */
     uint64_t delivered;        /* acknowledged by the brokers (acks=all) */
@@ -58,8 +44,8 @@ typedef struct ss_bus_stats {
     uint64_t audit_failed;
     uint64_t audit_dropped;
     uint64_t audit_pending;
-    ss_bus_latency latency;    /* publish call -> delivery report */
-    ss_bus_latency trigger_latency; /* ss_decision.trigger_us -> delivery report */
+    ss_hist latency;    /* publish call -> delivery report */
+    ss_hist trigger_latency; /* ss_decision.trigger_us -> delivery report */
     uint64_t producer_rebuilds; /* after fatal librdkafka errors */
     int brokers_up;            /* brokers currently connected (from librdkafka stats) */
     int broker_state;          /* 1 = some broker reachable, 0 = all down, -1 = not known yet */

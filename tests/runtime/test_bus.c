@@ -195,7 +195,7 @@ static void test_publish_order_round_trip(void **state)
     assert_int_equal(s.latency.count, 3 * per);
     assert_int_equal(s.trigger_latency.count, 3 * per);
     uint64_t sum = 0;
-    for (int i = 0; i < SS_BUS_LAT_BUCKETS; i++)
+    for (int i = 0; i < SS_HIST_BUCKETS; i++)
         sum += s.latency.buckets[i];
     assert_int_equal(sum, 3 * per);
     assert_true(s.latency.max_us >= s.latency.last_us && s.latency.last_us >= 0);

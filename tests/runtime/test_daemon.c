@@ -384,12 +384,19 @@ static void test_status_endpoints(void **state)
     assert_non_null(strstr(body, "sparkscale_reaction_seconds_bucket"));
     assert_non_null(strstr(body, "# TYPE sparkscale_cluster_last_seen_timestamp_seconds gauge"));
     free(body);
-    /* one cluster's series alone */
+    /* the daemon's series and one cluster's */
     body = http_get(h, "/metrics?cluster=alpha", &status);
     assert_int_equal(status, 200);
     assert_non_null(strstr(body, "sparkscale_cluster_workers{cluster=\"alpha\",kind=\"desired\"}"));
     assert_null(strstr(body, "cluster=\"wk\""));
-    assert_null(strstr(body, "sparkscale_reaction_seconds_bucket"));
+    assert_non_null(strstr(body, "sparkscale_reaction_seconds_bucket"));
+    assert_non_null(strstr(body, "sparkscale_policy_pass_duration_seconds_count"));
+    free(body);
+    /* the daemon's alone */
+    body = http_get(h, "/metrics?cluster=", &status);
+    assert_int_equal(status, 200);
+    assert_null(strstr(body, "sparkscale_cluster_workers{"));
+    assert_non_null(strstr(body, "sparkscale_loop_lag_probe_seconds_count"));
     free(body);
     body = http_get(h, "/metrics?cluster=nope", &status);
     assert_int_equal(status, 404);
