@@ -33,6 +33,9 @@ typedef struct carbon_tcp {
     ss_source base;
     uv_tcp_t server;
     uv_timer_t sweep;              /* closes idle clients once a second */
+    uv_check_t turn;               /* after each loop turn: a new read budget */
+    size_t turn_bytes;             /* read this loop turn, all clients */
+    size_t npaused;                /* clients waiting for the next turn */
     uv_loop_t *loop;
     ss_pipeline *pipe;
     carbon_tcp_limits lim;
@@ -57,6 +60,7 @@ struct client {
     carbon_stream stream;
     pipeline_source src;
     int64_t last_line_ms;          /* uv_now of the last complete line (or accept) */
+    int paused;                    /* over the turn's read budget: resumes next turn */
     struct sockaddr_storage addr;  /* the sender */
     char peer[64];
     char carry[];                  /* max_line bytes */
@@ -75,6 +79,10 @@ static void client_close(client *c)
     carbon_tcp *t = c->owner;
     if (uv_is_closing((uv_handle_t *)&c->handle))
         return;
+    if (c->paused) {
+        c->paused = 0;
+        t->npaused--;
+    }
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -105,6 +113,16 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
          * keep a connection alive. */
         if (carbon_stream_feed(&c->stream, buf->base, (size_t)nread, pipeline_on_line, &c->src))
             c->last_line_ms = (int64_t)uv_now(t->loop);
+        /* libuv reads a readable socket up to 32 times a turn: a flood
+         * of costly lines would hold the loop for tens of ms. Past the
+         * turn's budget this client waits for the next turn (the kernel
+         * holds the rest), so timers, replies and other clients run. */
+        t->turn_bytes += (size_t)nread;
+        if (t->turn_bytes >= CARBON_TCP_TURN_BYTES && !c->paused) {
+            uv_read_stop(s);
+            c->paused = 1;
+            t->npaused++;
+        }
         return;
     }
     if (nread == 0)
@@ -117,6 +135,22 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     pipeline_begin_batch(t->pipe);
     carbon_stream_finish(&c->stream, pipeline_on_line, &c->src);
     client_close(c);
+}
+
+/* After the loop's poll phase: the read budget starts over and clients
+ * paused by it read again in the next turn. */
+static void on_turn(uv_check_t *h)
+{
+    carbon_tcp *t = h->data;
+    t->turn_bytes = 0;
+    if (t->npaused == 0)
+        return;
+    for (client *c = t->clients; c; c = c->next)
+        if (c->paused) {
+            c->paused = 0;
+            uv_read_start((uv_stream_t *)&c->handle, on_alloc, on_read);
+        }
+    t->npaused = 0;
 }
 
 /* All client-side allocations go through here so tests can make them fail. */
@@ -287,9 +321,12 @@ static void on_connection(uv_stream_t *server, int status)
     uv_tcp_nodelay(&c->handle, 1);
     /* A fixed 1 MiB receive buffer: a report burst is taken in a few large
      * reads with fewer window updates (about a tenth less CPU per line on
-     * loopback than autotuning). The kernel holds only what is queued. */
-    int rcvbuf = 1 << 20;
-    uv_recv_buffer_size((uv_handle_t *)&c->handle, &rcvbuf);
+     * loopback than autotuning). Only while few clients are connected: with
+     * hundreds, the kernel's autotuning sizes each to what it needs. */
+    if (t->stats.open <= CARBON_TCP_BIG_RCVBUF_CLIENTS) {
+        int rcvbuf = 1 << 20;
+        uv_recv_buffer_size((uv_handle_t *)&c->handle, &rcvbuf);
+    }
     uv_read_start((uv_stream_t *)&c->handle, on_alloc, on_read);
 }
 
@@ -371,6 +408,8 @@ static void tcp_close(ss_source *s, void (*done)(void *ctx), void *ctx)
     }
     ss_join_add(&t->closing);
     ss_join_add(&t->closing);
+    ss_join_add(&t->closing);
+    uv_close((uv_handle_t *)&t->turn, on_server_closed);
     uv_close((uv_handle_t *)&t->sweep, on_server_closed);
     uv_close((uv_handle_t *)&t->server, on_server_closed);
     ss_join_arm(&t->closing);      /* drops the guard taken at create */
@@ -433,6 +472,10 @@ ss_source *carbon_tcp_create(uv_loop_t *loop, const char *host, int port,
     uv_timer_init(loop, &t->sweep);
     t->sweep.data = t;
     uv_timer_start(&t->sweep, on_sweep, 1000, 1000);
+    uv_check_init(loop, &t->turn);
+    t->turn.data = t;
+    uv_check_start(&t->turn, on_turn);
+    uv_unref((uv_handle_t *)&t->turn);
     return &t->base;
 }
 

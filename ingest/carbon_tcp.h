@@ -10,6 +10,13 @@
 #include "lib/base/addr.h"
 #include "ingest/source.h"
 
+/* Bytes all clients together read in one loop turn before the rest waits
+ * for the next turn: bounds how long a flood of costly lines holds the loop. */
+#define CARBON_TCP_TURN_BYTES (512u * 1024)
+/* Clients given a fixed 1 MiB receive buffer (the first ones); more get the
+ * kernel's autotuned one. */
+#define CARBON_TCP_BIG_RCVBUF_CLIENTS 16
+
 typedef struct carbon_tcp_limits {
     int max_clients;            /* open connections; at the limit, the one idle longest
                                  * (1 s or more without a complete line) makes room,

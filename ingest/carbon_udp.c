@@ -12,6 +12,8 @@
 #include "lib/base/str.h"
 
 #define UDP_BUFFER 65536
+/* Bytes received in one loop turn before the rest waits for the next. */
+#define CARBON_UDP_TURN_BYTES (256u * 1024)
 
 typedef struct carbon_udp_stats {
     uint64_t datagrams;
@@ -30,6 +32,11 @@ typedef struct carbon_udp {
     size_t max_line;
     int port;
     char *carry;                   /* max_line bytes, reused per datagram */
+    uv_check_t turn;               /* after each loop turn: a new read budget */
+    size_t turn_bytes;
+    int paused;                    /* over the budget: receiving again next turn */
+    int closing;
+    int handles;                   /* initialised handles not yet closed */
     char rbuf[UDP_BUFFER];
     void (*done)(void *);
     void *done_ctx;
@@ -70,11 +77,30 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
     pipeline_begin_batch(u->pipe);
     u->pipe->stats.bytes += (uint64_t)nread;
     pipeline_feed_datagram(&src, buf->base, (size_t)nread, u->carry, u->max_line);
+    /* As for TCP: past the turn's budget, the rest waits in the socket
+     * buffer for the next turn instead of holding the loop. */
+    u->turn_bytes += (size_t)nread;
+    if (u->turn_bytes >= CARBON_UDP_TURN_BYTES && !u->paused) {
+        uv_udp_recv_stop(&u->handle);
+        u->paused = 1;
+    }
+}
+
+static void on_turn(uv_check_t *h)
+{
+    carbon_udp *u = h->data;
+    u->turn_bytes = 0;
+    if (u->paused && !u->closing) {
+        u->paused = 0;
+        uv_udp_recv_start(&u->handle, on_alloc, on_recv);
+    }
 }
 
 static void on_closed(uv_handle_t *h)
 {
     carbon_udp *u = h->data;
+    if (--u->handles > 0)
+        return;
     void (*done)(void *) = u->done;
     void *ctx = u->done_ctx;
     free(u->carry);
@@ -148,8 +174,10 @@ static void udp_close(ss_source *s, void (*done)(void *ctx), void *ctx)
     carbon_udp *u = (carbon_udp *)s;
     u->done = done;
     u->done_ctx = ctx;
+    u->closing = 1;
     uv_udp_recv_stop(&u->handle);
     uv_close((uv_handle_t *)&u->handle, on_closed);
+    uv_close((uv_handle_t *)&u->turn, on_closed);
 }
 
 static const ss_source_ops udp_ops = {
@@ -184,6 +212,7 @@ ss_source *carbon_udp_create(uv_loop_t *loop, const char *host, int port, size_t
     u->allow = allow;
     uv_udp_init(loop, &u->handle);
     u->handle.data = u;
+    u->handles = 1;
     int rc = uv_udp_bind(&u->handle, (struct sockaddr *)&addr, 0);
     if (rc == 0) {
         /* Bursts of one-line datagrams arrive faster than one loop turn. */
@@ -200,5 +229,10 @@ ss_source *carbon_udp_create(uv_loop_t *loop, const char *host, int port, size_t
     int blen = sizeof bound;
     uv_udp_getsockname(&u->handle, (struct sockaddr *)&bound, &blen);
     u->port = ss_sockaddr_port((struct sockaddr *)&bound);
+    uv_check_init(loop, &u->turn);
+    u->turn.data = u;
+    u->handles++;
+    uv_check_start(&u->turn, on_turn);
+    uv_unref((uv_handle_t *)&u->turn);
     return &u->base;
 }

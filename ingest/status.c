@@ -190,7 +190,7 @@ static int query_param(const char *query, const char *key, char *buf, size_t len
  * kilobytes of JSON, and a page built whole would hold the loop. */
 #define STATUS_PAGE_DEFAULT 100
 #define STATUS_PAGE_MAX 1000
-#define STATUS_PART_JSON (64 * 1024)
+#define STATUS_PART_JSON (16 * 1024)
 
 typedef struct page_stream {
     const ss_status *d;
