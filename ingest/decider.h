@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ingest/master_view.h"
 #include "ingest/store.h"
 #include "lib/bus/producer.h"
 #include "lib/config/config.h"
@@ -48,6 +49,12 @@ void ss_decider_evaluate_dirty(ss_decider *d);
 /* Expires silent apps, evaluates every cluster (staleness, the window,
  * heartbeats), then pools, then publishes. Run on a timer. */
 void ss_decider_tick(ss_decider *d);
+
+/* Polled Spark master answers (borrowed; must outlive the decider; NULL =
+ * none). While a cluster's answer is fresh (within its stale_after_s),
+ * current, busy and removable workers come from it, and its fetch time
+ * counts as data; otherwise the master and worker gauges stand in. */
+void ss_decider_set_master_view(ss_decider *d, const ss_master_view *mv);
 
 /* Index of the cluster named name, or -1 (binary search). */
 int ss_decider_cluster_index(const ss_decider *d, const char *name);
