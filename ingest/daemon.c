@@ -1,5 +1,5 @@
 /* daemon.c: wires sparkscaled's parts onto one libuv loop: prefixes and
- * store, the sources (carbon listeners), the status server, the Kafka bus,
+ * store, the sources (carbon listeners, HTTP pollers), the status server, the Kafka bus,
  * the decider and its two hooks (after every loop turn for dirty clusters;
  * a timer for the rest). */
 #include "ingest/daemon.h"
@@ -13,7 +13,9 @@
 #include "ingest/carbon_tcp.h"
 #include "ingest/carbon_udp.h"
 #include "ingest/decider.h"
+#include "ingest/master_view.h"
 #include "ingest/pipeline.h"
+#include "ingest/poller.h"
 #include "ingest/source.h"
 #include "ingest/status.h"
 #include "ingest/store.h"
@@ -32,6 +34,7 @@ struct ss_daemon {
     ss_bus_conf bus_conf;          /* borrowed by the bus */
     ss_store *store;
     spark_prefixes *prefixes;
+    ss_master_view *masters;       /* polled master answers */
     ss_pipeline pipe;
     ss_source *sources[MAX_SOURCES];
     size_t nsources;
@@ -56,6 +59,7 @@ static void finish(void *ctx)
     void (*done)(void *) = d->done;
     void *done_ctx = d->done_ctx;
     ss_decider_destroy(d->decider);
+    master_view_destroy(d->masters);
     store_destroy(d->store);
     spark_prefixes_destroy(d->prefixes);
     free(d);
@@ -127,11 +131,12 @@ static int add_source(ss_daemon *d, ss_source *s)
     if (!s)
         return -1;
     d->sources[d->nsources++] = s;
-    ss_info("%s listening on port %d", ss_source_kind(s), ss_source_port(s));
+    if (ss_source_port(s) >= 0)
+        ss_info("%s listening on port %d", ss_source_kind(s), ss_source_port(s));
     return 0;
 }
 
-/* The listeners the configuration asks for. */
+/* The listeners and pollers the configuration asks for. */
 static int open_sources(ss_daemon *d, char *err, size_t errlen)
 {
     const ss_config *cfg = d->cfg;
@@ -153,6 +158,9 @@ static int open_sources(ss_daemon *d, char *err, size_t errlen)
                                         (size_t)cfg->ingest.max_line_bytes, &d->pipe, err,
                                         errlen)) != 0)
         return -1;
+    if (poller_wanted(cfg) &&
+        add_source(d, poller_create(d->loop, cfg, &d->pipe, d->masters, err, errlen)) != 0)
+        return -1;
     return 0;
 }
 
@@ -170,7 +178,8 @@ static int open_store(ss_daemon *d, char *err, size_t errlen)
     };
     d->store = store_create(&lim, n);
     d->prefixes = spark_prefixes_create(n);
-    if (!d->store || !d->prefixes) {
+    d->masters = master_view_create(n);
+    if (!d->store || !d->prefixes || !d->masters) {
         ss_errf(err, errlen, "out of memory for %zu clusters", n);
         return -1;
     }
@@ -210,12 +219,14 @@ ss_daemon *ss_daemon_create(uv_loop_t *loop, const ss_config *cfg, char *err, si
     if (!d->decider)
         goto fail;
     ss_bus_set_delivery_cb(d->bus, ss_decider_on_delivery, d->decider);
+    ss_decider_set_master_view(d->decider, d->masters);
     if (open_sources(d, err, errlen) != 0)
         goto fail;
 
     d->status = (ss_status){
         .cfg = cfg, .store = d->store, .decider = d->decider, .bus = d->bus,
         .pipeline = &d->pipe.stats, .sources = d->sources, .nsources = d->nsources,
+        .masters = d->masters, .poller = ss_daemon_source(d, "http_poll"),
     };
     if (cfg->ingest.http.enabled) {
         d->http = ss_http_server_create(loop, cfg->ingest.http.host, cfg->ingest.http.port,

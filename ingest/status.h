@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "ingest/decider.h"
+#include "ingest/master_view.h"
 #include "ingest/pipeline.h"
 #include "ingest/source.h"
 #include "ingest/store.h"
@@ -24,6 +25,8 @@ typedef struct ss_status {
     ss_source *const *sources;
     size_t nsources;
     ss_http_server *http;         /* its own counters, NULL before it is up */
+    const ss_master_view *masters;/* polled master answers */
+    const ss_source *poller;      /* the HTTP pollers, NULL when none */
 } ss_status;
 
 /* The ss_http_handler: ctx is an ss_status. */
