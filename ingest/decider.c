@@ -101,10 +101,14 @@ static int gauge_int(const store_app *a, int gauge)
 
 /* The cluster's polled master answer while it is fresh (fetched within the
  * policy's stale_after_s), else NULL: then worker gauges stand in. */
+static int64_t master_max_age_ms(const ss_decider *d, int c)
+{
+    return (int64_t)d->cfg->clusters[c].policy.stale_after_s * 1000;
+}
+
 static const ss_master_state *fresh_master(const ss_decider *d, int c, int64_t now_ms)
 {
-    return master_view_fresh(d->masters, c, now_ms,
-                             (int64_t)d->cfg->clusters[c].policy.stale_after_s * 1000);
+    return master_view_fresh(d->masters, c, now_ms, master_max_age_ms(d, c));
 }
 
 /* The master's aliveWorkers gauge, -1 when never seen. */
@@ -123,8 +127,10 @@ static int gauge_current_workers(const ss_store *s, int c)
  * policy's business (a stale feed holds the size). */
 static int current_workers(const ss_decider *d, int c, int gauge_current, int64_t now_ms)
 {
-    const ss_master_state *ms = fresh_master(d, c, now_ms);
-    return ms ? master_view_alive(ms) : gauge_current;
+    int alive, busy;
+    if (master_view_fresh_counts(d->masters, c, now_ms, master_max_age_ms(d, c), &alive, &busy) == 0)
+        return alive;
+    return gauge_current;
 }
 
 /* ALIVE workers with used cores in the fresh master answer, else worker
@@ -151,9 +157,9 @@ static int busy_workers(const ss_decider *d, int c, int64_t now_ms, int64_t stal
         if (v > 0)
             busy++;
     }
-    const ss_master_state *ms = fresh_master(d, c, now_ms);
-    if (ms)
-        return master_view_busy(ms);
+    int alive, master_busy;
+    if (master_view_fresh_counts(d->masters, c, now_ms, master_max_age_ms(d, c), &alive, &master_busy) == 0)
+        return master_busy;
     return known ? busy : -1;
 }
 

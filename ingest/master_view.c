@@ -114,6 +114,16 @@ const ss_master_state *master_view_fresh(const ss_master_view *v, int c, int64_t
     return now_ms - v->e[c].fetched_ms <= max_age_ms ? v->e[c].st : NULL;
 }
 
+int master_view_fresh_counts(const ss_master_view *v, int c, int64_t now_ms, int64_t max_age_ms,
+                             int *alive, int *busy)
+{
+    if (!master_view_fresh(v, c, now_ms, max_age_ms))
+        return -ENOENT;
+    *alive = v->e[c].alive;
+    *busy = v->e[c].busy;
+    return 0;
+}
+
 int64_t master_view_fetched_ms(const ss_master_view *v, int c)
 {
     if (!v || c < 0 || (size_t)c >= v->n)

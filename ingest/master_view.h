@@ -34,6 +34,11 @@ int master_view_put(ss_master_view *v, int c, ss_master_state *st, const char *u
 const ss_master_state *master_view_fresh(const ss_master_view *v, int c, int64_t now_ms,
                                          int64_t max_age_ms);
 
+/* The ALIVE and busy worker counts of cluster c's fresh state (summed once
+ * per answer): 0, or -ENOENT when there is none (as master_view_fresh). */
+int master_view_fresh_counts(const ss_master_view *v, int c, int64_t now_ms, int64_t max_age_ms,
+                             int *alive, int *busy);
+
 /* When cluster c's state was fetched (wall ms), 0 = never. NULL v gives 0. */
 int64_t master_view_fetched_ms(const ss_master_view *v, int c);
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "ingest/poll_jolokia.h"
 #include "ingest/poll_master.h"
@@ -24,6 +25,12 @@ static const char *const kind_names[KIND_COUNT] = { "master", "jolokia" };
 
 #define ERR_MAX 256
 #define TOKEN_MAX 16384
+/* Polls start on a grid of this many ms of loop time: endpoints due within
+ * one slot start in the same loop turn, and their answers tend to arrive in
+ * the same turns too, so 1,000 endpoints polled every 5 s wake the loop a
+ * few times a second, not a thousand (half the CPU of polling them, measured
+ * by tests/bench/poll_1000.sh). */
+#define SLOT_MS 250
 
 typedef struct poller poller;
 
@@ -41,13 +48,14 @@ typedef struct endpoint {
     uv_timer_t timer;
     ss_http_req *req;             /* in flight, NULL otherwise */
     int64_t due_ms;               /* loop time the current poll was due */
+    int64_t armed_ms;             /* loop time the timer is armed for */
     unsigned failures;            /* consecutive polls that backed off */
     poll_result state;            /* outcome of the last finished poll */
     poll_result logged;           /* state last logged */
     int polled;                   /* a poll has finished */
     int64_t last_ok_ms;           /* wall clock of the last poll used (OK, PARTIAL) */
     int64_t last_poll_ms;
-    uint64_t polls, polls_failed;
+    uint64_t polls;
     char last_error[ERR_MAX];     /* of the last poll that was not OK */
     char round_err[ERR_MAX];      /* masters: each URL's failure in this round */
     struct endpoint *next_wait;
@@ -99,6 +107,15 @@ static int64_t max_age_ms(const poller *p, int c)
     return (int64_t)p->cfg->clusters[c].policy.stale_after_s * 1000;
 }
 
+/* Arms e's timer for loop time due_ms, rounded up to the slot grid. */
+static void arm(endpoint *e, int64_t due_ms)
+{
+    int64_t now = (int64_t)uv_now(e->p->loop);
+    int64_t at = (due_ms + SLOT_MS - 1) / SLOT_MS * SLOT_MS;
+    e->armed_ms = at;
+    uv_timer_start(&e->timer, on_timer, at > now ? (uint64_t)(at - now) : 0, 0);
+}
+
 /* ---- the state of an endpoint, logged when it changes ---- */
 
 static const char *shown_url(const endpoint *e, unsigned i)
@@ -147,7 +164,6 @@ static void poll_finished(endpoint *e, poll_result outcome, const char *err)
                    sizeof e->last_error);
     if (poll_result_backs_off(outcome)) {
         e->failures++;
-        e->polls_failed++;
     } else {
         e->failures = 0;
     }
@@ -162,9 +178,7 @@ static void poll_finished(endpoint *e, poll_result outcome, const char *err)
     /* Fixed rate from when the poll was due; a late answer polls at once. */
     int64_t delay = poll_backoff_ms(period_ms(e), (int64_t)e->conf->max_backoff_s * 1000,
                                     e->failures, &p->rng);
-    int64_t now = (int64_t)uv_now(p->loop);
-    int64_t next = e->due_ms + delay;
-    uv_timer_start(&e->timer, on_timer, next > now ? (uint64_t)(next - now) : 0, 0);
+    arm(e, e->due_ms + delay);
 }
 
 /* ---- requests ---- */
@@ -320,7 +334,7 @@ static void on_timer(uv_timer_t *t)
     endpoint *e = t->data;
     if (e->p->closing || e->req || e->waiting)
         return;
-    e->due_ms = (int64_t)uv_now(e->p->loop);
+    e->due_ms = e->armed_ms;   /* on the grid, even when the loop was late */
     e->asking = e->kind == KIND_MASTER ? poll_ha_begin(&e->ha) : 0;
     e->round_err[0] = '\0';
     submit(e);
@@ -520,6 +534,35 @@ static int build_endpoints(poller *p)
     return 0;
 }
 
+static size_t keep_alive_budget(const ss_config *cfg, size_t neps)
+{
+    size_t want = neps < 16 ? 16 : neps > POLLER_MAX_CONNECTIONS ? POLLER_MAX_CONNECTIONS : neps;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return want < 256 ? want : 256;
+    rlim_t need = (rlim_t)want + (rlim_t)cfg->ingest.max_clients + 256;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        rlim_t cur = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
+        if (rl.rlim_cur > cur && setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            ss_info("poller: open files limit raised from %llu to %llu", (unsigned long long)cur,
+                    (unsigned long long)rl.rlim_cur);
+        else
+            rl.rlim_cur = cur;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        rlim_t spare = rl.rlim_cur > (rlim_t)cfg->ingest.max_clients + 256
+                     ? rl.rlim_cur - (rlim_t)cfg->ingest.max_clients - 256 : 16;
+        if (spare < want) {
+            ss_warn("poller: open files limit %llu leaves room for %llu kept-alive connections "
+                    "to %zu endpoints: raise it (LimitNOFILE) to poll without reconnecting",
+                    (unsigned long long)rl.rlim_cur, (unsigned long long)spare, neps);
+            want = spare < 16 ? 16 : (size_t)spare;
+        }
+    }
+    return want;
+}
+
 ss_source *poller_create(uv_loop_t *loop, const ss_config *cfg, ss_pipeline *pipe,
                          ss_master_view *mv, char *err, size_t errlen)
 {
@@ -543,11 +586,14 @@ ss_source *poller_create(uv_loop_t *loop, const ss_config *cfg, ss_pipeline *pip
         poller_free(p);
         return NULL;
     }
-    /* Idle connections are kept for reuse: one per endpoint up to a bound
-     * (file descriptors); requests in flight are bounded below that. */
-    size_t conns = p->neps < 16 ? 16 : p->neps > 512 ? 512 : p->neps;
-    ss_http_client_opts opts = { .max_connections = (int)conns, .user_agent = "sparkscaled" };
+    size_t conns = keep_alive_budget(cfg, p->neps);
     p->max_in_flight = conns < POLLER_MAX_IN_FLIGHT ? conns : POLLER_MAX_IN_FLIGHT;
+    /* libcurl counts the time a request waits for a connection to its host
+     * against the request's timeout (and 7.88 misreports it): the in-flight
+     * bound, not a per-host one, keeps requests from queueing inside it. */
+    ss_http_client_opts opts = { .max_connections = (int)conns,
+                                 .max_host_connections = (int)p->max_in_flight,
+                                 .user_agent = "sparkscaled" };
     p->client = ss_http_client_create(loop, &opts);
     if (!p->client) {
         ss_errf(err, errlen, "poller: cannot set up libcurl");
@@ -558,13 +604,26 @@ ss_source *poller_create(uv_loop_t *loop, const ss_config *cfg, ss_pipeline *pip
         endpoint *e = &p->eps[i];
         uv_timer_init(loop, &e->timer);
         e->timer.data = e;
-        uv_timer_start(&e->timer, on_timer, (uint64_t)poll_first_delay_ms(i, p->neps, period_ms(e)), 0);
+        arm(e, (int64_t)uv_now(loop) + poll_first_delay_ms(i, p->neps, period_ms(e)));
+    }
+    for (size_t c = 0; c < cfg->nclusters; c++) {
+        const ss_cluster_conf *cc = &cfg->clusters[c];
+        if (cc->nspark_master && cc->poll.interval_s >= cc->policy.stale_after_s)
+            ss_warn("cluster %s: poll.interval_s %d is not below policy.stale_after_s %d: its "
+                    "master answers go stale between polls and will rarely be used",
+                    cc->name, cc->poll.interval_s, cc->policy.stale_after_s);
     }
     ss_info("polling %zu Spark master endpoint(s) and %zu Jolokia agent(s)",
             p->count[KIND_MASTER], p->count[KIND_JOLOKIA]);
     return &p->base;
 }
 
+/* Idle connections kept for reuse: one per endpoint. Each endpoint comes
+ * back once a period after every other one has been polled, so a cache
+ * smaller than the endpoints evicts each connection before its reuse (LRU)
+ * and every poll pays a new connection. The bound is file descriptors: the
+ * soft limit is raised towards the hard one when it is too low for the
+ * carbon clients plus one connection per endpoint. */
 static json_t *endpoint_json(const endpoint *e)
 {
     json_t *o = json_object();

@@ -18,6 +18,8 @@
 
 /* Requests in flight at most; endpoints due beyond it wait their turn. */
 #define POLLER_MAX_IN_FLIGHT 128
+/* Kept-alive connections at most (one per endpoint up to this). */
+#define POLLER_MAX_CONNECTIONS 8192
 
 /* Non-zero when some cluster of cfg has spark_master or jolokia URLs. */
 int poller_wanted(const ss_config *cfg);
