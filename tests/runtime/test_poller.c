@@ -104,6 +104,8 @@ static int setup(void **state)
     fxs_set(&f->faults, "/truncjson/json/", FXS_ANSWER, 200, mj, ok, len / 2, 0);
     fxs_set(&f->faults, "/garbage/json/", FXS_ANSWER, 200, "text/html", "<html>Jetty</html>", 18, 0);
     fxs_set(&f->faults, "/big/json/", FXS_ANSWER, 200, mj, ok, len, 0);   /* > 1 KiB */
+    fxs_set(&f->faults, "/moved/json/", FXS_ANSWER, 302, "text/html", "", 0, 0);   /* not followed */
+    fxs_set(&f->faults, "/e401/json/", FXS_ANSWER, 401, "text/html", "<h1>401</h1>", 12, 0);
     free(ok);
     /* A Jolokia bulk with one read answered and one failed (recorded items). */
     char *bulk = fixture_or_fail("jolokia/eam_bulk_4.json", &len);
@@ -169,6 +171,10 @@ static int setup(void **state)
         "      worker: { cores: 2, memory_mb: 1024 }, executor: { cores: 2, memory_mb: 512 } }\n"
         "  - { name: big, spark_master: \"http://127.0.0.1:%d/big\", poll: { max_response_kb: 1 },\n"
         "      worker: { cores: 2, memory_mb: 1024 }, executor: { cores: 2, memory_mb: 512 } }\n"
+        "  - { name: moved, spark_master: \"http://127.0.0.1:%d/moved\",\n"
+        "      worker: { cores: 2, memory_mb: 1024 }, executor: { cores: 2, memory_mb: 512 } }\n"
+        "  - { name: e401, spark_master: \"http://127.0.0.1:%d/e401\",\n"
+        "      worker: { cores: 2, memory_mb: 1024 }, executor: { cores: 2, memory_mb: 512 } }\n"
         "  - { name: refused, spark_master: \"http://127.0.0.1:%d\",\n"
         "      worker: { cores: 2, memory_mb: 1024 }, executor: { cores: 2, memory_mb: 512 } }\n"
         "  - { name: dns, spark_master: \"http://no-such-host.invalid:8080\",\n"
@@ -176,7 +182,7 @@ static int setup(void **state)
         "  - { name: auth, spark_master: \"http://127.0.0.1:%d\",\n"
         "      poll: { username: spark, password: s3cret },\n"
         "      worker: { cores: 2, memory_mb: 1024 }, executor: { cores: 2, memory_mb: 512 } }\n",
-        S, A, A, J, A, J, F, S, F, F, F, F, F, F, F, F, f->refused_port, f->auth.port);
+        S, A, A, J, A, J, F, S, F, F, F, F, F, F, F, F, F, F, f->refused_port, f->auth.port);
     if (harness_start(&f->h, yaml) != 0) {
         fprintf(stdout, "harness: %s\n", f->h.err);
         return -1;
@@ -520,16 +526,18 @@ static void test_failures_by_reason(void **state)
     assert_true(wait_poller_state(h, "truncjson", "bad_json", 5000));
     assert_true(wait_poller_state(h, "garbage", "bad_json", 5000));
     assert_true(wait_poller_state(h, "big", "too_large", 5000));
+    assert_true(wait_poller_state(h, "moved", "http_3xx", 5000));
+    assert_true(wait_poller_state(h, "e401", "http_4xx", 5000));
     assert_true(wait_poller_state(h, "refused", "connect", 5000));
     assert_true(wait_poller_state(h, "dns", "dns", 8000));
-    const char *reasons[] = { "timeout", "http_5xx", "protocol", "bad_json", "too_large",
-                              "connect", "dns", "standby", "ok" };
+    const char *reasons[] = { "timeout", "http_3xx", "http_4xx", "http_5xx", "protocol",
+                              "bad_json", "too_large", "connect", "dns", "standby", "ok" };
     for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
         if (requests(h, "master", reasons[i]) < 1)
             fail_msg("no master request counted as %s", reasons[i]);
-    assert_true(get_metric(h, "sparkscale_poll_endpoints{source=\"master\"}") == 15);
+    assert_true(get_metric(h, "sparkscale_poll_endpoints{source=\"master\"}") == 17);
     assert_true(get_metric(h, "sparkscale_poll_endpoints{source=\"jolokia\"}") == 3);
-    assert_true(get_metric(h, "sparkscale_poll_endpoints_not_ok{source=\"master\"}") >= 9);
+    assert_true(get_metric(h, "sparkscale_poll_endpoints_not_ok{source=\"master\"}") >= 11);
     /* A failing feed is no data: those clusters are stale and hold. */
     json_t *root;
     json_t *cl = cluster_json(h, "e503", &root);
@@ -584,7 +592,7 @@ static void test_backoff_and_recovery(void **state)
     usleep(3500000);
     unsigned long after = fxs_hits(&f->faults, "/e503/json/") - before;
     printf("e503: %lu polls in 3.5 s after recovery\n", after);
-    assert_true(after >= 3 && after <= 4);
+    assert_true(after >= 2 && after <= 5);   /* 3 or 4 at a 1 s period; slack for a loaded machine */
     assert_int_equal(wait_field(h, "e503", "workers", "current", 3, 2000), 3);
     /* Still one line per change: nothing logged per poll. */
     assert_int_equal(log_lines("cluster e503: master", NULL), 2);
