@@ -1,7 +1,7 @@
 /* daemon.c: wires sparkscaled's parts onto one libuv loop: prefixes and
- * store, the sources (carbon listeners, HTTP pollers), the status server, the Kafka bus,
- * the decider and its two hooks (after every loop turn for dirty clusters;
- * a timer for the rest). */
+ * store, the sources (carbon listeners, HTTP pollers), the status server,
+ * the Kafka bus, the decider and its two hooks (after every loop turn for
+ * dirty clusters; a timer for the rest). */
 #include "ingest/daemon.h"
 
 #include <errno.h>
@@ -101,6 +101,7 @@ static void close_inputs(ss_daemon *d)
     }
     d->nsources = 0;
     d->status.nsources = 0;
+    d->status.poller = NULL;
     if (d->http) {
         ss_join_add(&d->parts);
         ss_http_server_close(d->http, on_part_closed, d);
