@@ -147,7 +147,6 @@ static void log_change(endpoint *e, poll_result was_logged)
                 e->last_error);
 }
 
-
 /* A poll (a round, for masters) ended: state, log, next poll. */
 static void poll_finished(endpoint *e, poll_result outcome, const char *err)
 {
@@ -162,11 +161,7 @@ static void poll_finished(endpoint *e, poll_result outcome, const char *err)
     else
         ss_strlcpy(e->last_error, err && err[0] ? err : poll_result_name(outcome),
                    sizeof e->last_error);
-    if (poll_result_backs_off(outcome)) {
-        e->failures++;
-    } else {
-        e->failures = 0;
-    }
+    e->failures = poll_result_backs_off(outcome) ? e->failures + 1 : 0;
     if (!e->polled || outcome != e->logged) {
         poll_result was = e->polled ? e->logged : POLL_OK;
         e->polled = 1;
