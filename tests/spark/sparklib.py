@@ -115,8 +115,12 @@ class SparkCluster:
             with open(self.defaults, "a") as f:
                 f.write("spark.driver.extraJavaOptions -javaagent:%s=port=%d,host=127.0.0.1\n"
                         % (jar, jport))
+        taken = {master_ui} | ({jolokia[1]} if jolokia else set())
+        ports = free_ports(6)
+        while taken & set(ports):   # the caller's ports were free when it picked them
+            ports = free_ports(6)
         (self.master_port, self.master_ui, self.worker_port, self.worker_ui,
-         self.driver_port, self.bm_port) = free_ports(6)
+         self.driver_port, self.bm_port) = ports
         if master_ui:
             self.master_ui = master_ui
         self.master_url = "spark://127.0.0.1:%d" % self.master_port
