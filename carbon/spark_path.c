@@ -388,3 +388,11 @@ int spark_path_decode(const spark_prefixes *p, const char *path, size_t len,
     }
     return decode_at(p, path, last + 1, len, 0, out);
 }
+
+int spark_registry_decode(const char *name, size_t len, int cluster, spark_metric *out)
+{
+    /* An empty table whose "" prefix is the cluster: nothing to look up. */
+    spark_prefixes only = {.empty_cluster = cluster};
+
+    return spark_path_decode(&only, name, len, out);
+}

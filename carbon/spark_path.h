@@ -93,4 +93,11 @@ int spark_prefixes_add(spark_prefixes *p, const char *prefix, int cluster);
 int spark_path_decode(const spark_prefixes *p, const char *path, size_t len,
                       spark_metric *out);
 
+/* Decodes a Dropwizard registry name as Spark names it inside the driver
+ * (what JMX and Jolokia show: "<namespace>.driver.ExecutorAllocationManager.
+ * executors.<gauge>", no GraphiteSink prefix) as a path of cluster: the same
+ * grammar, as if cluster had registered the prefix "". A counter is named
+ * with the ".count" its carbon line carries. Returns as spark_path_decode. */
+int spark_registry_decode(const char *name, size_t len, int cluster, spark_metric *out);
+
 #endif

@@ -1,7 +1,7 @@
 /* daemon.c: wires sparkscaled's parts onto one libuv loop: prefixes and
- * store, the sources (carbon listeners), the status server, the Kafka bus,
- * the decider and its two hooks (after every loop turn for dirty clusters;
- * a timer for the rest). */
+ * store, the sources (carbon listeners, HTTP pollers), the status server,
+ * the Kafka bus, the decider and its two hooks (after every loop turn for
+ * dirty clusters; a timer for the rest). */
 #include "ingest/daemon.h"
 
 #include <errno.h>
@@ -16,7 +16,9 @@
 #include "ingest/carbon_tcp.h"
 #include "ingest/carbon_udp.h"
 #include "ingest/decider.h"
+#include "ingest/master_view.h"
 #include "ingest/pipeline.h"
+#include "ingest/poller.h"
 #include "ingest/source.h"
 #include "ingest/status.h"
 #include "ingest/store.h"
@@ -35,6 +37,7 @@ struct ss_daemon {
     ss_bus_conf bus_conf;          /* borrowed by the bus */
     ss_store *store;
     spark_prefixes *prefixes;
+    ss_master_view *masters;       /* polled master answers */
     ss_pipeline pipe;
     ss_cidr_list *allow;           /* per cluster (its own list, or ingest's) */
     uint64_t *refused;             /* per cluster: lines refused by allow */
@@ -74,6 +77,7 @@ static void finish(void *ctx)
     free(d->allow);
     free(d->refused);
     ss_cidr_list_free(&d->any_allow);
+    master_view_destroy(d->masters);
     store_destroy(d->store);
     spark_prefixes_destroy(d->prefixes);
     free(d);
@@ -182,6 +186,7 @@ static void close_inputs(ss_daemon *d)
     }
     d->nsources = 0;
     d->status.nsources = 0;
+    d->status.poller = NULL;
     if (d->http) {
         ss_join_add(&d->parts);
         ss_http_server_close(d->http, on_part_closed, d);
@@ -215,11 +220,12 @@ static int add_source(ss_daemon *d, ss_source *s)
     if (!s)
         return -1;
     d->sources[d->nsources++] = s;
-    ss_info("%s listening on port %d", ss_source_kind(s), ss_source_port(s));
+    if (ss_source_port(s) >= 0)
+        ss_info("%s listening on port %d", ss_source_kind(s), ss_source_port(s));
     return 0;
 }
 
-/* The listeners the configuration asks for. */
+/* The listeners and pollers the configuration asks for. */
 static int open_sources(ss_daemon *d, char *err, size_t errlen)
 {
     const ss_config *cfg = d->cfg;
@@ -243,6 +249,9 @@ static int open_sources(ss_daemon *d, char *err, size_t errlen)
                                         (size_t)cfg->ingest.max_line_bytes,
                                         d->filter_listeners ? &d->any_allow : NULL, &d->pipe,
                                         err, errlen)) != 0)
+        return -1;
+    if (poller_wanted(cfg) &&
+        add_source(d, poller_create(d->loop, cfg, &d->pipe, d->masters, err, errlen)) != 0)
         return -1;
     return 0;
 }
@@ -302,7 +311,8 @@ static int open_store(ss_daemon *d, char *err, size_t errlen)
     };
     d->store = store_create(&lim, n);
     d->prefixes = spark_prefixes_create(n);
-    if (!d->store || !d->prefixes) {
+    d->masters = master_view_create(n);
+    if (!d->store || !d->prefixes || !d->masters) {
         ss_errf(err, errlen, "out of memory for %zu clusters", n);
         return -1;
     }
@@ -343,6 +353,7 @@ ss_daemon *ss_daemon_create(uv_loop_t *loop, const ss_config *cfg, char *err, si
     if (!d->decider)
         goto fail;
     ss_bus_set_delivery_cb(d->bus, ss_decider_on_delivery, d->decider);
+    ss_decider_set_master_view(d->decider, d->masters);
     if (open_sources(d, err, errlen) != 0)
         goto fail;
 
@@ -350,6 +361,7 @@ ss_daemon *ss_daemon_create(uv_loop_t *loop, const ss_config *cfg, char *err, si
         .cfg = cfg, .store = d->store, .decider = d->decider, .bus = d->bus,
         .pipeline = &d->pipe.stats, .sources = d->sources, .nsources = d->nsources,
         .refused = d->refused,
+        .masters = d->masters, .poller = ss_daemon_source(d, "http_poll"),
     };
     if (cfg->ingest.http.enabled) {
         d->http = ss_http_server_create(loop, cfg->ingest.http.host, cfg->ingest.http.port,

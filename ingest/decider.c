@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "carbon/spark_path.h"
+#include "ingest/master_view.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/base/str.h"
@@ -26,7 +27,7 @@ typedef struct input_cache {
     policy_app *apps;
     const store_app **refs;
     size_t napps, cap;
-    int current;                  /* master aliveWorkers, -1 unknown */
+    int current;                  /* master aliveWorkers gauge, -1 unknown */
     int valid;
     int64_t oldest_seen_ms;       /* oldest app/worker last-seen at the last evaluation */
 } input_cache;
@@ -86,6 +87,7 @@ struct ss_decider {
     size_t idle_cap;
     ss_reaction_fn reaction_hook;
     void *reaction_ctx;
+    const ss_master_view *masters; /* polled master answers, NULL = none */
     ss_decider_stats st;
 };
 
@@ -100,9 +102,20 @@ static int gauge_int(const store_app *a, int gauge)
     return v < 0 ? 0 : v > 1e9 ? 1000000000 : (int)v;
 }
 
-/* Workers the master says are alive: the size we would change. Staleness
- * is the policy's business (a stale feed holds the size). */
-static int current_workers(const ss_store *s, int c)
+/* The cluster's polled master answer while it is fresh (fetched within the
+ * policy's stale_after_s), else NULL: then worker gauges stand in. */
+static int64_t master_max_age_ms(const ss_decider *d, int c)
+{
+    return (int64_t)d->cfg->clusters[c].policy.stale_after_s * 1000;
+}
+
+static const ss_master_state *fresh_master(const ss_decider *d, int c, int64_t now_ms)
+{
+    return master_view_fresh(d->masters, c, now_ms, master_max_age_ms(d, c));
+}
+
+/* The master's aliveWorkers gauge, -1 when never seen. */
+static int gauge_current_workers(const ss_store *s, int c)
 {
     double v;
     int64_t ts;
@@ -111,11 +124,25 @@ static int current_workers(const ss_store *s, int c)
     return v < 0 ? 0 : (int)v;
 }
 
-/* Worker sources whose newest coresUsed is above zero, among fresh ones.
- * *oldest_ms is lowered to the oldest worker last-seen. */
-static int busy_workers(const ss_store *s, int c, int64_t now_ms, int64_t stale_ms,
+/* Workers the master says are alive: the size we would change. From the
+ * polled /json/ while fresh (its ALIVE workers), else the aliveWorkers
+ * gauge (cached with the cluster's inputs). Staleness of the gauge is the
+ * policy's business (a stale feed holds the size). */
+static int current_workers(const ss_decider *d, int c, int gauge_current, int64_t now_ms)
+{
+    int alive, busy;
+    if (master_view_fresh_counts(d->masters, c, now_ms, master_max_age_ms(d, c), &alive, &busy) == 0)
+        return alive;
+    return gauge_current;
+}
+
+/* ALIVE workers with used cores in the fresh master answer, else worker
+ * sources whose newest coresUsed is above zero, among fresh ones.
+ * *oldest_ms is lowered to the oldest worker last-seen either way. */
+static int busy_workers(const ss_decider *d, int c, int64_t now_ms, int64_t stale_ms,
                         int64_t *oldest_ms)
 {
+    const ss_store *s = d->store;
     size_t n = store_worker_count(s, c);
     int busy = 0, known = 0;
     for (size_t i = 0; i < n; i++) {
@@ -133,14 +160,22 @@ static int busy_workers(const ss_store *s, int c, int64_t now_ms, int64_t stale_
         if (v > 0)
             busy++;
     }
+    int alive, master_busy;
+    if (master_view_fresh_counts(d->masters, c, now_ms, master_max_age_ms(d, c), &alive, &master_busy) == 0)
+        return master_busy;
     return known ? busy : -1;
 }
 
-/* Workers an actuator may remove on scale-in: fresh worker sources whose
- * newest coresUsed is 0. Spark's worker gauges carry no worker id, so the
- * sender's address (the pod IP) names it; the actuator maps host -> pod. */
+/* Workers an actuator may remove on scale-in. From the fresh master
+ * answer: ALIVE workers with no used cores, with their real ids and ports.
+ * Else fresh worker sources whose newest coresUsed is 0: Spark's worker
+ * gauges carry no worker id, so the sender's address (the pod IP) names
+ * it; the actuator maps host -> pod. */
 static size_t idle_workers(const ss_decider *d, int c, int64_t now_ms)
 {
+    const ss_master_state *ms = fresh_master(d, c, now_ms);
+    if (ms)
+        return master_view_idle(ms, d->idle, d->idle_cap);
     int64_t stale_ms = (int64_t)d->cfg->clusters[c].policy.stale_after_s * 1000;
     size_t n = 0;
     for (size_t i = 0; i < store_worker_count(d->store, c) && n < d->idle_cap; i++) {
@@ -155,6 +190,15 @@ static size_t idle_workers(const ss_decider *d, int c, int64_t now_ms)
         n++;
     }
     return n;
+}
+
+/* Newest data of the cluster: any sample stored, or a master answer used
+ * (a failed or STANDBY poll is no data). */
+static int64_t last_data_ms(const ss_decider *d, int c)
+{
+    int64_t seen = store_cluster_last_seen_ms(d->store, c);
+    int64_t polled = master_view_fetched_ms(d->masters, c);
+    return polled > seen ? polled : seen;
 }
 
 /* What the policy needs of one app; id borrowed from the store. */
@@ -194,7 +238,7 @@ static int cache_rebuild(const ss_store *s, int c, input_cache *ic)
     }
     ic->napps = n;
     ic->oldest_seen_ms = oldest;
-    ic->current = current_workers(s, c);
+    ic->current = gauge_current_workers(s, c);
     ic->valid = 1;
     return 0;
 }
@@ -230,12 +274,12 @@ static int build_input(ss_decider *d, cluster_rt *rt, int64_t now_ms, int rebuil
         .worker_memory_mb = cc->worker_memory_mb,
         .executor_cores = cc->executor_cores,
         .executor_memory_mb = cc->executor_memory_mb,
-        .current_workers = ic->current,
-        .busy_workers = busy_workers(d->store, rt->index, now_ms,
+        .current_workers = current_workers(d, rt->index, ic->current, now_ms),
+        .busy_workers = busy_workers(d, rt->index, now_ms,
                                      (int64_t)cc->policy.stale_after_s * 1000, &oldest),
         .apps = ic->apps,
         .napps = ic->napps,
-        .last_data_ms = store_cluster_last_seen_ms(d->store, rt->index),
+        .last_data_ms = last_data_ms(d, rt->index),
         .now_ms = now_ms,
     };
     ic->oldest_seen_ms = oldest;
@@ -741,6 +785,11 @@ void ss_decider_destroy(ss_decider *d)
     free(d->demand);
     free(d->idle);
     free(d);
+}
+
+void ss_decider_set_master_view(ss_decider *d, const ss_master_view *mv)
+{
+    d->masters = mv;
 }
 
 void ss_decider_set_reaction_hook(ss_decider *d, ss_reaction_fn fn, void *ctx)

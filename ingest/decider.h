@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ingest/master_view.h"
 #include "ingest/store.h"
 #include "lib/base/hist.h"
 #include "lib/bus/producer.h"
@@ -61,6 +62,12 @@ void ss_decider_tick(ss_decider *d);
  * it is not 0. */
 size_t ss_decider_drain(ss_decider *d);
 size_t ss_decider_backlog(const ss_decider *d);
+
+/* Polled Spark master answers (borrowed; must outlive the decider; NULL =
+ * none). While a cluster's answer is fresh (within its stale_after_s),
+ * current, busy and removable workers come from it, and its fetch time
+ * counts as data; otherwise the master and worker gauges stand in. */
+void ss_decider_set_master_view(ss_decider *d, const ss_master_view *mv);
 
 /* Index of the cluster named name, or -1 (binary search). */
 int ss_decider_cluster_index(const ss_decider *d, const char *name);

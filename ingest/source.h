@@ -20,7 +20,7 @@ typedef struct ss_source_metric {
     uint64_t value;
 } ss_source_metric;
 
-#define SS_SOURCE_MAX_METRICS 32
+#define SS_SOURCE_MAX_METRICS 64
 
 typedef struct ss_source_ops {
     const char *kind;       /* "carbon_tcp", "carbon_udp", ... */

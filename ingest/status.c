@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "ingest/poller.h"
 #include "ingest/status.h"
 #include "lib/base/clock.h"
 
@@ -98,9 +99,13 @@ static json_t *cluster_json(const ss_status *d, int c, int64_t now_ms)
     json_object_set_new(o, "name", json_string(cc->name));
     json_object_set_new(o, "metrics_prefix", json_string(cc->metrics_prefix));
     int64_t seen = store_cluster_last_seen_ms(d->store, c);
+    int64_t polled = master_view_fetched_ms(d->masters, c);
+    int64_t stale_ms = (int64_t)cc->policy.stale_after_s * 1000;
     json_object_set_new(o, "last_seen_ms", seen ? json_integer(seen) : json_null());
-    json_object_set_new(o, "stale", json_boolean(
-        !seen || now_ms - seen > (int64_t)cc->policy.stale_after_s * 1000));
+    /* As the policy sees it: a master answer used counts as data. */
+    if (polled > seen)
+        seen = polled;
+    json_object_set_new(o, "stale", json_boolean(!seen || now_ms - seen > stale_ms));
 
     json_t *w = json_object();
     const policy_result *r = v.result;
@@ -151,6 +156,8 @@ static json_t *cluster_json(const ss_status *d, int c, int64_t now_ms)
         json_array_append_new(ws, wo);
     }
     json_object_set_new(o, "worker_sources", ws);
+    json_object_set_new(o, "spark_master", master_view_json(d->masters, c, now_ms, stale_ms));
+    json_object_set_new(o, "pollers", poller_cluster_json(d->poller, c));
     return o;
 }
 

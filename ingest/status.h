@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "ingest/decider.h"
+#include "ingest/master_view.h"
 #include "ingest/pipeline.h"
 #include "ingest/source.h"
 #include "ingest/store.h"
@@ -38,6 +39,8 @@ typedef struct ss_status {
     ss_http_server *http;         /* its own counters, NULL before it is up */
     const uint64_t *refused;      /* per cluster: lines refused by allowed_sources */
     const ss_loop_lag *lag;
+    const ss_master_view *masters;/* polled master answers */
+    const ss_source *poller;      /* the HTTP pollers, NULL when none */
 } ss_status;
 
 /* The ss_http_handler: ctx is an ss_status. */

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The real-Spark check: a Spark standalone Master + Worker and a dynamic-allocation job send their
 # GraphiteSink metrics to sparkscaled; asserts /v1/clusters shows the app's demand and the master.
+# sparkscaled also polls the master's /json/ (busy and idle workers as the job runs and ends) and
+# the real Jolokia JVM agent on the driver (tests/spark/jolokia_setup.sh) into a second cluster,
+# whose gauges must match the same driver's GraphiteSink ones.
 # Usage: tests/spark/run_spark_check.sh [path/to/sparkscaled]   (or env SPARKSCALED)
 #   SPARK_CHECK_ALL_INSTANCES=1: every Spark instance sends everything (executors, no regex).
 # Exit 0 only on PASS; everything it started is stopped on exit; bounded to ~4 minutes.
@@ -50,13 +53,18 @@ if ! "$here/setup.sh" > /dev/null; then
   fail "could not install pyspark (tests/spark/setup.sh failed: no Java, or no access to PyPI?)"
 fi
 py="$here/.venv/bin/python"
+if ! jar=$("$here/jolokia_setup.sh" | tail -1) || [ ! -s "$jar" ]; then
+  fail "could not fetch the Jolokia JVM agent (tests/spark/jolokia_setup.sh failed: no Maven or no access to Maven Central?)"
+fi
 
 rm -rf "$work" && mkdir -p "$work" || fail "cannot create $work"
 
 # 2. Free loopback ports and a config with one cluster whose prefix the sink uses.
-read -r carbon_tcp carbon_udp http < <("$py" -c '
+read -r carbon_tcp carbon_udp http master_ui jolokia < <("$py" -c '
 import sys; sys.dont_write_bytecode = True; sys.path.insert(0, sys.argv[1]); import sparklib
-print(*sparklib.free_ports(3))' "$here") || fail "cannot pick free ports"
+print(*sparklib.free_ports(5))' "$here") || fail "cannot pick free ports"
+# sparkcheck: the GraphiteSink's cluster, whose master is polled too; sparkjolo: the same driver
+# through its Jolokia agent (and the same master), no carbon.
 cat > "$work/sparkscaled.yaml" <<EOF
 ingest:
   carbon_tcp: "127.0.0.1:$carbon_tcp"
@@ -64,9 +72,17 @@ ingest:
   http: "127.0.0.1:$http"
 kafka:
   brokers: embedded
+poll:
+  interval_s: 1
 clusters:
   - name: sparkcheck
     metrics_prefix: sparkcheck
+    spark_master: "http://127.0.0.1:$master_ui"
+    worker: { cores: 2, memory_mb: 2048 }
+    executor: { cores: 1, memory_mb: 512 }
+  - name: sparkjolo
+    spark_master: "http://127.0.0.1:$master_ui"
+    jolokia: "http://127.0.0.1:$jolokia/jolokia/"
     worker: { cores: 2, memory_mb: 2048 }
     executor: { cores: 1, memory_mb: 512 }
 EOF
@@ -95,6 +111,7 @@ done
 "$py" "$here/check.py" --http "127.0.0.1:$http" --carbon-port "$carbon_tcp" \
   --cluster sparkcheck --prefix sparkcheck --timeout $((budget - 30)) \
   --work "$work" --pgid-file "$work/pgids" ${SPARK_CHECK_ALL_INSTANCES:+--all-instances} \
+  --master-ui "$master_ui" --jolokia-jar "$jar" --jolokia-port "$jolokia" --jolokia-cluster sparkjolo \
   > "$work/check.out" 2>"$work/check.err" &
 check_pid=$!
 # Wait for check.py, no longer than the budget; wait is interrupted by the TERM/INT traps.

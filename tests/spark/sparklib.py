@@ -93,9 +93,12 @@ def write_conf(conf_dir, sink_port, prefix, sink_all=False, protocol="tcp"):
 
 
 class SparkCluster:
-    """One Master and one Worker (2 cores, 2g) bound to 127.0.0.1, in their own process groups."""
+    """One Master and one Worker (2 cores, 2g) bound to 127.0.0.1, in their own process groups.
+    master_ui: the master web UI's port (None: a free one). jolokia: (agent jar, port): the driver
+    runs the Jolokia JVM agent on 127.0.0.1:port, with the JMX sink that registers its MBeans."""
 
-    def __init__(self, work, sink_port, prefix, sink_all=False, worker_cores=2, worker_mem="2g"):
+    def __init__(self, work, sink_port, prefix, sink_all=False, worker_cores=2, worker_mem="2g",
+                 master_ui=None, jolokia=None):
         self.work = work
         self.home = spark_home()
         self.procs = []
@@ -104,8 +107,22 @@ class SparkCluster:
         os.makedirs(work)
         self.conf_dir = os.path.join(work, "conf")
         self.metrics, self.defaults = write_conf(self.conf_dir, sink_port, prefix, sink_all)
+        if jolokia:
+            jar, jport = jolokia
+            with open(self.metrics, "a") as f:
+                # The driver's MBeans exist only with the JMX sink.
+                f.write("driver.sink.jmx.class=org.apache.spark.metrics.sink.JmxSink\n")
+            with open(self.defaults, "a") as f:
+                f.write("spark.driver.extraJavaOptions -javaagent:%s=port=%d,host=127.0.0.1\n"
+                        % (jar, jport))
+        taken = {master_ui} | ({jolokia[1]} if jolokia else set())
+        ports = free_ports(6)
+        while taken & set(ports):   # the caller's ports were free when it picked them
+            ports = free_ports(6)
         (self.master_port, self.master_ui, self.worker_port, self.worker_ui,
-         self.driver_port, self.bm_port) = free_ports(6)
+         self.driver_port, self.bm_port) = ports
+        if master_ui:
+            self.master_ui = master_ui
         self.master_url = "spark://127.0.0.1:%d" % self.master_port
         self.worker_cores, self.worker_mem = worker_cores, worker_mem
         self.env = dict(os.environ)

@@ -10,7 +10,9 @@
 #include <cmocka.h>
 
 #include "ingest/decider.h"
+#include "ingest/master_view.h"
 #include "lib/base/clock.h"
+#include "tests/unit/fixture.h"
 
 #define MAX_PUB 256
 
@@ -19,6 +21,9 @@ typedef struct published {
     int desired, current, reason_code, dry_run;
     size_t nremovable;
     char removable0[SS_BUS_HOST_MAX];
+    char removable0_id[SS_WORKER_ID_MAX];
+    int removable0_port;
+    int busy;
     int64_t trigger_us;
     char reason[SS_DECISION_REASON_MAX];
 } published;
@@ -60,8 +65,14 @@ static int rec_publish(void *sink, void *cluster, const ss_decision *d, uint64_t
     p->dry_run = d->dry_run;
     p->nremovable = d->nremovable_workers;
     p->removable0[0] = '\0';
-    if (d->nremovable_workers)
+    p->removable0_id[0] = '\0';
+    p->removable0_port = 0;
+    p->busy = d->busy_workers;
+    if (d->nremovable_workers) {
         snprintf(p->removable0, sizeof p->removable0, "%s", d->removable_workers[0].host);
+        snprintf(p->removable0_id, sizeof p->removable0_id, "%s", d->removable_workers[0].id);
+        p->removable0_port = d->removable_workers[0].port;
+    }
     p->trigger_us = d->trigger_us;
     snprintf(p->reason, sizeof p->reason, "%s", d->reason);
     *seq = ++f->seq;
@@ -299,11 +310,115 @@ static void test_pool_grant_before_publish(void **state)
     stop(&f);
 }
 
+static ss_master_state *master_fixture(const char *name)
+{
+    char path[256], err[256] = "";
+    size_t len;
+    snprintf(path, sizeof path, "spark_master/%s", name);
+    char *json = fixture_read(path, &len);
+    if (!json)
+        fail_msg("cannot read %s", path);
+    ss_master_state *st = NULL;
+    if (ss_master_parse(json, len, &st, err, sizeof err) != 0)
+        fail_msg("%s: %s", name, err);
+    free(json);
+    return st;
+}
+
+/* While the polled master answer is fresh, current (ALIVE workers), busy
+ * and the removable workers (real ids and ports) come from it, not from the
+ * worker gauges keyed by sender address; once it is older than
+ * stale_after_s, the gauges stand in again. */
+static void test_master_answer_drives_workers(void **state)
+{
+    static const char yaml[] =
+        "kafka: { heartbeat_s: 3600 }\n"
+        "clusters:\n"
+        "  - name: alpha\n"
+        "    worker:   { cores: 2, memory_mb: 1024 }\n"
+        "    executor: { cores: 2, memory_mb: 512 }\n"
+        "    policy:   { min_workers: 1, max_workers: 20, idle_workers: 0, idle_mode: need,\n"
+        "                scale_down_window_s: 0, stale_after_s: 30 }\n";
+    fx f;
+    (void)state;
+    start(&f, yaml);
+    ss_master_view *mv = master_view_create(1);
+    ss_decider_set_master_view(f.dec, mv);
+    /* Gauges that disagree with the master: 4 alive, one busy source. */
+    alive(&f, 0, 4);
+    put(&f, 0, SPARK_KIND_WORKER, NULL, SPARK_G_WORKER_CORES_USED, 2, "10.0.0.1");
+    put(&f, 0, SPARK_KIND_WORKER, NULL, SPARK_G_WORKER_CORES_USED, 0, "10.0.0.2");
+    app_target(&f, 0, "app-20261201143622-0000", 1);     /* N = 1 */
+    /* The master: 3 ALIVE, 2 busy, 127.0.0.2 idle. */
+    int64_t now = ss_wall_ms();
+    assert_int_equal(master_view_put(mv, 0, master_fixture("app_running.json"), "http://m", now), 1);
+    ss_decider_evaluate_dirty(f.dec);
+    ss_decider_tick(f.dec);
+    assert_true(f.npub >= 1);
+    published *p = &f.pub[f.npub - 1];
+    assert_int_equal(p->current, 3);
+    assert_int_equal(p->busy, 2);
+    assert_int_equal(p->desired, 2);                     /* max(N + I, A) = A */
+    assert_int_equal(p->nremovable, 1);
+    assert_string_equal(p->removable0_id, "worker-20261201143615-127.0.0.2-46423");
+    assert_string_equal(p->removable0, "127.0.0.2");
+    assert_int_equal(p->removable0_port, 46423);
+
+    /* The answer ages past stale_after_s: gauges again (4 alive, 1 busy). */
+    assert_int_equal(master_view_put(mv, 0, master_fixture("app_running.json"), "http://m",
+                                     now - 31000), 0);
+    app_target(&f, 0, "app-20261201143622-0000", 1);
+    store_mark_dirty(f.store, 0);
+    ss_decider_evaluate_dirty(f.dec);
+    ss_decider_tick(f.dec);
+    p = &f.pub[f.npub - 1];
+    assert_int_equal(p->current, 4);
+    assert_int_equal(p->busy, 1);
+    assert_int_equal(p->desired, 1);
+    assert_int_equal(p->nremovable, 1);
+    assert_string_equal(p->removable0, "10.0.0.2");
+    assert_string_equal(p->removable0_id, "");
+    assert_int_equal(p->removable0_port, 0);
+    stop(&f);
+    master_view_destroy(mv);
+}
+
+/* A used master answer is data: a cluster known only through its master
+ * is not stale; an old answer is, and the policy holds. */
+static void test_master_answer_is_data(void **state)
+{
+    fx f;
+    (void)state;
+    start(&f, one_cluster);
+    ss_master_view *mv = master_view_create(1);
+    ss_decider_set_master_view(f.dec, mv);
+    int64_t now = ss_wall_ms();
+    master_view_put(mv, 0, master_fixture("no_app.json"), "http://m", now);
+    store_mark_dirty(f.store, 0);
+    ss_decider_evaluate_dirty(f.dec);
+    ss_cluster_view v;
+    ss_decider_view(f.dec, 0, &v);
+    assert_non_null(v.result);
+    assert_false(v.result->stale);
+    assert_int_equal(v.result->current, 3);
+    assert_int_equal(v.result->busy, 0);
+
+    master_view_put(mv, 0, master_fixture("no_app.json"), "http://m", now - 3600 * 1000);
+    ss_decider_tick(f.dec);
+    ss_decider_view(f.dec, 0, &v);
+    assert_true(v.result->stale);
+    assert_int_equal(v.result->reason, POLICY_R_HOLD_STALE);
+    stop(&f);
+    master_view_destroy(mv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_change_published_once),
         cmocka_unit_test(test_scale_in_names_idle_workers),
+        cmocka_unit_test(test_master_answer_drives_workers),
+        cmocka_unit_test(test_master_answer_is_data),
         cmocka_unit_test(test_dry_run_from_config),
         cmocka_unit_test(test_pool_grant_before_publish),
     };

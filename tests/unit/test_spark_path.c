@@ -566,6 +566,43 @@ static void test_real_spark_capture(void **state)
     assert_int_equal(fc.skip, 212 - 110 - 50);
 }
 
+/* Registry names as JMX/Jolokia show them (no GraphiteSink prefix) decode
+ * for the cluster given, exactly as their carbon paths would. */
+static void test_registry_names(void **state)
+{
+    spark_metric m;
+    (void)state;
+    const char *n = "app-20261201143622-0000.driver.ExecutorAllocationManager.executors.numberTargetExecutors";
+    assert_int_equal(spark_registry_decode(n, strlen(n), 7, &m), SPARK_PATH_OK);
+    assert_int_equal(m.kind, SPARK_KIND_APP);
+    assert_int_equal(m.cluster, 7);
+    assert_int_equal(m.gauge, SPARK_G_TARGET_EXECUTORS);
+    assert_int_equal(m.is_counter, 0);
+    assert_int_equal(m.app_len, strlen("app-20261201143622-0000"));
+    assert_memory_equal(m.app, "app-20261201143622-0000", m.app_len);
+    /* A counter with the ".count" its carbon line has. */
+    n = "app-1.driver.ExecutorAllocationManager.executors.numberExecutorsKilledByDriver.count";
+    assert_int_equal(spark_registry_decode(n, strlen(n), 0, &m), SPARK_PATH_OK);
+    assert_int_equal(m.gauge, SPARK_G_KILLED_BY_DRIVER);
+    assert_int_equal(m.is_counter, 1);
+    /* A namespace with dots and a colon (spark.metrics.namespace) stays whole. */
+    n = "etl:nightly.team.a.driver.ExecutorAllocationManager.executors.numberAllExecutors";
+    assert_int_equal(spark_registry_decode(n, strlen(n), 2, &m), SPARK_PATH_OK);
+    assert_int_equal(m.app_len, strlen("etl:nightly.team.a"));
+    assert_memory_equal(m.app, "etl:nightly.team.a", m.app_len);
+    /* Unknown gauges are kept; other metrics are skipped; no namespace is bad. */
+    n = "app-1.driver.ExecutorAllocationManager.executors.numberSomethingNew";
+    assert_int_equal(spark_registry_decode(n, strlen(n), 0, &m), SPARK_PATH_OK);
+    assert_int_equal(m.gauge, SPARK_G_UNKNOWN);
+    n = "app-1.driver.BlockManager.memory.memUsed_MB";
+    assert_int_equal(spark_registry_decode(n, strlen(n), 0, &m), SPARK_PATH_SKIP);
+    n = "driver.ExecutorAllocationManager.executors.numberAllExecutors";
+    assert_int_equal(spark_registry_decode(n, strlen(n), 0, &m), SPARK_PATH_E_SHAPE);
+    /* A bad cluster index is no cluster. */
+    n = "app-1.driver.ExecutorAllocationManager.executors.numberAllExecutors";
+    assert_int_equal(spark_registry_decode(n, strlen(n), -1, &m), SPARK_PATH_E_CLUSTER);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -577,6 +614,7 @@ int main(void)
         cmocka_unit_test(test_empty_table),
         cmocka_unit_test(test_ten_thousand_prefixes),
         cmocka_unit_test(test_real_spark_capture),
+        cmocka_unit_test(test_registry_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
