@@ -42,9 +42,13 @@ static char *fixture_or_fail(const char *rel, size_t *len)
     if (strncmp(rel, "jolokia/", 8) == 0) {
         char now[16];
         snprintf(now, sizeof now, "%010lld", (long long)time(NULL));
-        for (char *p = s; (p = strstr(p, "\"timestamp\":")) != NULL;) {
+        char *end = s + *len;
+        for (char *p = s; (p = memmem(p, (size_t)(end - p), "\"timestamp\":", 12)) != NULL;) {
             p += 12;
-            if (strspn(p, "0123456789") == 10)
+            size_t digits = 0;
+            while (p + digits < end && digits <= 10 && p[digits] >= '0' && p[digits] <= '9')
+                digits++;
+            if (digits == 10)
                 memcpy(p, now, 10);
         }
     }
