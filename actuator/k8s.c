@@ -1,0 +1,992 @@
+/* k8s.c: the Kubernetes backend. One operation per cluster walks
+ *   GET scale -> (scale-in: LIST pods, plan, PATCH victims' deletion cost)
+ *   -> PUT scale with resourceVersion -> (scale-in: watch the pods go, undo
+ *   the marks of victims that stayed)
+ * A 409 starts over from a fresh read: the new size may change the plan.
+ * Nothing here decides who is idle: the actuator's Spark-side checks pass
+ * the victims in; lib/k8s/plan.c decides how far that lets the size drop. */
+#include "actuator/k8s.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/base/clock.h"
+#include "lib/base/log.h"
+#include "lib/base/str.h"
+#include "lib/k8s/client.h"
+#include "lib/k8s/plan.h"
+
+#define CONFIRM_FIRST_MS 100
+#define CONFIRM_MAX_MS 1000
+
+typedef struct source {           /* one credential source: kubeconfig+context, or in-cluster */
+    char *kubeconfig;             /* "" = in-cluster */
+    char *context;
+    ss_k8s_api *api;
+} source;
+
+typedef struct server_limit {
+    char *server;
+    ss_http_limiter *limiter;
+} server_limit;
+
+typedef struct op op;
+
+typedef struct target {
+    int served;
+    ss_k8s_kind kind;
+    const char *name;             /* into cfg */
+    const char *ns;
+    const char *cluster;
+    ss_k8s_api *api;              /* borrowed from sources */
+    op *busy;
+} target;
+
+struct ss_k8s_backend {
+    uv_loop_t *loop;
+    ss_http_client *http;
+    const ss_config *cfg;
+    ss_k8s_backend_opts opts;
+    target *targets;
+    size_t ntargets;
+    source *sources;
+    size_t nsources;
+    server_limit *limits;
+    size_t nlimits;
+    op *ops;                      /* every running operation */
+    uv_timer_t timer;             /* confirmation polls */
+    int closing;
+    void (*done)(void *);
+    void *done_arg;
+};
+
+typedef enum op_state {
+    ST_READ, ST_LIST, ST_MARK, ST_WRITE, ST_WAIT, ST_CONFIRM, ST_UNMARK,
+    ST_FAIL_SOON                  /* could not even start: fail from the timer, not inside the call */
+} op_state;
+
+/* What a call's callback gets: its op and its place in op->calls. */
+typedef struct slot {
+    op *o;
+    size_t i;
+} slot;
+
+struct op {
+    ss_k8s_backend *b;
+    target *t;
+    op *prev, *next;
+    op_state state;
+    int read_only;
+    int desired, dry_run, blind;
+    char **victims;
+    size_t nvictims;
+    char *decision;
+    ss_k8s_outcome_fn cb;
+    void *arg;
+    int64_t t0_us;
+    ss_k8s_scale scale;           /* the last read */
+    ss_k8s_pod_list *pods;        /* the pods the plan was made from */
+    ss_k8s_plan plan;
+    int have_plan;
+    int target;
+    ss_k8s_call **calls;          /* in flight (patches run in parallel); NULL when done */
+    slot *slots;
+    size_t ncalls, pending;
+    char patch_err[1024];
+    int64_t due_us, confirm_deadline_us, poll_ms;
+    ss_k8s_code final_code;       /* decided before the last unmarking */
+    ss_k8s_outcome out;
+};
+
+const char *ss_k8s_code_name(ss_k8s_code c)
+{
+    switch (c) {
+    case SS_K8S_APPLIED: return "applied";
+    case SS_K8S_PARTIAL: return "partial";
+    case SS_K8S_HELD: return "held";
+    default: return "failed";
+    }
+}
+
+/* ---- set-up ------------------------------------------------------------------- */
+
+static ss_http_limiter *limiter_for(ss_k8s_backend *b, const char *server, double qps, int burst)
+{
+    for (size_t i = 0; i < b->nlimits; i++)
+        if (strcmp(b->limits[i].server, server) == 0)
+            return b->limits[i].limiter;
+    server_limit *l = realloc(b->limits, (b->nlimits + 1) * sizeof *l);
+    if (!l)
+        return NULL;
+    b->limits = l;
+    l[b->nlimits].server = strdup(server);
+    l[b->nlimits].limiter = ss_http_limiter_create(qps, burst);
+    if (!l[b->nlimits].server || !l[b->nlimits].limiter) {
+        free(l[b->nlimits].server);
+        ss_http_limiter_release(l[b->nlimits].limiter);
+        return NULL;
+    }
+    return l[b->nlimits++].limiter;
+}
+
+static ss_k8s_api *source_for(ss_k8s_backend *b, const char *kubeconfig, const char *context,
+                              char *err, size_t errlen)
+{
+    for (size_t i = 0; i < b->nsources; i++)
+        if (strcmp(b->sources[i].kubeconfig, kubeconfig) == 0 &&
+            strcmp(b->sources[i].context, context) == 0)
+            return b->sources[i].api;
+    ss_k8s_creds *creds = NULL;
+    int rc;
+    if (kubeconfig[0]) {
+        rc = ss_k8s_kubeconfig_load(kubeconfig, context, &creds, err, errlen);
+    } else {
+        const char *dir = b->opts.sa_dir ? b->opts.sa_dir : getenv("SPARKSCALE_SERVICEACCOUNT_DIR");
+        rc = ss_k8s_incluster_load(NULL, NULL, dir, &creds, err, errlen);
+    }
+    if (rc)
+        return NULL;
+    const ss_config *cfg = b->cfg;
+    double qps = b->opts.qps_override > 0 ? b->opts.qps_override
+                 : b->opts.qps_override < 0 ? 0 : cfg->actuator.kubernetes.qps;
+    ss_k8s_api_opts ao = {
+        .timeout_ms = b->opts.call_timeout_ms ? b->opts.call_timeout_ms
+                                              : cfg->actuator.call_timeout_ms,
+        .max_attempts = b->opts.max_attempts ? b->opts.max_attempts : cfg->actuator.max_attempts,
+    };
+    if (qps > 0 && !(ao.limiter = limiter_for(b, creds->server, qps,
+                                              cfg->actuator.kubernetes.burst))) {
+        ss_k8s_creds_free(creds);
+        ss_errf(err, errlen, "out of memory");
+        return NULL;
+    }
+    ss_k8s_api *api = ss_k8s_api_create(b->http, creds, &ao, err, errlen);
+    if (api)
+        ss_info("k8s: API server %s (%s)%s", creds->server, creds->origin,
+                qps > 0 ? "" : ", no client-side rate limit");
+    ss_k8s_creds_free(creds);
+    if (!api)
+        return NULL;
+    source *s = realloc(b->sources, (b->nsources + 1) * sizeof *s);
+    if (!s) {
+        ss_k8s_api_release(api);
+        return NULL;
+    }
+    b->sources = s;
+    s[b->nsources].kubeconfig = strdup(kubeconfig);
+    s[b->nsources].context = strdup(context);
+    s[b->nsources].api = api;
+    b->nsources++;
+    if (!s[b->nsources - 1].kubeconfig || !s[b->nsources - 1].context)
+        return NULL;
+    return api;
+}
+
+static void free_parts(ss_k8s_backend *b)
+{
+    for (size_t i = 0; i < b->nsources; i++) {
+        ss_k8s_api_release(b->sources[i].api);
+        free(b->sources[i].kubeconfig);
+        free(b->sources[i].context);
+    }
+    free(b->sources);
+    for (size_t i = 0; i < b->nlimits; i++) {
+        free(b->limits[i].server);
+        ss_http_limiter_release(b->limits[i].limiter);
+    }
+    free(b->limits);
+    free(b->targets);
+}
+
+ss_k8s_backend *ss_k8s_backend_create(uv_loop_t *loop, ss_http_client *http,
+                                      const ss_config *cfg, const ss_k8s_backend_opts *opts,
+                                      char *err, size_t errlen)
+{
+    if (!loop || !http || !cfg) {
+        ss_errf(err, errlen, "bad arguments");
+        return NULL;
+    }
+    ss_k8s_backend *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->loop = loop;
+    b->http = http;
+    b->cfg = cfg;
+    if (opts)
+        b->opts = *opts;
+    if (!b->opts.confirm_timeout_ms)
+        b->opts.confirm_timeout_ms = 30000;
+    if (!b->opts.max_conflicts)
+        b->opts.max_conflicts = 8;
+    b->ntargets = cfg->nclusters;
+    b->targets = calloc(b->ntargets ? b->ntargets : 1, sizeof *b->targets);
+    if (!b->targets)
+        goto fail;
+    for (size_t i = 0; i < cfg->nclusters; i++) {
+        const ss_cluster_conf *cl = &cfg->clusters[i];
+        const ss_target_conf *tc = &cl->target;
+        target *t = &b->targets[i];
+        if (tc->kind != SS_TARGET_KUBERNETES)
+            continue;
+        if (ss_k8s_workload_parse(tc->workload, &t->kind, &t->name) != 0) {
+            ss_errf(err, errlen, "cluster \"%s\": target.workload \"%s\" is not kind/name",
+                    cl->name, tc->workload);
+            goto fail;
+        }
+        /* A cluster's own kubeconfig comes with its own context (or that
+         * file's current-context); a context alone picks one in the shared file. */
+        const char *kc = tc->kubeconfig && tc->kubeconfig[0] ? tc->kubeconfig
+                                                             : cfg->actuator.kubernetes.kubeconfig;
+        const char *ctx = tc->context && tc->context[0] ? tc->context
+                          : tc->kubeconfig && tc->kubeconfig[0] ? ""
+                          : cfg->actuator.kubernetes.context;
+        if (!kc)
+            kc = "";
+        if (!ctx)
+            ctx = "";
+        if (!kc[0] && ctx[0]) {
+            ss_errf(err, errlen, "cluster \"%s\": a Kubernetes context (\"%s\") needs a kubeconfig "
+                    "(in-cluster credentials have no contexts)", cl->name, ctx);
+            goto fail;
+        }
+        char why[900];
+        t->api = source_for(b, kc, ctx, why, sizeof why);
+        if (!t->api) {
+            ss_errf(err, errlen, "cluster \"%s\": %s", cl->name, why[0] ? why : "out of memory");
+            goto fail;
+        }
+        t->ns = tc->namespace_;
+        t->cluster = cl->name;
+        t->served = 1;
+    }
+    uv_timer_init(loop, &b->timer);
+    b->timer.data = b;
+    return b;
+fail:
+    free_parts(b);
+    free(b);
+    return NULL;
+}
+
+int ss_k8s_backend_serves(const ss_k8s_backend *b, size_t cluster)
+{
+    return b && cluster < b->ntargets && b->targets[cluster].served;
+}
+
+/* ---- operations: bookkeeping ---------------------------------------------------- */
+
+static void op_free(op *o)
+{
+    for (size_t i = 0; i < o->nvictims; i++)
+        free(o->victims[i]);
+    free(o->victims);
+    free(o->decision);
+    ss_k8s_pod_list_free(o->pods);
+    if (o->have_plan)
+        ss_k8s_plan_free(&o->plan);
+    free(o->calls);
+    free(o->slots);
+    free(o);
+}
+
+static void op_unlink(op *o)
+{
+    ss_k8s_backend *b = o->b;
+    if (o->prev)
+        o->prev->next = o->next;
+    else if (b->ops == o)
+        b->ops = o->next;
+    if (o->next)
+        o->next->prev = o->prev;
+    o->prev = o->next = NULL;
+    if (o->t->busy == o)
+        o->t->busy = NULL;
+}
+
+static void appendf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void appendf(char *buf, size_t len, const char *fmt, ...)
+{
+    size_t l = strlen(buf);
+    if (l + 1 >= len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + l, len - l, fmt, ap);
+    va_end(ap);
+}
+
+static void summarize(op *o)
+{
+    ss_k8s_outcome *out = &o->out;
+    char *s = out->summary;
+    size_t n = sizeof out->summary;
+    s[0] = '\0';
+    appendf(s, n, "%s%s/%s in %s", out->dry_run ? "dry run: " : "",
+            ss_k8s_kind_name(o->t->kind), o->t->name, o->t->ns);
+    if (o->read_only) {
+        if (out->code == SS_K8S_FAILED)
+            appendf(s, n, ": %s", out->error);
+        else
+            appendf(s, n, ": %d replicas", out->replicas_before);
+        return;
+    }
+    switch (out->code) {
+    case SS_K8S_FAILED:
+        appendf(s, n, ": failed to set %d", o->desired);
+        if (out->replicas_before >= 0)
+            appendf(s, n, " (was %d)", out->replicas_before);
+        appendf(s, n, ": %s", out->error);
+        break;
+    case SS_K8S_HELD:
+        appendf(s, n, " held at %d (asked %d): %s", out->replicas_before, o->desired, out->reason);
+        break;
+    default:
+        if (out->replicas_before == out->replicas_after)
+            appendf(s, n, " already %d", out->replicas_after);
+        else
+            appendf(s, n, " %d -> %d%s", out->replicas_before, out->replicas_after,
+                    out->dry_run ? " validated by the API server, nothing changed" : "");
+        if (out->code == SS_K8S_PARTIAL)
+            appendf(s, n, " (asked %d): %s", o->desired, out->reason);
+    }
+    if (out->nremoved) {
+        appendf(s, n, "; removed");
+        for (size_t i = 0; i < out->nremoved; i++) {
+            const ss_k8s_pod_note *p = &out->removed[i];
+            appendf(s, n, "%s %s (%s%s)", i ? "," : "", p->name, p->ip[0] ? p->ip : "no IP",
+                    p->victim ? ", idle" : p->empty ? ", no worker" : ", NOT a victim");
+        }
+    }
+    if (out->nremoved_other)
+        appendf(s, n, "; the controller removed %zu pod(s) that were not victims (another writer "
+                "scaled, or the controller did not honour pod-deletion-cost)", out->nremoved_other);
+    if (out->nkept) {
+        appendf(s, n, "; victim%s kept:", out->nkept > 1 ? "s" : "");
+        for (size_t i = 0; i < out->nkept; i++)
+            appendf(s, n, "%s %s (%s)", i ? "," : "", out->kept[i].name, out->kept[i].ip);
+    }
+    if ((out->code == SS_K8S_APPLIED || out->code == SS_K8S_PARTIAL) && out->replicas_after >= 0 &&
+        out->replicas_after < out->replicas_before && !out->dry_run && !o->blind && !out->confirmed)
+        appendf(s, n, "; the removals were not seen within %lld ms",
+                (long long)o->b->opts.confirm_timeout_ms);
+    if (o->have_plan && o->plan.nunmapped)
+        appendf(s, n, "; %zu victim(s) had no pod", o->plan.nunmapped);
+    if (out->conflicts)
+        appendf(s, n, "; %d conflict(s) (409) re-read and retried", out->conflicts);
+}
+
+static void finish(op *o, ss_k8s_code code)
+{
+    o->out.code = code;
+    if (code == SS_K8S_HELD)   /* nothing was written: the size is what was read */
+        o->out.replicas_after = o->scale.spec_replicas;
+    o->out.total_ms = (ss_mono_us() - o->t0_us) / 1000;
+    summarize(o);
+    if (!o->read_only) {
+        ss_log(code == SS_K8S_FAILED || o->out.nremoved_other ? SS_LOG_WARN : SS_LOG_INFO,
+               "k8s: cluster %s: %s", o->t->cluster, o->out.summary);
+    }
+    op_unlink(o);
+    o->cb(&o->out, o->arg);
+    op_free(o);
+}
+
+static void fail(op *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(op *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(o->out.error, sizeof o->out.error, fmt, ap);
+    va_end(ap);
+    finish(o, SS_K8S_FAILED);
+}
+
+static int calls_reserve(op *o, size_t n)
+{
+    free(o->calls);
+    free(o->slots);
+    o->calls = calloc(n ? n : 1, sizeof *o->calls);
+    o->slots = calloc(n ? n : 1, sizeof *o->slots);
+    o->ncalls = 0;
+    o->pending = 0;
+    if (!o->calls || !o->slots)
+        return -ENOMEM;
+    for (size_t i = 0; i < (n ? n : 1); i++)
+        o->slots[i] = (slot){ o, i };
+    o->ncalls = n ? n : 1;
+    return 0;
+}
+
+/* The op of a finished call, its slot cleared. */
+static op *slot_done(void *arg)
+{
+    slot *sl = arg;
+    sl->o->calls[sl->i] = NULL;
+    return sl->o;
+}
+
+/* ---- operations: the steps ------------------------------------------------------- */
+
+static void start_read(op *o);
+static void start_list(op *o);
+static void start_write(op *o);
+static void start_unmark(op *o, ss_k8s_code code);
+static void arm_timer(ss_k8s_backend *b);
+
+static void on_put(const ss_k8s_result *r, const ss_k8s_scale *scale, void *arg)
+{
+    op *o = slot_done(arg);
+    if (r->transport == SS_HTTP_RES_CANCELLED) {
+        fail(o, "cancelled");
+        return;
+    }
+    if (r->status == 409) {
+        /* Someone wrote first (or the workload was re-created): re-read and
+         * decide again from what is there now. */
+        if (++o->out.conflicts > o->b->opts.max_conflicts) {
+            if (o->have_plan && o->plan.nmark && !o->dry_run) {
+                snprintf(o->out.error, sizeof o->out.error, "%d conflicts in a row (409): %s",
+                         o->out.conflicts, r->st.message);
+                start_unmark(o, SS_K8S_FAILED);
+                return;
+            }
+            fail(o, "%d conflicts in a row (409): %s", o->out.conflicts, r->st.message);
+            return;
+        }
+        ss_debug("k8s: cluster %s: 409 on the scale write; re-reading", o->t->cluster);
+        start_read(o);
+        return;
+    }
+    if (!r->ok) {
+        snprintf(o->out.error, sizeof o->out.error, "%s", r->error);
+        if (o->have_plan && o->plan.nmark && !o->dry_run) {
+            start_unmark(o, SS_K8S_FAILED);   /* the marks must not outlive the attempt */
+            return;
+        }
+        finish(o, SS_K8S_FAILED);
+        return;
+    }
+    o->out.write_ms = (ss_mono_us() - o->t0_us) / 1000;
+    o->out.replicas_after = scale ? scale->spec_replicas : o->target;
+    ss_k8s_code code = o->target == o->desired ? SS_K8S_APPLIED : SS_K8S_PARTIAL;
+    if (o->dry_run || o->target >= o->scale.spec_replicas || o->blind) {
+        finish(o, code);
+        return;
+    }
+    /* Scale-in: watch the controller act, then say which pods went. */
+    o->final_code = code;
+    o->state = ST_WAIT;
+    o->poll_ms = CONFIRM_FIRST_MS;
+    o->confirm_deadline_us = ss_mono_us() + o->b->opts.confirm_timeout_ms * 1000;
+    o->due_us = ss_mono_us() + o->poll_ms * 1000;
+    arm_timer(o->b);
+}
+
+static void start_write(op *o)
+{
+    char err[512];
+    o->state = ST_WRITE;
+    if (calls_reserve(o, 1) != 0) {
+        fail(o, "out of memory");
+        return;
+    }
+    int rc = ss_k8s_put_scale(o->t->api, o->t->kind, &o->scale, o->target, o->dry_run, on_put,
+                              &o->slots[0], &o->calls[0], err, sizeof err);
+    if (rc)
+        fail(o, "%s", err[0] ? err : strerror(-rc));
+}
+
+/* Patches ran in parallel; the last one to answer moves on. */
+static void patches_done(op *o);
+
+static void on_patch(const ss_k8s_result *r, void *arg)
+{
+    op *o = slot_done(arg);
+    if (!r->ok && !o->patch_err[0])
+        snprintf(o->patch_err, sizeof o->patch_err, "%s", r->error);
+    if (--o->pending == 0)
+        patches_done(o);
+}
+
+static void patches_done(op *o)
+{
+    if (o->state == ST_UNMARK) {
+        if (o->patch_err[0])
+            ss_warn("k8s: cluster %s: could not undo a victim mark: %s", o->t->cluster, o->patch_err);
+        if (o->final_code == SS_K8S_FAILED && !o->out.error[0])
+            snprintf(o->out.error, sizeof o->out.error, "%s", o->patch_err);
+        finish(o, o->final_code);
+        return;
+    }
+    if (o->target == o->scale.spec_replicas) {   /* a hold: only unmarking was to be done */
+        if (o->patch_err[0])
+            ss_warn("k8s: cluster %s: could not undo a victim mark: %s", o->t->cluster,
+                    o->patch_err);
+        finish(o, SS_K8S_HELD);
+        return;
+    }
+    if (o->patch_err[0]) {   /* a mark failed (403 on patch pods?): do not shrink */
+        fail(o, "%s", o->patch_err);
+        return;
+    }
+    start_write(o);
+}
+
+static int pod_is_marked_by(const ss_k8s_pod *p, const char *decision)
+{
+    return p->mark && p->has_cost && p->cost == SS_K8S_VICTIM_COST &&
+           strcmp(p->mark, decision ? decision : "") == 0;
+}
+
+/* Marks the plan's victims and unmarks the rest (plan.unmark), then writes. */
+static void start_marks(op *o)
+{
+    const ss_k8s_plan *p = &o->plan;
+    o->state = ST_MARK;
+    o->patch_err[0] = '\0';
+    size_t n = p->nmark + p->nunmark;
+    if (calls_reserve(o, n) != 0) {
+        fail(o, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int mark = i < p->nmark;
+        const ss_k8s_pod *pod = &o->pods->items[mark ? p->mark[i] : p->unmark[i - p->nmark]];
+        if (mark && pod_is_marked_by(pod, o->decision))
+            continue;   /* marked already, by this decision (a retry after a 409) */
+        char *patch = mark ? ss_k8s_mark_patch(pod, o->decision) : ss_k8s_unmark_patch(pod);
+        char err[512] = "";
+        int rc = patch ? ss_k8s_patch_pod(o->t->api, o->t->ns, pod->name, patch, o->dry_run,
+                                          on_patch, &o->slots[i], &o->calls[i], err, sizeof err)
+                       : -ENOMEM;
+        free(patch);
+        if (rc) {
+            if (!o->patch_err[0])
+                snprintf(o->patch_err, sizeof o->patch_err, "PATCH pod %s: %s", pod->name,
+                         err[0] ? err : strerror(-rc));
+            break;
+        }
+        o->pending++;
+    }
+    /* Callbacks never run inside the start calls: with nothing in flight, go on now. */
+    if (o->pending == 0)
+        patches_done(o);
+}
+
+/* After a scale-in (or a failure), victims that are still there lose the mark. */
+static void start_unmark(op *o, ss_k8s_code code)
+{
+    o->final_code = code;
+    o->state = ST_UNMARK;
+    o->patch_err[0] = '\0';
+    if (o->dry_run || !o->have_plan || !o->pods) {
+        finish(o, code);
+        return;
+    }
+    size_t n = o->plan.nmark;
+    if (calls_reserve(o, n) != 0) {
+        finish(o, code);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const ss_k8s_pod *pod = &o->pods->items[o->plan.mark[i]];
+        int still = 0;
+        for (size_t k = 0; k < o->out.nkept; k++)
+            still |= strcmp(o->out.kept[k].name, pod->name) == 0;
+        if (code != SS_K8S_FAILED && !still)
+            continue;
+        /* Give back what the pod had before we marked it: its own cost
+         * (kept under the prior annotation if an earlier decision marked it). */
+        ss_k8s_pod before = *pod;
+        before.prior_cost = pod->mark ? pod->prior_cost : pod->cost_text;
+        char *patch = ss_k8s_unmark_patch(&before);
+        char err[512];
+        if (patch && ss_k8s_patch_pod(o->t->api, o->t->ns, pod->name, patch, 0, on_patch,
+                                      &o->slots[i], &o->calls[i], err, sizeof err) == 0)
+            o->pending++;
+        free(patch);
+    }
+    if (o->pending == 0)
+        patches_done(o);
+}
+
+static void on_pods(const ss_k8s_result *r, ss_k8s_pod_list *pods, void *arg)
+{
+    op *o = slot_done(arg);
+    if (!r->ok) {
+        ss_k8s_pod_list_free(pods);
+        if (r->transport == SS_HTTP_RES_CANCELLED)
+            fail(o, "cancelled");
+        else
+            fail(o, "%s", r->error);
+        return;
+    }
+    ss_k8s_pod_list_free(o->pods);
+    o->pods = pods;
+    if (o->have_plan)
+        ss_k8s_plan_free(&o->plan);
+    o->have_plan = 0;
+    ss_k8s_plan_in in = {
+        .kind = o->t->kind,
+        .name = o->t->name,
+        .owner_uid = o->t->kind == SS_K8S_DEPLOYMENT ? NULL : o->scale.uid,
+        .replicas = o->scale.spec_replicas,
+        .desired = o->desired,
+        .pods = pods,
+        .victims = (const char *const *)o->victims,
+        .nvictims = o->nvictims,
+    };
+    if (ss_k8s_plan_scale_in(&in, &o->plan) != 0) {
+        fail(o, "out of memory planning the scale-in");
+        return;
+    }
+    o->have_plan = 1;
+    o->target = o->plan.target;
+    o->out.target = o->target;
+    if (o->plan.reason[0])
+        snprintf(o->out.reason, sizeof o->out.reason, "%s", o->plan.reason);
+    if (o->target == o->scale.spec_replicas) {
+        /* Hold: nothing is written, but stale marks of earlier decisions go. */
+        o->plan.nmark = 0;
+        if (o->plan.nunmark && !o->dry_run) {
+            start_marks(o);   /* unmarks only; ends HELD */
+            return;
+        }
+        finish(o, SS_K8S_HELD);
+        return;
+    }
+    start_marks(o);
+}
+
+static void start_list(op *o)
+{
+    char err[512];
+    o->state = ST_LIST;
+    if (calls_reserve(o, 1) != 0) {
+        fail(o, "out of memory");
+        return;
+    }
+    int rc = ss_k8s_list_pods(o->t->api, o->t->ns, o->scale.selector, on_pods, &o->slots[0],
+                              &o->calls[0], err, sizeof err);
+    if (rc)
+        fail(o, "%s", err[0] ? err : strerror(-rc));
+}
+
+static void on_read(const ss_k8s_result *r, const ss_k8s_scale *scale, void *arg)
+{
+    op *o = slot_done(arg);
+    if (!r->ok) {
+        fail(o, "%s", r->transport == SS_HTTP_RES_CANCELLED ? "cancelled" : r->error);
+        return;
+    }
+    o->scale = *scale;
+    if (o->out.replicas_before < 0)
+        o->out.replicas_before = scale->spec_replicas;
+    if (o->read_only) {
+        o->out.replicas_after = scale->spec_replicas;
+        finish(o, SS_K8S_APPLIED);
+        return;
+    }
+    int cur = scale->spec_replicas;
+    if (o->desired == cur) {
+        o->out.replicas_after = cur;
+        o->out.target = cur;
+        finish(o, SS_K8S_APPLIED);
+        return;
+    }
+    if (o->desired > cur || o->blind) {   /* growing adds pods: nothing to choose */
+        o->target = o->desired;
+        o->out.target = o->desired;
+        start_write(o);
+        return;
+    }
+    if (!scale->selector[0]) {
+        fail(o, "the Scale of %s/%s has no status.selector: its pods cannot be found",
+             ss_k8s_kind_name(o->t->kind), o->t->name);
+        return;
+    }
+    start_list(o);
+}
+
+static void start_read(op *o)
+{
+    char err[512];
+    o->state = ST_READ;
+    if (calls_reserve(o, 1) != 0) {
+        fail(o, "out of memory");
+        return;
+    }
+    int rc = ss_k8s_get_scale(o->t->api, o->t->ns, o->t->kind, o->t->name, on_read,
+                              &o->slots[0], &o->calls[0], err, sizeof err);
+    if (rc)
+        fail(o, "%s", err[0] ? err : strerror(-rc));
+}
+
+/* The first step, which must not call back inside resize or read: a
+ * failure to start waits for the timer. */
+static void start_first(op *o)
+{
+    char err[512];
+    o->state = ST_READ;
+    if (calls_reserve(o, 1) != 0 ||
+        ss_k8s_get_scale(o->t->api, o->t->ns, o->t->kind, o->t->name, on_read, &o->slots[0],
+                         &o->calls[0], err, sizeof err) != 0) {
+        snprintf(o->out.error, sizeof o->out.error, "%s", o->calls ? err : "out of memory");
+        o->state = ST_FAIL_SOON;
+        o->due_us = 0;
+        arm_timer(o->b);
+    }
+}
+
+/* ---- confirmation: which pods went ----------------------------------------------- */
+
+static int live_in(const op *o, const ss_k8s_pod_list *now, const ss_k8s_pod *p)
+{
+    for (size_t i = 0; i < now->n; i++) {
+        const ss_k8s_pod *q = &now->items[i];
+        if (strcmp(q->uid, p->uid) == 0)
+            return !q->terminating && q->phase != SS_K8S_PHASE_SUCCEEDED &&
+                   q->phase != SS_K8S_PHASE_FAILED;
+    }
+    return 0;
+}
+
+static size_t count_live(const op *o, const ss_k8s_pod_list *now)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < now->n; i++) {
+        const ss_k8s_pod *q = &now->items[i];
+        if (q->terminating || q->phase == SS_K8S_PHASE_SUCCEEDED || q->phase == SS_K8S_PHASE_FAILED)
+            continue;
+        if (o->t->kind != SS_K8S_DEPLOYMENT && o->scale.uid[0] &&
+            strcmp(q->owner_uid, o->scale.uid) != 0)
+            continue;
+        n++;
+    }
+    return n;
+}
+
+static void note(ss_k8s_pod_note *n, const ss_k8s_pod *p, ss_k8s_pod_role role)
+{
+    ss_strlcpy(n->name, p->name, sizeof n->name);
+    ss_strlcpy(n->ip, p->pod_ip, sizeof n->ip);
+    n->victim = role == SS_K8S_POD_VICTIM;
+    n->empty = role == SS_K8S_POD_EMPTY;
+}
+
+static void on_confirm_pods(const ss_k8s_result *r, ss_k8s_pod_list *now, void *arg)
+{
+    op *o = slot_done(arg);
+    if (r->transport == SS_HTTP_RES_CANCELLED) {
+        ss_k8s_pod_list_free(now);
+        fail(o, "cancelled");
+        return;
+    }
+    int64_t t = ss_mono_us();
+    int done = now && (int)count_live(o, now) <= o->target;
+    if (!done && t < o->confirm_deadline_us) {
+        ss_k8s_pod_list_free(now);
+        o->state = ST_WAIT;
+        o->poll_ms = o->poll_ms * 2 > CONFIRM_MAX_MS ? CONFIRM_MAX_MS : o->poll_ms * 2;
+        o->due_us = t + o->poll_ms * 1000;
+        arm_timer(o->b);
+        return;
+    }
+    o->out.confirmed = done;
+    if (now) {
+        for (size_t i = 0; i < o->pods->n; i++) {
+            const ss_k8s_pod *p = &o->pods->items[i];
+            ss_k8s_pod_role role = o->plan.role[i];
+            if (role == SS_K8S_POD_GONE || live_in(o, now, p))
+                continue;
+            if (o->out.nremoved < SS_K8S_MAX_NOTES)
+                note(&o->out.removed[o->out.nremoved++], p, role);
+            if (role == SS_K8S_POD_OTHER)
+                o->out.nremoved_other++;
+        }
+        for (size_t m = 0; m < o->plan.nmark; m++) {
+            const ss_k8s_pod *p = &o->pods->items[o->plan.mark[m]];
+            if (live_in(o, now, p) && o->out.nkept < SS_K8S_MAX_NOTES)
+                note(&o->out.kept[o->out.nkept++], p, SS_K8S_POD_VICTIM);
+        }
+    } else if (!r->ok) {
+        ss_warn("k8s: cluster %s: cannot list pods to confirm the scale-in: %s", o->t->cluster,
+                r->error);
+    }
+    ss_k8s_pod_list_free(now);
+    start_unmark(o, o->final_code);
+}
+
+static void start_confirm(op *o)
+{
+    char err[512];
+    o->state = ST_CONFIRM;
+    if (calls_reserve(o, 1) != 0) {
+        start_unmark(o, o->final_code);
+        return;
+    }
+    int rc = ss_k8s_list_pods(o->t->api, o->t->ns, o->scale.selector, on_confirm_pods,
+                              &o->slots[0], &o->calls[0], err, sizeof err);
+    if (rc) {
+        ss_warn("k8s: cluster %s: cannot confirm the scale-in: %s", o->t->cluster, err);
+        start_unmark(o, o->final_code);
+    }
+}
+
+static void on_timer(uv_timer_t *h)
+{
+    ss_k8s_backend *b = h->data;
+    int64_t now = ss_mono_us();
+    /* A step may finish its op (and free it): restart the scan after each. */
+    for (int again = 1; again;) {
+        again = 0;
+        for (op *o = b->ops; o; o = o->next) {
+            if (o->state == ST_FAIL_SOON) {
+                finish(o, SS_K8S_FAILED);
+                again = 1;
+                break;
+            }
+            if (o->state == ST_WAIT && o->due_us <= now) {
+                start_confirm(o);
+                again = 1;
+                break;
+            }
+        }
+    }
+    arm_timer(b);
+}
+
+static void arm_timer(ss_k8s_backend *b)
+{
+    if (b->closing)
+        return;
+    int64_t first = -1;
+    for (op *o = b->ops; o; o = o->next)
+        if ((o->state == ST_WAIT || o->state == ST_FAIL_SOON) && (first < 0 || o->due_us < first))
+            first = o->due_us;
+    if (first < 0) {
+        uv_timer_stop(&b->timer);
+        return;
+    }
+    int64_t ms = (first - ss_mono_us() + 999) / 1000;
+    uv_update_time(b->loop);
+    uv_timer_start(&b->timer, on_timer, ms > 0 ? (uint64_t)ms : 0, 0);
+}
+
+/* ---- public ---------------------------------------------------------------------- */
+
+static op *op_new(ss_k8s_backend *b, size_t cluster, ss_k8s_outcome_fn cb, void *arg, int *rc)
+{
+    *rc = 0;
+    if (!b || !cb || b->closing) {
+        *rc = b && b->closing ? -ESHUTDOWN : -EINVAL;
+        return NULL;
+    }
+    if (!ss_k8s_backend_serves(b, cluster)) {
+        *rc = -ENOENT;
+        return NULL;
+    }
+    target *t = &b->targets[cluster];
+    if (t->busy) {
+        *rc = -EBUSY;
+        return NULL;
+    }
+    op *o = calloc(1, sizeof *o);
+    if (!o) {
+        *rc = -ENOMEM;
+        return NULL;
+    }
+    o->b = b;
+    o->t = t;
+    o->cb = cb;
+    o->arg = arg;
+    o->t0_us = ss_mono_us();
+    o->out.replicas_before = o->out.replicas_after = o->out.target = -1;
+    o->out.write_ms = -1;
+    return o;
+}
+
+static void op_link(op *o)
+{
+    ss_k8s_backend *b = o->b;
+    o->next = b->ops;
+    if (b->ops)
+        b->ops->prev = o;
+    b->ops = o;
+    o->t->busy = o;
+}
+
+int ss_k8s_backend_read(ss_k8s_backend *b, size_t cluster, ss_k8s_outcome_fn cb, void *arg)
+{
+    int rc;
+    op *o = op_new(b, cluster, cb, arg, &rc);
+    if (!o)
+        return rc;
+    o->read_only = 1;
+    op_link(o);
+    start_first(o);
+    return 0;
+}
+
+int ss_k8s_backend_resize(ss_k8s_backend *b, size_t cluster, const ss_k8s_request *req,
+                          ss_k8s_outcome_fn cb, void *arg)
+{
+    int rc;
+    if (!req || req->desired < 0 || (req->nvictims && !req->victims))
+        return -EINVAL;
+    op *o = op_new(b, cluster, cb, arg, &rc);
+    if (!o)
+        return rc;
+    o->desired = req->desired;
+    o->dry_run = req->dry_run;
+    o->blind = req->blind;
+    o->out.dry_run = req->dry_run;
+    o->decision = strdup(req->decision ? req->decision : "");
+    o->victims = calloc(req->nvictims ? req->nvictims : 1, sizeof *o->victims);
+    if (!o->decision || !o->victims) {
+        op_free(o);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < req->nvictims; i++, o->nvictims++)
+        if (!(o->victims[i] = strdup(req->victims[i] ? req->victims[i] : ""))) {
+            op_free(o);
+            return -ENOMEM;
+        }
+    op_link(o);
+    start_first(o);
+    return 0;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    ss_k8s_backend *b = h->data;
+    void (*done)(void *) = b->done;
+    void *arg = b->done_arg;
+    free_parts(b);
+    free(b);
+    if (done)
+        done(arg);
+}
+
+void ss_k8s_backend_close(ss_k8s_backend *b, void (*done)(void *arg), void *arg)
+{
+    if (!b || b->closing)
+        return;
+    b->closing = 1;
+    b->done = done;
+    b->done_arg = arg;
+    /* Cancelling a call runs its callback, which finishes the op (cancelled). */
+    while (b->ops) {
+        op *o = b->ops;
+        /* b->ops == o first: a cancelled call may have finished (freed) o. */
+        for (size_t i = 0; b->ops == o && i < o->ncalls; i++)
+            if (o->calls[i])
+                ss_k8s_call_cancel(o->calls[i]);
+        if (b->ops == o)   /* nothing was in flight (waiting on the timer) */
+            fail(o, "cancelled");
+    }
+    uv_close((uv_handle_t *)&b->timer, on_closed);
+}
