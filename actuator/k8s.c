@@ -91,6 +91,7 @@ struct op {
     ss_k8s_pod_list *pods;        /* the pods the plan was made from */
     ss_k8s_plan plan;
     int have_plan;
+    int planned_replicas;         /* spec.replicas the plan was made for */
     int target;
     ss_k8s_call **calls;          /* in flight (patches run in parallel); NULL when done */
     slot *slots;
@@ -644,6 +645,7 @@ static void on_pods(const ss_k8s_result *r, ss_k8s_pod_list *pods, void *arg)
         return;
     }
     o->have_plan = 1;
+    o->planned_replicas = o->scale.spec_replicas;
     o->target = o->plan.target;
     o->out.target = o->target;
     if (o->plan.reason[0])
@@ -700,6 +702,14 @@ static void on_read(const ss_k8s_result *r, const ss_k8s_scale *scale, void *arg
     if (o->desired > cur || o->blind) {   /* growing adds pods: nothing to choose */
         o->target = o->desired;
         o->out.target = o->desired;
+        start_write(o);
+        return;
+    }
+    /* After a 409 that changed only the resourceVersion (a label, an annotation,
+     * the status), the plan stands: write again at once. A changed size means
+     * other pods may go: plan again. */
+    if (o->have_plan && o->out.conflicts && cur == o->planned_replicas &&
+        o->target < cur && o->target >= o->desired) {
         start_write(o);
         return;
     }

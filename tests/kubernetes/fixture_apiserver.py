@@ -17,7 +17,8 @@ Control, not authenticated, under /_fixture/:
                             "pods": [{"name":..., "ip":..., "cost": "5"?}]}}, "ignore_cost": false}
   POST /_fixture/script    [{"method": "GET", "path_contains": "/scale", "status": 429,
                              "headers": {"Retry-After": "1"}, "body": {...}, "times": 2,
-                             "hang": false, "write_file": [PATH, TEXT]}]   (appended, first match wins)
+                             "hang": false, "write_file": [PATH, TEXT], "world": {...}}]
+                           (appended, first match wins; "world" replaces the world as it answers)
   POST /_fixture/tokens    ["token", ...]   accepted bearer tokens ([] = any)
   GET  /_fixture/requests  every request so far (method, path, query, headers, body, t)
   POST /_fixture/reset     forget requests and script
@@ -152,6 +153,9 @@ class Handler(BaseHTTPRequestHandler):
                 rule = r
                 break
             tokens = list(STATE["tokens"])
+        if rule and "world" in rule:   # another writer changed things as we answer
+            with LOCK:
+                STATE["world"] = rule["world"]
         if rule and rule.get("write_file"):
             path, text = rule["write_file"]
             with open(path + ".tmp", "w") as f:

@@ -627,7 +627,40 @@ static void test_backend_conflict(void **state)
     json_t *r = requests(&good);
     char s[2048];
     shape(r, s, sizeof s);
-    /* read, list, mark, write (409); read, list again, (marked already), write; confirm */
+    /* read, list, mark, write (409); read (same size: the plan stands), write; confirm */
+    assert_string_equal(s, "GET w/scale; GET ns/pods; PATCH pods/w-b; PUT w/scale; GET w/scale; "
+                           "PUT w/scale; GET ns/pods");
+    json_decref(r);
+    /* A 409 that came with a new size: planned again from a fresh list. */
+    ctl_do(&good, "/_fixture/reset", "null");
+    ctl_do(&good, "/_fixture/world",
+           "{\"workloads\":{\"deployments/w\":{\"replicas\":4,\"pods\":["
+           "{\"name\":\"w-a\",\"ip\":\"10.0.0.1\"},{\"name\":\"w-b\",\"ip\":\"10.0.0.2\"},"
+           "{\"name\":\"w-c\",\"ip\":\"10.0.0.3\"},{\"name\":\"w-d\",\"ip\":\"10.0.0.4\"}]}}}");
+    /* Asked 4 -> 3 with victim w-b; the 409 comes from a writer that made it 5
+     * (the fixture switches to that world as it answers): the plan is redone
+     * against 5 and still removes only w-b. */
+    ctl_do(&good, "/_fixture/script",
+           "[{\"method\":\"PUT\",\"status\":409,\"reason\":\"Conflict\",\"world\":"
+           "{\"workloads\":{\"deployments/w\":{\"replicas\":5,\"pods\":["
+           "{\"name\":\"w-a\",\"ip\":\"10.0.0.1\"},{\"name\":\"w-b\",\"ip\":\"10.0.0.2\","
+           "\"annotations\":{\"controller.kubernetes.io/pod-deletion-cost\":\"-2147483648\","
+           "\"sparkscale.io/victim\":\"alpha 5/10\"}},"
+           "{\"name\":\"w-c\",\"ip\":\"10.0.0.3\"},{\"name\":\"w-d\",\"ip\":\"10.0.0.4\"},"
+           "{\"name\":\"w-e\",\"ip\":\"10.0.0.5\"}]}}}}]");
+    bk_open(&k, &good);
+    const char *vb[] = { "10.0.0.2" };
+    ss_k8s_request q = { .desired = 3, .victims = vb, .nvictims = 1, .decision = "alpha 5/10" };
+    assert_int_equal(ss_k8s_backend_resize(k.b, 0, &q, on_outcome, &k), 0);
+    while (!k.done)
+        uv_run(&k.loop, UV_RUN_ONCE);
+    assert_int_equal(k.out.code, SS_K8S_PARTIAL);   /* 5 -> 4: one idle worker, not two */
+    assert_int_equal(k.out.replicas_after, 4);
+    assert_int_equal(k.out.nremoved, 1);
+    assert_string_equal(k.out.removed[0].name, "w-b");
+    bk_close(&k);
+    r = requests(&good);
+    shape(r, s, sizeof s);
     assert_string_equal(s, "GET w/scale; GET ns/pods; PATCH pods/w-b; PUT w/scale; GET w/scale; "
                            "GET ns/pods; PUT w/scale; GET ns/pods");
     json_error_t je;
@@ -635,7 +668,7 @@ static void test_backend_conflict(void **state)
     json_t *ann = json_object_get(json_object_get(patch, "metadata"), "annotations");
     assert_string_equal(json_string_value(json_object_get(ann, "controller.kubernetes.io/pod-deletion-cost")),
                         "-2147483648");
-    assert_string_equal(json_string_value(json_object_get(ann, "sparkscale.io/victim")), "alpha 5/9");
+    assert_string_equal(json_string_value(json_object_get(ann, "sparkscale.io/victim")), "alpha 5/10");
     assert_string_equal(req_header(r, 2, "content-type"), "application/merge-patch+json");
     json_decref(patch);
     json_decref(r);
