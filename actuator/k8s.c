@@ -21,19 +21,28 @@
 
 #define CONFIRM_FIRST_MS 100
 #define CONFIRM_MAX_MS 1000
+#define SS_K8S_MAX_OPS_UNLIMITED 64   /* operations at once per server without a rate limit */
+
+typedef struct op op;
+
+/* One API server (by URL): its rate limiter and its operations. At most
+ * `cap` operations run their read-plan-write part at once; more wait in
+ * FIFO order, so each one's requests follow each other through the limiter
+ * instead of every decision's first request going before any second one
+ * (which would make every decision wait for all the others). */
+typedef struct server {
+    char *url;
+    ss_http_limiter *limiter;     /* NULL = no client-side limit */
+    int active, cap;
+    op *qhead, *qtail;
+} server;
 
 typedef struct source {           /* one credential source: kubeconfig+context, or in-cluster */
     char *kubeconfig;             /* "" = in-cluster */
     char *context;
     ss_k8s_api *api;
+    server *srv;
 } source;
-
-typedef struct server_limit {
-    char *server;
-    ss_http_limiter *limiter;
-} server_limit;
-
-typedef struct op op;
 
 typedef struct target {
     int served;
@@ -41,7 +50,8 @@ typedef struct target {
     const char *name;             /* into cfg */
     const char *ns;
     const char *cluster;
-    ss_k8s_api *api;              /* borrowed from sources */
+    ss_k8s_api *api;              /* borrowed from its source */
+    server *srv;
     op *busy;
 } target;
 
@@ -52,11 +62,11 @@ struct ss_k8s_backend {
     ss_k8s_backend_opts opts;
     target *targets;
     size_t ntargets;
-    source *sources;
+    source **sources;
     size_t nsources;
-    server_limit *limits;
-    size_t nlimits;
-    op *ops;                      /* every running operation */
+    server **servers;
+    size_t nservers;
+    op *ops;                      /* every operation, running or queued */
     uv_timer_t timer;             /* confirmation polls */
     int closing;
     void (*done)(void *);
@@ -64,6 +74,7 @@ struct ss_k8s_backend {
 };
 
 typedef enum op_state {
+    ST_QUEUED,                    /* waiting for a place among its server's operations */
     ST_READ, ST_LIST, ST_MARK, ST_WRITE, ST_WAIT, ST_CONFIRM, ST_UNMARK,
     ST_FAIL_SOON                  /* could not even start: fail from the timer, not inside the call */
 } op_state;
@@ -78,6 +89,8 @@ struct op {
     ss_k8s_backend *b;
     target *t;
     op *prev, *next;
+    op *qnext;                    /* its server's queue */
+    int holds_place;              /* counted in t->srv->active */
     op_state state;
     int read_only;
     int desired, dry_run, blind;
@@ -114,32 +127,40 @@ const char *ss_k8s_code_name(ss_k8s_code c)
 
 /* ---- set-up ------------------------------------------------------------------- */
 
-static ss_http_limiter *limiter_for(ss_k8s_backend *b, const char *server, double qps, int burst)
+static server *server_for(ss_k8s_backend *b, const char *url, double qps, int burst)
 {
-    for (size_t i = 0; i < b->nlimits; i++)
-        if (strcmp(b->limits[i].server, server) == 0)
-            return b->limits[i].limiter;
-    server_limit *l = realloc(b->limits, (b->nlimits + 1) * sizeof *l);
-    if (!l)
+    for (size_t i = 0; i < b->nservers; i++)
+        if (strcmp(b->servers[i]->url, url) == 0)
+            return b->servers[i];
+    server **arr = realloc(b->servers, (b->nservers + 1) * sizeof *arr);
+    if (!arr)
         return NULL;
-    b->limits = l;
-    l[b->nlimits].server = strdup(server);
-    l[b->nlimits].limiter = ss_http_limiter_create(qps, burst);
-    if (!l[b->nlimits].server || !l[b->nlimits].limiter) {
-        free(l[b->nlimits].server);
-        ss_http_limiter_release(l[b->nlimits].limiter);
+    b->servers = arr;
+    server *sv = calloc(1, sizeof *sv);
+    if (!sv)
+        return NULL;
+    sv->url = strdup(url);
+    sv->limiter = qps > 0 ? ss_http_limiter_create(qps, burst) : NULL;
+    /* As many operations as the bucket lets start at once; without a
+     * limit, a bound all the same. */
+    sv->cap = qps > 0 ? (burst > 0 ? burst : 1) : SS_K8S_MAX_OPS_UNLIMITED;
+    if (!sv->url || (qps > 0 && !sv->limiter)) {
+        free(sv->url);
+        ss_http_limiter_release(sv->limiter);
+        free(sv);
         return NULL;
     }
-    return l[b->nlimits++].limiter;
+    arr[b->nservers++] = sv;
+    return sv;
 }
 
-static ss_k8s_api *source_for(ss_k8s_backend *b, const char *kubeconfig, const char *context,
-                              char *err, size_t errlen)
+static source *source_for(ss_k8s_backend *b, const char *kubeconfig, const char *context,
+                          char *err, size_t errlen)
 {
     for (size_t i = 0; i < b->nsources; i++)
-        if (strcmp(b->sources[i].kubeconfig, kubeconfig) == 0 &&
-            strcmp(b->sources[i].context, context) == 0)
-            return b->sources[i].api;
+        if (strcmp(b->sources[i]->kubeconfig, kubeconfig) == 0 &&
+            strcmp(b->sources[i]->context, context) == 0)
+            return b->sources[i];
     ss_k8s_creds *creds = NULL;
     int rc;
     if (kubeconfig[0]) {
@@ -158,47 +179,47 @@ static ss_k8s_api *source_for(ss_k8s_backend *b, const char *kubeconfig, const c
                                               : cfg->actuator.call_timeout_ms,
         .max_attempts = b->opts.max_attempts ? b->opts.max_attempts : cfg->actuator.max_attempts,
     };
-    if (qps > 0 && !(ao.limiter = limiter_for(b, creds->server, qps,
-                                              cfg->actuator.kubernetes.burst))) {
+    server *sv = server_for(b, creds->server, qps, cfg->actuator.kubernetes.burst);
+    source *src = calloc(1, sizeof *src);
+    source **arr = realloc(b->sources, (b->nsources + 1) * sizeof *arr);
+    if (arr)
+        b->sources = arr;
+    if (!sv || !src || !arr) {
         ss_k8s_creds_free(creds);
+        free(src);
         ss_errf(err, errlen, "out of memory");
         return NULL;
     }
-    ss_k8s_api *api = ss_k8s_api_create(b->http, creds, &ao, err, errlen);
-    if (api)
+    ao.limiter = sv->limiter;
+    src->api = ss_k8s_api_create(b->http, creds, &ao, err, errlen);
+    if (src->api)
         ss_info("k8s: API server %s (%s)%s", creds->server, creds->origin,
                 qps > 0 ? "" : ", no client-side rate limit");
     ss_k8s_creds_free(creds);
-    if (!api)
+    src->kubeconfig = strdup(kubeconfig);
+    src->context = strdup(context);
+    src->srv = sv;
+    b->sources[b->nsources++] = src;   /* freed with the backend, whatever happens next */
+    if (!src->api || !src->kubeconfig || !src->context)
         return NULL;
-    source *s = realloc(b->sources, (b->nsources + 1) * sizeof *s);
-    if (!s) {
-        ss_k8s_api_release(api);
-        return NULL;
-    }
-    b->sources = s;
-    s[b->nsources].kubeconfig = strdup(kubeconfig);
-    s[b->nsources].context = strdup(context);
-    s[b->nsources].api = api;
-    b->nsources++;
-    if (!s[b->nsources - 1].kubeconfig || !s[b->nsources - 1].context)
-        return NULL;
-    return api;
+    return src;
 }
 
 static void free_parts(ss_k8s_backend *b)
 {
     for (size_t i = 0; i < b->nsources; i++) {
-        ss_k8s_api_release(b->sources[i].api);
-        free(b->sources[i].kubeconfig);
-        free(b->sources[i].context);
+        ss_k8s_api_release(b->sources[i]->api);
+        free(b->sources[i]->kubeconfig);
+        free(b->sources[i]->context);
+        free(b->sources[i]);
     }
     free(b->sources);
-    for (size_t i = 0; i < b->nlimits; i++) {
-        free(b->limits[i].server);
-        ss_http_limiter_release(b->limits[i].limiter);
+    for (size_t i = 0; i < b->nservers; i++) {
+        free(b->servers[i]->url);
+        ss_http_limiter_release(b->servers[i]->limiter);
+        free(b->servers[i]);
     }
-    free(b->limits);
+    free(b->servers);
     free(b->targets);
 }
 
@@ -253,12 +274,14 @@ ss_k8s_backend *ss_k8s_backend_create(uv_loop_t *loop, ss_http_client *http,
                     "(in-cluster credentials have no contexts)", cl->name, ctx);
             goto fail;
         }
-        char why[900];
-        t->api = source_for(b, kc, ctx, why, sizeof why);
-        if (!t->api) {
+        char why[900] = "";
+        source *src = source_for(b, kc, ctx, why, sizeof why);
+        if (!src) {
             ss_errf(err, errlen, "cluster \"%s\": %s", cl->name, why[0] ? why : "out of memory");
             goto fail;
         }
+        t->api = src->api;
+        t->srv = src->srv;
         t->ns = tc->namespace_;
         t->cluster = cl->name;
         t->served = 1;
@@ -379,8 +402,13 @@ static void summarize(op *o)
         appendf(s, n, "; %d conflict(s) (409) re-read and retried", out->conflicts);
 }
 
+static void leave_place(op *o);
+static void unqueue(op *o);
+
 static void finish(op *o, ss_k8s_code code)
 {
+    if (o->state == ST_QUEUED)
+        unqueue(o);
     o->out.code = code;
     if (code == SS_K8S_HELD)   /* nothing was written: the size is what was read */
         o->out.replicas_after = o->scale.spec_replicas;
@@ -391,6 +419,7 @@ static void finish(op *o, ss_k8s_code code)
                "k8s: cluster %s: %s", o->t->cluster, o->out.summary);
     }
     op_unlink(o);
+    leave_place(o);
     o->cb(&o->out, o->arg);
     op_free(o);
 }
@@ -477,7 +506,9 @@ static void on_put(const ss_k8s_result *r, const ss_k8s_scale *scale, void *arg)
         finish(o, code);
         return;
     }
-    /* Scale-in: watch the controller act, then say which pods went. */
+    /* Scale-in: watch the controller act, then say which pods went. The
+     * decision is written: the next one may start. */
+    leave_place(o);
     o->final_code = code;
     o->state = ST_WAIT;
     o->poll_ms = CONFIRM_FIRST_MS;
@@ -886,6 +917,59 @@ static void arm_timer(ss_k8s_backend *b)
     uv_timer_start(&b->timer, on_timer, ms > 0 ? (uint64_t)ms : 0, 0);
 }
 
+/* ---- per-server places ------------------------------------------------------------- */
+
+static void unqueue(op *o)
+{
+    server *sv = o->t->srv;
+    for (op **pp = &sv->qhead, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->qnext) {
+        if (*pp == o) {
+            *pp = o->qnext;
+            if (sv->qtail == o)
+                sv->qtail = prev;
+            o->qnext = NULL;
+            return;
+        }
+    }
+}
+
+static void admit(op *o)
+{
+    server *sv = o->t->srv;
+    if (sv->active < sv->cap) {
+        sv->active++;
+        o->holds_place = 1;
+        start_first(o);
+        return;
+    }
+    o->state = ST_QUEUED;
+    if (sv->qtail)
+        sv->qtail->qnext = o;
+    else
+        sv->qhead = o;
+    sv->qtail = o;
+}
+
+/* An operation is past its write (or done): the first queued one starts. */
+static void leave_place(op *o)
+{
+    if (!o->holds_place)
+        return;
+    server *sv = o->t->srv;
+    o->holds_place = 0;
+    sv->active--;
+    while (!o->b->closing && sv->active < sv->cap && sv->qhead) {
+        op *n = sv->qhead;
+        sv->qhead = n->qnext;
+        if (!sv->qhead)
+            sv->qtail = NULL;
+        n->qnext = NULL;
+        sv->active++;
+        n->holds_place = 1;
+        start_first(n);
+    }
+}
+
 /* ---- public ---------------------------------------------------------------------- */
 
 static op *op_new(ss_k8s_backend *b, size_t cluster, ss_k8s_outcome_fn cb, void *arg, int *rc)
@@ -937,7 +1021,7 @@ int ss_k8s_backend_read(ss_k8s_backend *b, size_t cluster, ss_k8s_outcome_fn cb,
         return rc;
     o->read_only = 1;
     op_link(o);
-    start_first(o);
+    admit(o);
     return 0;
 }
 
@@ -966,7 +1050,7 @@ int ss_k8s_backend_resize(ss_k8s_backend *b, size_t cluster, const ss_k8s_reques
             return -ENOMEM;
         }
     op_link(o);
-    start_first(o);
+    admit(o);
     return 0;
 }
 

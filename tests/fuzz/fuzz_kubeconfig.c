@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lib/k8s/creds.h"
 
@@ -29,7 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(memchr(err, '\0', sizeof err) != NULL && strncmp(err, "kubeconfig fuzz: ", 17) == 0);
         return 0;
     }
-    CHECK(c->server && (strncmp(c->server, "https://", 8) == 0 || strncmp(c->server, "http://", 7) == 0));
+    /* URL schemes are case-insensitive (RFC 3986 3.1). */
+    CHECK(c->server && (strncasecmp(c->server, "https://", 8) == 0 || strncasecmp(c->server, "http://", 7) == 0));
     CHECK(!(c->ca_file && c->ca_pem));
     CHECK(!(c->insecure_skip_verify && (c->ca_file || c->ca_pem)));
     CHECK(!(c->cert_file && c->cert_pem) && !(c->key_file && c->key_pem));

@@ -531,7 +531,7 @@ typedef struct bk {
     int done;
 } bk;
 
-static void bk_open(bk *k, fixture *fx)
+static void bk_open_with(bk *k, fixture *fx, const char *limits)
 {
     char kc[4096], ca[256], tok[256], yaml[8192], kcpath[256];
     path_of(ca, sizeof ca, "ca.crt");
@@ -544,11 +544,11 @@ static void bk_open(bk *k, fixture *fx)
     write_file("kubeconfig", kc);
     path_of(kcpath, sizeof kcpath, "kubeconfig");
     snprintf(yaml, sizeof yaml,
-             "actuator:\n  max_attempts: 2\n  kubernetes: { kubeconfig: %s }\n"
+             "actuator:\n  max_attempts: 2\n  kubernetes: { kubeconfig: %s%s }\n"
              "clusters:\n"
              "  - name: alpha\n    target: { kind: kubernetes, namespace: ns, workload: deployment/w }\n"
              "  - name: beta\n    target: { kind: kubernetes, namespace: ns, workload: statefulset/s }\n",
-             kcpath);
+             kcpath, limits);
     char err[1024];
     memset(k, 0, sizeof *k);
     if (ss_config_load_string(yaml, "test", &k->cfg, err, sizeof err) != 0)
@@ -559,6 +559,11 @@ static void bk_open(bk *k, fixture *fx)
     k->b = ss_k8s_backend_create(&k->loop, k->http, k->cfg, &bo, err, sizeof err);
     if (!k->b)
         fail_msg("backend: %s", err);
+}
+
+static void bk_open(bk *k, fixture *fx)
+{
+    bk_open_with(k, fx, "");
 }
 
 static void bk_close(bk *k)
@@ -766,6 +771,50 @@ static void test_backend_dry_run_and_hold(void **state)
     json_decref(after);
 }
 
+static void on_count(const ss_k8s_outcome *o, void *arg)
+{
+    bk *k = arg;
+    if (o->code == SS_K8S_APPLIED)
+        k->done++;
+}
+
+static void test_backend_one_server_queue(void **state)
+{
+    /* burst 1: one operation at a time per API server, in arrival order, so a
+     * decision's read and write are not separated by everyone else's reads. */
+    bk k;
+    bk_open_with(&k, &good, ", qps: 50, burst: 1");
+    ss_k8s_request up3 = { .desired = 4 }, up2 = { .desired = 5 };
+    assert_int_equal(ss_k8s_backend_resize(k.b, 0, &up3, on_count, &k), 0);
+    assert_int_equal(ss_k8s_backend_resize(k.b, 1, &up2, on_count, &k), 0);
+    while (k.done < 2)
+        uv_run(&k.loop, UV_RUN_ONCE);
+    json_t *r = requests(&good);
+    char s[2048];
+    shape(r, s, sizeof s);
+    assert_string_equal(s, "GET w/scale; PUT w/scale; GET s/scale; PUT s/scale");
+    json_decref(r);
+    /* Closing with one operation in flight (hanging) and one queued: both end, cancelled. */
+    ctl_do(&good, "/_fixture/script", "[{\"method\":\"GET\",\"hang\":true,\"hang_s\":3}]");
+    k.done = 0;
+    assert_int_equal(ss_k8s_backend_resize(k.b, 0, &up2, on_outcome, &k), 0);
+    assert_int_equal(ss_k8s_backend_resize(k.b, 1, &up3, on_outcome, &k), 0);
+    for (int i = 0; i < 20; i++)
+        uv_run(&k.loop, UV_RUN_NOWAIT), usleep(5000);
+    assert_int_equal(k.done, 0);
+    ss_k8s_backend_close(k.b, NULL, NULL);
+    assert_int_equal(k.done, 2);
+    assert_int_equal(k.out.code, SS_K8S_FAILED);
+    assert_non_null(strstr(k.out.error, "cancelled"));
+    ss_http_client_close(k.http, NULL, NULL);
+    assert_int_equal(uv_run(&k.loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&k.loop), 0);
+    ss_config_free(k.cfg);
+    r = requests(&good);
+    assert_int_equal(json_array_size(r), 5);   /* the queued one never sent anything */
+    json_decref(r);
+}
+
 static void test_backend_read_and_close(void **state)
 {
     bk k;
@@ -839,6 +888,7 @@ int main(void)
         cmocka_unit_test_setup(test_backend_old_controller, reset),
         cmocka_unit_test_setup(test_backend_forbidden_mark, reset),
         cmocka_unit_test_setup(test_backend_dry_run_and_hold, reset),
+        cmocka_unit_test_setup(test_backend_one_server_queue, reset),
         cmocka_unit_test_setup(test_backend_read_and_close, reset),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
