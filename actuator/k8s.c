@@ -396,8 +396,11 @@ static void summarize(op *o)
         out->replicas_after < out->replicas_before && !out->dry_run && !o->blind && !out->confirmed)
         appendf(s, n, "; the removals were not seen within %lld ms",
                 (long long)o->b->opts.confirm_timeout_ms);
-    if (o->have_plan && o->plan.nunmapped)
-        appendf(s, n, "; %zu victim(s) had no pod", o->plan.nunmapped);
+    if (out->nunmapped) {
+        appendf(s, n, "; no pod has the IP of victim%s", out->nunmapped > 1 ? "s" : "");
+        for (size_t i = 0; i < out->nunmapped; i++)
+            appendf(s, n, "%s %s", i ? "," : "", out->unmapped[i]);
+    }
     if (out->conflicts)
         appendf(s, n, "; %d conflict(s) (409) re-read and retried", out->conflicts);
 }
@@ -677,6 +680,16 @@ static void on_pods(const ss_k8s_result *r, ss_k8s_pod_list *pods, void *arg)
     }
     o->have_plan = 1;
     o->planned_replicas = o->scale.spec_replicas;
+    o->out.nunmapped = 0;
+    for (size_t v = 0; v < o->nvictims; v++) {
+        int found = 0;
+        for (size_t i = 0; i < pods->n && !found; i++)
+            found = o->plan.role[i] == SS_K8S_POD_VICTIM &&
+                    (strcmp(pods->items[i].pod_ip, o->victims[v]) == 0 ||
+                     strcmp(pods->items[i].pod_ip2, o->victims[v]) == 0);
+        if (!found && o->out.nunmapped < SS_K8S_MAX_NOTES)
+            ss_strlcpy(o->out.unmapped[o->out.nunmapped++], o->victims[v], sizeof o->out.unmapped[0]);
+    }
     o->target = o->plan.target;
     o->out.target = o->target;
     if (o->plan.reason[0])

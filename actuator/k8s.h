@@ -83,6 +83,8 @@ typedef struct ss_k8s_outcome {
     size_t nremoved_other;        /* of them, neither victim nor empty: NOT expected */
     ss_k8s_pod_note kept[SS_K8S_MAX_NOTES];      /* marked victims still there */
     size_t nkept;
+    char unmapped[SS_K8S_MAX_NOTES][64];         /* victim hosts that matched no pod */
+    size_t nunmapped;
     char reason[768];             /* PARTIAL/HELD: why */
     char error[1024];             /* FAILED: why (the API server's message when it sent one) */
     char summary[4096];           /* one line for logs and the audit record */

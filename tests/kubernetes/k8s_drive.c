@@ -57,6 +57,10 @@ static void on_outcome(const ss_k8s_outcome *o, void *arg)
                           "removed_other", (int)o->nremoved_other,
                           "kept", notes(o->kept, o->nkept), "reason", o->reason,
                           "error", o->error, "summary", o->summary);
+    json_t *un = json_array();
+    for (size_t i = 0; i < o->nunmapped; i++)
+        json_array_append_new(un, json_string(o->unmapped[i]));
+    json_object_set_new(j, "unmapped", un);
     char *s = json_dumps(j, JSON_COMPACT);
     printf("%s\n", s);
     fflush(stdout);
