@@ -13,9 +13,7 @@ const ss_backend_ops *ss_backend_for(ss_target_kind kind)
     case SS_TARGET_OSHINKO:
         return &ss_backend_oshinko;
     case SS_TARGET_KUBERNETES:
-        /* The Kubernetes backend (scale subresource + pod-deletion-cost)
-         * plugs in here with its own ss_backend_ops. */
-        return NULL;
+        return &ss_backend_kubernetes;   /* k8s.c */
     default:
         return NULL;
     }

@@ -94,12 +94,12 @@ struct ss_backend_ops {
     void (*destroy)(ss_backend *b, void (*closed)(void *arg), void *arg);
 };
 
-/* The backend for a target kind, or NULL (kind none, or a backend this
- * build lacks: Kubernetes lives in its own module, added as k8s.c). */
+/* The backend for a target kind, or NULL (kind none). */
 const ss_backend_ops *ss_backend_for(ss_target_kind kind);
 
 extern const ss_backend_ops ss_backend_exec;
 extern const ss_backend_ops ss_backend_oshinko;
+extern const ss_backend_ops ss_backend_kubernetes;
 
 /* Helpers for backends. */
 void ss_backend_result_init(ss_backend_result *r);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actuator/backend.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/base/str.h"
@@ -223,6 +224,57 @@ static void free_parts(ss_k8s_backend *b)
     free(b->targets);
 }
 
+int ss_k8s_backend_serve(ss_k8s_backend *b, size_t cluster, char *err, size_t errlen)
+{
+    if (!b || cluster >= b->ntargets) {
+        ss_errf(err, errlen, "no such cluster");
+        return -EINVAL;
+    }
+    const ss_config *cfg = b->cfg;
+    const ss_cluster_conf *cl = &cfg->clusters[cluster];
+    const ss_target_conf *tc = &cl->target;
+    target *t = &b->targets[cluster];
+    if (t->served)
+        return 0;
+    if (tc->kind != SS_TARGET_KUBERNETES) {
+        ss_errf(err, errlen, "cluster \"%s\": its target is not kind kubernetes", cl->name);
+        return -EINVAL;
+    }
+    if (ss_k8s_workload_parse(tc->workload, &t->kind, &t->name) != 0) {
+        ss_errf(err, errlen, "cluster \"%s\": target.workload \"%s\" is not kind/name", cl->name,
+                tc->workload);
+        return -EINVAL;
+    }
+    /* A cluster's own kubeconfig comes with its own context (or that file's
+     * current-context); a context alone picks one in the shared file. */
+    const char *kc = tc->kubeconfig && tc->kubeconfig[0] ? tc->kubeconfig
+                                                         : cfg->actuator.kubernetes.kubeconfig;
+    const char *ctx = tc->context && tc->context[0] ? tc->context
+                      : tc->kubeconfig && tc->kubeconfig[0] ? ""
+                      : cfg->actuator.kubernetes.context;
+    if (!kc)
+        kc = "";
+    if (!ctx)
+        ctx = "";
+    if (!kc[0] && ctx[0]) {
+        ss_errf(err, errlen, "cluster \"%s\": a Kubernetes context (\"%s\") needs a kubeconfig "
+                "(in-cluster credentials have no contexts)", cl->name, ctx);
+        return -EINVAL;
+    }
+    char why[900] = "";
+    source *src = source_for(b, kc, ctx, why, sizeof why);
+    if (!src) {
+        ss_errf(err, errlen, "cluster \"%s\": %s", cl->name, why[0] ? why : "out of memory");
+        return -EINVAL;
+    }
+    t->api = src->api;
+    t->srv = src->srv;
+    t->ns = tc->namespace_;
+    t->cluster = cl->name;
+    t->served = 1;
+    return 0;
+}
+
 ss_k8s_backend *ss_k8s_backend_create(uv_loop_t *loop, ss_http_client *http,
                                       const ss_config *cfg, const ss_k8s_backend_opts *opts,
                                       char *err, size_t errlen)
@@ -247,45 +299,10 @@ ss_k8s_backend *ss_k8s_backend_create(uv_loop_t *loop, ss_http_client *http,
     b->targets = calloc(b->ntargets ? b->ntargets : 1, sizeof *b->targets);
     if (!b->targets)
         goto fail;
-    for (size_t i = 0; i < cfg->nclusters; i++) {
-        const ss_cluster_conf *cl = &cfg->clusters[i];
-        const ss_target_conf *tc = &cl->target;
-        target *t = &b->targets[i];
-        if (tc->kind != SS_TARGET_KUBERNETES)
-            continue;
-        if (ss_k8s_workload_parse(tc->workload, &t->kind, &t->name) != 0) {
-            ss_errf(err, errlen, "cluster \"%s\": target.workload \"%s\" is not kind/name",
-                    cl->name, tc->workload);
+    for (size_t i = 0; !b->opts.lazy && i < cfg->nclusters; i++)
+        if (cfg->clusters[i].target.kind == SS_TARGET_KUBERNETES &&
+            ss_k8s_backend_serve(b, i, err, errlen) != 0)
             goto fail;
-        }
-        /* A cluster's own kubeconfig comes with its own context (or that
-         * file's current-context); a context alone picks one in the shared file. */
-        const char *kc = tc->kubeconfig && tc->kubeconfig[0] ? tc->kubeconfig
-                                                             : cfg->actuator.kubernetes.kubeconfig;
-        const char *ctx = tc->context && tc->context[0] ? tc->context
-                          : tc->kubeconfig && tc->kubeconfig[0] ? ""
-                          : cfg->actuator.kubernetes.context;
-        if (!kc)
-            kc = "";
-        if (!ctx)
-            ctx = "";
-        if (!kc[0] && ctx[0]) {
-            ss_errf(err, errlen, "cluster \"%s\": a Kubernetes context (\"%s\") needs a kubeconfig "
-                    "(in-cluster credentials have no contexts)", cl->name, ctx);
-            goto fail;
-        }
-        char why[900] = "";
-        source *src = source_for(b, kc, ctx, why, sizeof why);
-        if (!src) {
-            ss_errf(err, errlen, "cluster \"%s\": %s", cl->name, why[0] ? why : "out of memory");
-            goto fail;
-        }
-        t->api = src->api;
-        t->srv = src->srv;
-        t->ns = tc->namespace_;
-        t->cluster = cl->name;
-        t->served = 1;
-    }
     uv_timer_init(loop, &b->timer);
     b->timer.data = b;
     return b;
@@ -376,6 +393,11 @@ static void summarize(op *o)
         if (out->code == SS_K8S_PARTIAL)
             appendf(s, n, " (asked %d): %s", o->desired, out->reason);
     }
+    if (out->dry_run && out->nplanned && out->code != SS_K8S_HELD) {
+        appendf(s, n, "; would remove");
+        for (size_t i = 0; i < out->nplanned; i++)
+            appendf(s, n, "%s %s (%s)", i ? "," : "", out->planned[i].name, out->planned[i].ip);
+    }
     if (out->nremoved) {
         appendf(s, n, "; removed");
         for (size_t i = 0; i < out->nremoved; i++) {
@@ -413,6 +435,8 @@ static void finish(op *o, ss_k8s_code code)
     if (o->state == ST_QUEUED)
         unqueue(o);
     o->out.code = code;
+    if (code == SS_K8S_FAILED && !o->out.errnum)
+        o->out.errnum = -EIO;
     if (code == SS_K8S_HELD)   /* nothing was written: the size is what was read */
         o->out.replicas_after = o->scale.spec_replicas;
     o->out.total_ms = (ss_mono_us() - o->t0_us) / 1000;
@@ -427,9 +451,22 @@ static void finish(op *o, ss_k8s_code code)
     op_free(o);
 }
 
+/* The errno-style kind of a failed call: timeouts and cancellations are
+ * told apart from everything else (refused, 4xx, 5xx after the retries). */
+static int errnum_of(const ss_k8s_result *r)
+{
+    if (r->transport == SS_HTTP_RES_TIMEOUT)
+        return -ETIMEDOUT;
+    if (r->transport == SS_HTTP_RES_CANCELLED)
+        return -ECANCELED;
+    return -EIO;
+}
+
 static void fail(op *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void fail(op *o, const char *fmt, ...)
 {
+    if (!o->out.errnum)
+        o->out.errnum = strstr(fmt, "cancelled") ? -ECANCELED : -EIO;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(o->out.error, sizeof o->out.error, fmt, ap);
@@ -463,6 +500,7 @@ static op *slot_done(void *arg)
 
 /* ---- operations: the steps ------------------------------------------------------- */
 
+static void note(ss_k8s_pod_note *n, const ss_k8s_pod *p, ss_k8s_pod_role role);
 static void start_read(op *o);
 static void start_list(op *o);
 static void start_write(op *o);
@@ -494,6 +532,7 @@ static void on_put(const ss_k8s_result *r, const ss_k8s_scale *scale, void *arg)
         return;
     }
     if (!r->ok) {
+        o->out.errnum = errnum_of(r);
         snprintf(o->out.error, sizeof o->out.error, "%s", r->error);
         if (o->have_plan && o->plan.nmark && !o->dry_run) {
             start_unmark(o, SS_K8S_FAILED);   /* the marks must not outlive the attempt */
@@ -540,8 +579,10 @@ static void patches_done(op *o);
 static void on_patch(const ss_k8s_result *r, void *arg)
 {
     op *o = slot_done(arg);
-    if (!r->ok && !o->patch_err[0])
+    if (!r->ok && !o->patch_err[0]) {
         snprintf(o->patch_err, sizeof o->patch_err, "%s", r->error);
+        o->out.errnum = errnum_of(r);
+    }
     if (--o->pending == 0)
         patches_done(o);
 }
@@ -653,6 +694,7 @@ static void on_pods(const ss_k8s_result *r, ss_k8s_pod_list *pods, void *arg)
     op *o = slot_done(arg);
     if (!r->ok) {
         ss_k8s_pod_list_free(pods);
+        o->out.errnum = errnum_of(r);
         if (r->transport == SS_HTTP_RES_CANCELLED)
             fail(o, "cancelled");
         else
@@ -692,6 +734,13 @@ static void on_pods(const ss_k8s_result *r, ss_k8s_pod_list *pods, void *arg)
     }
     o->target = o->plan.target;
     o->out.target = o->target;
+    o->out.nplanned = 0;
+    if (o->target < o->scale.spec_replicas) {
+        const size_t *idx = o->t->kind == SS_K8S_STATEFULSET ? o->plan.doomed : o->plan.mark;
+        size_t n = o->t->kind == SS_K8S_STATEFULSET ? o->plan.ndoomed : o->plan.nmark;
+        for (size_t i = 0; i < n && o->out.nplanned < SS_K8S_MAX_NOTES; i++)
+            note(&o->out.planned[o->out.nplanned++], &pods->items[idx[i]], o->plan.role[idx[i]]);
+    }
     if (o->plan.reason[0])
         snprintf(o->out.reason, sizeof o->out.reason, "%s", o->plan.reason);
     if (o->target == o->scale.spec_replicas) {
@@ -725,6 +774,7 @@ static void on_read(const ss_k8s_result *r, const ss_k8s_scale *scale, void *arg
 {
     op *o = slot_done(arg);
     if (!r->ok) {
+        o->out.errnum = errnum_of(r);
         fail(o, "%s", r->transport == SS_HTTP_RES_CANCELLED ? "cancelled" : r->error);
         return;
     }
@@ -1067,6 +1117,31 @@ int ss_k8s_backend_resize(ss_k8s_backend *b, size_t cluster, const ss_k8s_reques
     return 0;
 }
 
+/* Ends an operation now: calls in flight are cancelled (their callbacks
+ * finish it), one that waits (queued, between polls) fails at once. */
+static void op_cancel(op *o)
+{
+    ss_k8s_backend *b = o->b;
+    for (size_t i = 0; i < o->ncalls; i++) {
+        if (!o->calls[i])
+            continue;
+        ss_k8s_call_cancel(o->calls[i]);
+        /* o may be gone: the first cancellation can finish it. */
+        int alive = 0;
+        for (op *x = b->ops; x && !alive; x = x->next)
+            alive = x == o;
+        if (!alive)
+            return;
+    }
+    fail(o, "cancelled");
+}
+
+void ss_k8s_backend_cancel(ss_k8s_backend *b, size_t cluster)
+{
+    if (b && cluster < b->ntargets && b->targets[cluster].busy)
+        op_cancel(b->targets[cluster].busy);
+}
+
 static void on_closed(uv_handle_t *h)
 {
     ss_k8s_backend *b = h->data;
@@ -1086,14 +1161,286 @@ void ss_k8s_backend_close(ss_k8s_backend *b, void (*done)(void *arg), void *arg)
     b->done = done;
     b->done_arg = arg;
     /* Cancelling a call runs its callback, which finishes the op (cancelled). */
-    while (b->ops) {
-        op *o = b->ops;
-        /* b->ops == o first: a cancelled call may have finished (freed) o. */
-        for (size_t i = 0; b->ops == o && i < o->ncalls; i++)
-            if (o->calls[i])
-                ss_k8s_call_cancel(o->calls[i]);
-        if (b->ops == o)   /* nothing was in flight (waiting on the timer) */
-            fail(o, "cancelled");
-    }
+    while (b->ops)
+        op_cancel(b->ops);
     uv_close((uv_handle_t *)&b->timer, on_closed);
 }
+
+/* ---- the actuator's backend interface (actuator/backend.h) ----------------------
+ * One ss_backend per cluster, as the interface has it; underneath, one
+ * ss_k8s_backend per daemon environment, so clusters on one API server share
+ * its API client, its rate limiter and its operation queue. */
+
+typedef struct k8s_shared {
+    const ss_backend_env *env;
+    ss_k8s_backend *b;
+    int refs;
+    struct k8s_shared *next;
+} k8s_shared;
+
+static k8s_shared *shared_envs;   /* the loop's thread only, like everything here */
+
+typedef struct k8s_cluster {
+    ss_backend base;
+    k8s_shared *sh;
+    size_t index;                 /* in env->cfg->clusters */
+    struct ss_backend_op *bop;     /* the call in flight, if any */
+} k8s_cluster;
+
+struct ss_backend_op {
+    k8s_cluster *c;
+    ss_backend_done_fn done;
+    void *arg;
+    int reported;                 /* cancelled: the outcome only frees the bop */
+    ss_worker_ref *remove;        /* copies, for the went flags */
+    size_t nremove;
+    int64_t t0_us;
+};
+
+static void op_release(struct ss_backend_op *bop)
+{
+    if (bop->c->bop == bop)
+        bop->c->bop = NULL;
+    free(bop->remove);
+    free(bop);
+}
+
+static void on_k8s_outcome(const ss_k8s_outcome *o, void *arg)
+{
+    struct ss_backend_op *bop = arg;
+    if (bop->reported) {
+        op_release(bop);
+        return;
+    }
+    ss_backend_result r;
+    ss_backend_result_init(&r);
+    unsigned char *went = bop->nremove ? calloc(bop->nremove, 1) : NULL;
+    r.replicas_before = o->replicas_before;
+    r.replicas_after = o->replicas_after;
+    r.duration_us = ss_mono_us() - bop->t0_us;
+    if (o->code == SS_K8S_FAILED) {
+        ss_backend_fail(&r, o->errnum ? o->errnum : -EIO, "%s", o->error);
+    } else if (went) {
+        /* A removed worker is one whose pod went; in a dry run, one the
+         * API server validated the removal of. */
+        const ss_k8s_pod_note *notes = o->dry_run ? o->planned : o->removed;
+        size_t n = o->dry_run ? o->nplanned : o->nremoved;
+        for (size_t i = 0; i < bop->nremove; i++)
+            for (size_t k = 0; k < n; k++)
+                if (notes[k].victim && strcmp(notes[k].ip, bop->remove[i].host) == 0)
+                    went[i] = 1;
+        r.went = went;
+    }
+    ss_strlcpy(r.note, o->summary, sizeof r.note);   /* cut to the audit's length */
+    ss_backend_done_fn done = bop->done;
+    void *darg = bop->arg;
+    op_release(bop);
+    done(darg, &r);
+    free(went);
+}
+
+static int start_op(ss_backend *base, ss_backend_done_fn done, void *arg, ss_backend_op **out,
+                    struct ss_backend_op **bop)
+{
+    k8s_cluster *c = (k8s_cluster *)base;
+    if (out)
+        *out = NULL;
+    if (!done)
+        return -EINVAL;
+    if (c->bop)
+        return -EBUSY;
+    *bop = calloc(1, sizeof **bop);
+    if (!*bop)
+        return -ENOMEM;
+    (*bop)->c = c;
+    (*bop)->done = done;
+    (*bop)->arg = arg;
+    (*bop)->t0_us = ss_mono_us();
+    return 0;
+}
+
+static int k8s_read_size(ss_backend *base, ss_backend_done_fn done, void *arg, ss_backend_op **out)
+{
+    k8s_cluster *c = (k8s_cluster *)base;
+    struct ss_backend_op *bop;
+    int rc = start_op(base, done, arg, out, &bop);
+    if (rc)
+        return rc;
+    if ((rc = ss_k8s_backend_read(c->sh->b, c->index, on_k8s_outcome, bop)) != 0) {
+        free(bop);
+        return rc;
+    }
+    c->bop = bop;
+    if (out)
+        *out = bop;
+    return 0;
+}
+
+static int k8s_scale(ss_backend *base, const ss_backend_call *call, ss_backend_done_fn done,
+                     void *arg, ss_backend_op **out)
+{
+    k8s_cluster *c = (k8s_cluster *)base;
+    struct ss_backend_op *bop;
+    if (!call || (call->nremove && !call->remove))
+        return -EINVAL;
+    int rc = start_op(base, done, arg, out, &bop);
+    if (rc)
+        return rc;
+    const char **hosts = call->nremove ? calloc(call->nremove, sizeof *hosts) : NULL;
+    bop->remove = call->nremove ? calloc(call->nremove, sizeof *bop->remove) : NULL;
+    if (call->nremove && (!hosts || !bop->remove)) {
+        free(hosts);
+        op_release(bop);
+        return -ENOMEM;
+    }
+    bop->nremove = call->nremove;
+    for (size_t i = 0; i < call->nremove; i++) {
+        bop->remove[i] = call->remove[i];
+        hosts[i] = bop->remove[i].host;
+    }
+    /* The mark names who chose the victims and when. */
+    char mark[160];
+    snprintf(mark, sizeof mark, "%s %lld", base->env->actuator_id ? base->env->actuator_id : "",
+             (long long)ss_wall_ms());
+    ss_k8s_request q = {
+        .desired = call->desired,
+        .victims = hosts,
+        .nvictims = call->nremove,
+        .dry_run = call->dry_run,
+        /* Called without workers to shrink only when the actuator allows a
+         * blind scale-in (allow_blind_scale_in): the controller chooses. */
+        .blind = call->nremove == 0,
+        .decision = mark,
+    };
+    rc = ss_k8s_backend_resize(c->sh->b, c->index, &q, on_k8s_outcome, bop);
+    free(hosts);
+    if (rc) {
+        op_release(bop);
+        return rc;
+    }
+    c->bop = bop;
+    if (out)
+        *out = bop;
+    return 0;
+}
+
+static void k8s_cancel(ss_backend_op *bop)
+{
+    if (!bop || bop->reported)
+        return;
+    bop->reported = 1;
+    k8s_cluster *c = bop->c;
+    ss_backend_done_fn done = bop->done;
+    void *arg = bop->arg;
+    /* The engine reports at once (cancelled); on_k8s_outcome then only frees bop. */
+    ss_k8s_backend_cancel(c->sh->b, c->index);
+    ss_backend_result r;
+    ss_backend_result_init(&r);
+    ss_backend_fail(&r, -ECANCELED, "cancelled");
+    done(arg, &r);
+}
+
+static int k8s_create(const ss_backend_env *env, const ss_cluster_conf *cluster, ss_backend **out,
+                      char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!env || !env->cfg || !cluster || cluster < env->cfg->clusters ||
+        cluster >= env->cfg->clusters + env->cfg->nclusters) {
+        ss_errf(err, errlen, "the cluster is not one of the configuration's");
+        return -EINVAL;
+    }
+    k8s_shared *sh;
+    for (sh = shared_envs; sh && sh->env != env; sh = sh->next)
+        ;
+    if (!sh) {
+        sh = calloc(1, sizeof *sh);
+        if (!sh)
+            return -ENOMEM;
+        ss_k8s_backend_opts bo = { .lazy = 1 };
+        sh->b = ss_k8s_backend_create(env->loop, env->http, env->cfg, &bo, err, errlen);
+        if (!sh->b) {
+            free(sh);
+            return -EINVAL;
+        }
+        sh->env = env;
+        sh->next = shared_envs;
+        shared_envs = sh;
+    }
+    k8s_cluster *c = calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->index = (size_t)(cluster - env->cfg->clusters);
+    int rc = ss_k8s_backend_serve(sh->b, c->index, err, errlen);
+    if (rc) {
+        free(c);
+        if (sh->refs == 0) {   /* made for this one: nothing else uses it */
+            for (k8s_shared **pp = &shared_envs; *pp; pp = &(*pp)->next)
+                if (*pp == sh) {
+                    *pp = sh->next;
+                    break;
+                }
+            ss_k8s_backend_close(sh->b, free, sh);
+        }
+        return rc;
+    }
+    c->base.ops = &ss_backend_kubernetes;
+    c->base.cluster = cluster;
+    c->base.env = env;
+    c->sh = sh;
+    sh->refs++;
+    *out = &c->base;
+    return 0;
+}
+
+typedef struct closing {
+    void (*closed)(void *);
+    void *arg;
+    k8s_shared *sh;
+} closing;
+
+static void on_shared_closed(void *arg)
+{
+    closing *cl = arg;
+    free(cl->sh);
+    if (cl->closed)
+        cl->closed(cl->arg);
+    free(cl);
+}
+
+static void k8s_destroy(ss_backend *base, void (*closed)(void *), void *arg)
+{
+    k8s_cluster *c = (k8s_cluster *)base;
+    k8s_shared *sh = c->sh;
+    if (c->bop)
+        k8s_cancel(c->bop);
+    free(c);
+    if (--sh->refs > 0) {
+        if (closed)
+            closed(arg);   /* nothing of this cluster is left on the loop */
+        return;
+    }
+    for (k8s_shared **pp = &shared_envs; *pp; pp = &(*pp)->next)
+        if (*pp == sh) {
+            *pp = sh->next;
+            break;
+        }
+    closing *cl = malloc(sizeof *cl);
+    if (!cl) {   /* still close; only the notification is lost */
+        ss_k8s_backend_close(sh->b, free, sh);
+        return;
+    }
+    *cl = (closing){ closed, arg, sh };
+    ss_k8s_backend_close(sh->b, on_shared_closed, cl);
+}
+
+const ss_backend_ops ss_backend_kubernetes = {
+    .name = "kubernetes",
+    /* It removes the workers it is given and never others (fewer when the
+     * controller's order would reach a pod not known idle). */
+    .caps = SS_BACKEND_PICKS_VICTIMS,
+    .create = k8s_create,
+    .read_size = k8s_read_size,
+    .scale = k8s_scale,
+    .cancel = k8s_cancel,
+    .destroy = k8s_destroy,
+};

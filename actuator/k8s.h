@@ -25,6 +25,7 @@ typedef struct ss_k8s_backend_opts {
                                    * else /var/run/secrets/kubernetes.io/serviceaccount */
     int qps_override;             /* 0 = actuator.kubernetes.qps; > 0 replaces it;
                                    * < 0 = no client-side limit (benchmarks) */
+    int lazy;                     /* resolve no cluster at create: ss_k8s_backend_serve each */
 } ss_k8s_backend_opts;
 
 /* Creates the backend on loop (one timer, for confirmation polls) for
@@ -45,6 +46,16 @@ ss_k8s_backend *ss_k8s_backend_create(uv_loop_t *loop, ss_http_client *http,
  * it; done(arg), if not NULL, runs from the close callback. Call it before
  * closing http. */
 void ss_k8s_backend_close(ss_k8s_backend *b, void (*done)(void *arg), void *arg);
+
+/* Resolves the credentials of the cluster at this index of cfg->clusters
+ * (its target must be kind kubernetes), if not done yet. Returns 0, or
+ * -EINVAL with a message naming the cluster and the file in err. */
+int ss_k8s_backend_serve(ss_k8s_backend *b, size_t cluster, char *err, size_t errlen);
+
+/* Ends the cluster's operation, if one runs: its callback runs with
+ * SS_K8S_FAILED, errnum -ECANCELED, before this returns. Marks already set
+ * on pods stay until the next scale-in of the cluster undoes them. */
+void ss_k8s_backend_cancel(ss_k8s_backend *b, size_t cluster);
 
 /* Non-zero when the cluster at this index of cfg->clusters is served. */
 int ss_k8s_backend_serves(const ss_k8s_backend *b, size_t cluster);
@@ -70,6 +81,7 @@ typedef struct ss_k8s_pod_note {
 
 typedef struct ss_k8s_outcome {
     ss_k8s_code code;
+    int errnum;                   /* FAILED: -ETIMEDOUT, -ECANCELED or -EIO; else 0 */
     int dry_run;
     int replicas_before;          /* spec.replicas read first; -1 unknown */
     int replicas_after;           /* what was written (or, dry run, validated); -1 unknown */
@@ -83,6 +95,9 @@ typedef struct ss_k8s_outcome {
     size_t nremoved_other;        /* of them, neither victim nor empty: NOT expected */
     ss_k8s_pod_note kept[SS_K8S_MAX_NOTES];      /* marked victims still there */
     size_t nkept;
+    ss_k8s_pod_note planned[SS_K8S_MAX_NOTES];   /* scale-in: the pods the plan lets go
+                                                   * (marked victims; StatefulSet top ordinals) */
+    size_t nplanned;
     char unmapped[SS_K8S_MAX_NOTES][64];         /* victim hosts that matched no pod */
     size_t nunmapped;
     char reason[768];             /* PARTIAL/HELD: why */
