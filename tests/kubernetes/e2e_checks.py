@@ -365,6 +365,216 @@ class E2E:
                 f"\"{denied_msg[:90]}\"")
 
 
+class ActuatorE2E:
+    """sparkscale-actuator itself: decisions from Kafka (librdkafka's mock cluster in its own
+    process, k8s_bus), fixture Spark masters that say which workers are busy, the cluster's
+    pods in the real API server, audit records read back with sparkscalectl."""
+
+    EPOCH = "1796000000000"
+
+    def __init__(self, e2e, build):
+        self.e = e2e
+        self.build = build
+        self.dir = e2e.env["SS_K8S_DIR"]
+        self.bus = os.path.join(build, "tests", "kubernetes", "k8s_bus")
+        self.ctl = os.path.join(build, "tools", "sparkscalectl", "sparkscalectl")
+        self.actuator = os.path.join(build, "actuator", "sparkscale-actuator")
+        self.masters = {}
+        self.seq = 0
+        self.published = []   # (cluster, seq)
+        self.busy_pods = set()
+
+    def spawn(self, name, argv):
+        """A background process the control plane's stop stops (pid file in DIR)."""
+        log = open(os.path.join(self.dir, name + ".log"), "w")
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, text=True)
+        with open(os.path.join(self.dir, name + ".pid"), "w") as f:
+            f.write(f"{p.pid}\n")
+        return p
+
+    def master(self, cluster, workers, on_kill=None):
+        port = self.masters[cluster]
+        import urllib.request
+        def post(path, body):
+            req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
+                                         method="POST")
+            urllib.request.urlopen(req, timeout=5).read()
+        post("/_fixture/workers", workers)
+        if on_kill:
+            post("/_fixture/on_kill", on_kill)
+        for w in workers:
+            if w.get("coresused"):
+                self.busy_pods.add(w["pod"])
+
+    def decide(self, cluster, desired, current, dry_run=False):
+        self.seq += 1
+        argv = [self.bus, "decide", self.bootstrap, cluster, self.EPOCH, str(self.seq), str(desired),
+                str(current)] + (["--dry-run"] if dry_run else [])
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        expect(r.returncode == 0, f"k8s_bus decide: {r.stderr}")
+        self.published.append((cluster, self.seq))
+        return self.seq
+
+    def audits(self):
+        r = subprocess.run([self.ctl, "audit", "--brokers", self.bootstrap, "--json", "--wait-s", "5"],
+                           capture_output=True, text=True, timeout=60)
+        out = []
+        for line in r.stdout.splitlines():
+            if line.startswith("{"):
+                rec = json.loads(line)
+                if rec.get("type") == "result":
+                    out.append(rec)
+        return out
+
+    def audit_of(self, seq, timeout=60):
+        def find():
+            for a in self.audits():
+                if str(a["decision_epoch"]) == self.EPOCH and a["decision_sequence"] == seq:
+                    return a
+            return None
+        return wait(f"the audit record of decision #{seq}", find, timeout=timeout, every=0.5)
+
+    def workers(self, pods, busy_ips):
+        return [{"host": p["status"]["podIP"], "pod": p["metadata"]["name"],
+                 "coresused": 2 if p["status"]["podIP"] in busy_ips else 0} for p in pods]
+
+    def alive(self, selector):
+        return {p["metadata"]["name"] for p in self.e.pods(selector)}
+
+    # ------------------------------------------------------------ checks
+    def i_start(self):
+        """(i) the actuator starts under the manifest's ServiceAccount (in-cluster) on Kafka"""
+        mock = self.spawn("k8s-bus-mock", [self.bus, "mock", self.dir + "/"])
+        line = mock.stdout.readline()
+        expect(line.startswith("bootstrap "), f"k8s_bus mock: {line!r}")
+        self.bootstrap = line.split()[1]
+        for c in ("alpha", "beta"):
+            m = self.spawn(f"spark-master-{c}", ["python3", os.path.join(HERE, "spark_master_fixture.py"),
+                                                 "--pid-file", os.path.join(self.dir, f"spark-master-{c}.pid")])
+            self.masters[c] = int(m.stdout.readline().split()[1])
+        cfg = os.path.join(self.e.work, "sparkscale-actuator.yaml")
+        with open(cfg, "w") as f:
+            f.write(f"""kafka: {{ brokers: "{self.bootstrap}" }}
+actuator:
+  http: "127.0.0.1:0"
+  id: e2e-actuator
+  decommission: true
+  decommission_timeout_s: 10
+  kubernetes: {{ kubeconfig: "" }}
+clusters:
+  - name: alpha
+    spark_master: "http://127.0.0.1:{self.masters['alpha']}"
+    target: {{ kind: kubernetes, namespace: spark, workload: deployment/alpha-worker }}
+  - name: beta
+    spark_master: "http://127.0.0.1:{self.masters['beta']}"
+    target: {{ kind: kubernetes, namespace: spark, workload: statefulset/beta-worker }}
+""")
+        host, port = self.e.env["SS_K8S_API"].split("//")[1].rsplit(":", 1)
+        env = dict(os.environ, KUBERNETES_SERVICE_HOST=host, KUBERNETES_SERVICE_PORT=port,
+                   SPARKSCALE_SERVICEACCOUNT_DIR=self.e.sa_dir)
+        log = open(os.path.join(self.dir, "sparkscale-actuator.log"), "w")
+        p = subprocess.Popen([self.actuator, "--config", cfg], stdin=subprocess.DEVNULL, stdout=log,
+                             stderr=subprocess.STDOUT, env=env)
+        with open(os.path.join(self.dir, "sparkscale-actuator.pid"), "w") as f:
+            f.write(f"{p.pid}\n")
+        self.proc = p
+        def joined():
+            expect(p.poll() is None, "sparkscale-actuator exited: " + open(log.name).read()[-1500:])
+            return "assigned partition" in open(log.name).read()
+        wait("the actuator to join its consumer group", joined, timeout=30)
+        return f"bootstrap {self.bootstrap}; masters {self.masters}"
+
+    SEL = E2E.SEL
+
+    def j_deployment(self):
+        """(j) decision in Kafka -> replicas changed -> the idle workers' pods gone, the busy ones kept -> one audit"""
+        ps = self.e.scale_to("deployments", "alpha-worker", 4, self.SEL)
+        ips = sorted(p["status"]["podIP"] for p in ps)
+        busy = {ips[0], ips[2]}
+        self.master("alpha", self.workers(ps, busy))
+        seq = self.decide("alpha", 2, 4)
+        a = self.audit_of(seq)
+        expect(a["outcome"] == "APPLIED" and a["replicas_before"] == 4 and a["replicas_after"] == 2,
+               f"audit {a}")
+        removed = sorted(w["host"] for w in a["removed_workers"])
+        expect(removed == sorted(set(ips) - busy), f"removed {removed}, busy {sorted(busy)}")
+        left = wait("2 alpha pods", lambda: self.e.running(self.SEL, 2))
+        expect({p["status"]["podIP"] for p in left} == busy, "the pods left are not the busy workers'")
+        expect(a["backend"] == "kubernetes" and "removed" in a["note"], a["note"])
+        return a["note"][:300]
+
+    def k_busy_at_action(self):
+        """(k) a victim that becomes busy between the decision and the action keeps its pod"""
+        ps = self.e.scale_to("deployments", "alpha-worker", 5, self.SEL)
+        by_ip = {p["status"]["podIP"]: p["metadata"]["name"] for p in ps}
+        busy_before = {ip for ip, _ in by_ip.items() if by_ip[ip] in self.busy_pods}
+        idle = sorted(set(by_ip) - busy_before)
+        expect(len(idle) >= 3, f"idle workers {idle}")
+        turns = idle[1]   # gets tasks as the decommission request arrives
+        self.master("alpha", self.workers(ps, busy_before),
+                    on_kill={"host": turns, "coresused": 2, "state": "DECOMMISSIONED"})
+        self.busy_pods.add(by_ip[turns])
+        seq = self.decide("alpha", 2, 5)
+        a = self.audit_of(seq)
+        removed = {w["host"] for w in a["removed_workers"]}
+        kept = {w["host"]: w["reason"] for w in a["kept_workers"]}
+        expect(turns not in removed and turns in kept, f"removed {removed}, kept {kept}")
+        expect(removed == set(idle) - {turns}, f"removed {removed}, idle {idle}")
+        expect(a["outcome"] == "APPLIED" and a["replicas_after"] == 3, f"audit {a}")
+        time.sleep(1.0)
+        alive = self.alive(self.SEL)
+        expect(by_ip[turns] in alive, f"{by_ip[turns]} ({turns}) went although it was busy at the re-check")
+        return f"{turns} kept ({kept[turns]}); removed {sorted(removed)}"
+
+    def l_statefulset(self):
+        """(l) StatefulSet through the actuator: held while the top ordinal is busy, then its pod goes"""
+        ps = self.e.scale_to("statefulsets", "beta-worker", 3, "app=beta-worker")
+        ip = {p["metadata"]["name"]: p["status"]["podIP"] for p in ps}
+        self.master("beta", self.workers(ps, {ip["beta-worker-1"], ip["beta-worker-2"]}))
+        seq = self.decide("beta", 2, 3)
+        a = self.audit_of(seq)
+        expect(a["workers_removed"] == 0 and a["replicas_after"] == 3 and "highest ordinal" in a["note"],
+               f"audit {a}")
+        expect(len(self.alive("app=beta-worker")) == 3, "a beta pod went on a hold")
+        self.busy_pods.discard("beta-worker-2")
+        self.master("beta", self.workers(ps, {ip["beta-worker-0"], ip["beta-worker-1"]}))
+        seq = self.decide("beta", 2, 3)
+        a = self.audit_of(seq)
+        expect([w["host"] for w in a["removed_workers"]] == [ip["beta-worker-2"]] and a["replicas_after"] == 2,
+               f"audit {a}")
+        wait("beta-worker-2 gone", lambda: self.alive("app=beta-worker") == {"beta-worker-0", "beta-worker-1"})
+        return "held with 'highest ordinal' busy; then beta-worker-2 (idle) removed"
+
+    def m_dry_run(self):
+        """(m) a dry-run decision: validated through the API server, audited as DRY_RUN, nothing changes"""
+        ps = self.e.scale_to("deployments", "alpha-worker", 4, self.SEL)
+        _, before = self.e.admin.request("GET", f"{self.e.apps}/deployments/alpha-worker")
+        self.master("alpha", self.workers(ps, {p["status"]["podIP"] for p in ps
+                                               if p["metadata"]["name"] in self.busy_pods}))
+        seq = self.decide("alpha", len(ps) - 1, len(ps), dry_run=True)
+        a = self.audit_of(seq)
+        expect(a["outcome"] == "DRY_RUN", f"audit {a}")
+        time.sleep(1.0)
+        _, after = self.e.admin.request("GET", f"{self.e.apps}/deployments/alpha-worker")
+        expect(after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"], "the Deployment changed")
+        expect(self.alive(self.SEL) == {p["metadata"]["name"] for p in ps}, "pods changed")
+        self.e.no_marks(self.SEL)
+        return a["note"][:200]
+
+    def n_bars(self):
+        """(n) bars: one audit record per consumed decision; no pod of a busy worker was deleted"""
+        audits = self.audits()
+        for cluster, seq in self.published:
+            n = sum(1 for a in audits if str(a["decision_epoch"]) == self.EPOCH and a["decision_sequence"] == seq
+                    and a["cluster"] == cluster)
+            expect(n == 1, f"decision {cluster} #{seq} has {n} audit records")
+        alive = self.alive(self.SEL) | self.alive("app=beta-worker")
+        gone = sorted(self.busy_pods - alive)
+        expect(not gone, f"pods of busy workers deleted: {gone}")
+        expect(self.proc.poll() is None, "the actuator died")
+        return f"{len(self.published)} decisions, {len(self.published)} audit records; {len(self.busy_pods)} busy workers' pods all alive"
+
+
 def main():
     if len(sys.argv) != 3:
         print("usage: e2e_checks.py DIR/env BUILD_DIR", file=sys.stderr)
@@ -372,6 +582,9 @@ def main():
     e = E2E(read_env_file(sys.argv[1]), sys.argv[2])
     checks = [e.a_manifests_apply, e.b_deployment_victims_go, e.c_partial_keeps_busy, e.d_dry_run,
               e.e_conflicting_writer, e.f_statefulset, e.g_replicaset, e.h_rbac_minimal]
+    if os.access(os.path.join(sys.argv[2], "actuator", "sparkscale-actuator"), os.X_OK):
+        a = ActuatorE2E(e, sys.argv[2])
+        checks += [a.i_start, a.j_deployment, a.k_busy_at_action, a.l_statefulset, a.m_dry_run, a.n_bars]
     passed = failed = 0
     for check in checks:
         t = time.monotonic()
@@ -383,7 +596,7 @@ def main():
         except Exception as ex:  # report every check
             failed += 1
             print(f"FAIL {title} [{time.monotonic() - t:.1f} s]: {type(ex).__name__}: {ex}", flush=True)
-            if check is e.a_manifests_apply:
+            if check.__name__ in ("a_manifests_apply", "i_start"):
                 break
     print(f"k8s e2e: {passed} passed, {failed} failed")
     return 0 if failed == 0 else 1

@@ -9,6 +9,9 @@ answers 200 with an empty body, as Spark 3.5 does (404 for a host it does not kn
 Control (plain JSON):
   POST /_fixture/workers  [{"host": "127.0.0.3", "coresused": 2, "state": "ALIVE"}, ...]
   POST /_fixture/set      {"host": "127.0.0.3", "coresused": 2}   (one worker changes)
+  POST /_fixture/on_kill  {"host": "127.0.0.3", "coresused": 2}   once: when a decommission
+                          names that host, it gets these values too (tasks were placed on
+                          it between the actuator's choice and its request)
   GET  /_fixture/requests every request so far (method, path, body)
 
 Usage: spark_master_fixture.py [--port 0]   (prints "port N" when ready)
@@ -27,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 HERE = os.path.dirname(os.path.abspath(__file__))
 RECORDED = os.path.join(HERE, "..", "fixtures", "spark_master", "app_running.json")
 LOCK = threading.Lock()
-STATE = {"workers": [], "requests": []}
+STATE = {"workers": [], "requests": [], "on_kill": []}
 
 
 def worker_json(w, n):
@@ -83,6 +86,9 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/_fixture/workers":
                 STATE["workers"] = json.loads(raw)
                 return self.send(200, b"{}", "application/json")
+            if path == "/_fixture/on_kill":
+                STATE["on_kill"].append(json.loads(raw))
+                return self.send(200, b"{}", "application/json")
             if path == "/_fixture/set":
                 ch = json.loads(raw)
                 for w in STATE["workers"]:
@@ -93,6 +99,12 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(200, master_json())
             if self.command == "POST" and path in ("/workers/kill", "/workers/kill/"):
                 hosts = urllib.parse.parse_qs(raw.decode()).get("host", [])
+                for rule in list(STATE["on_kill"]):
+                    if rule["host"] in hosts:
+                        STATE["on_kill"].remove(rule)
+                        for w in STATE["workers"]:
+                            if w["host"] == rule["host"]:
+                                w.update(rule)
                 found = False
                 for w in STATE["workers"]:
                     if w["host"] in hosts and w.get("state", "ALIVE") == "ALIVE":
