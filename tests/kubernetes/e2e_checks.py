@@ -574,6 +574,18 @@ clusters:
         expect(self.proc.poll() is None, "the actuator died")
         return f"{len(self.published)} decisions, {len(self.published)} audit records; {len(self.busy_pods)} busy workers' pods all alive"
 
+    def o_stop(self):
+        """(o) SIGTERM stops the actuator cleanly (before its Kafka goes away)"""
+        self.proc.terminate()
+        try:
+            rc = self.proc.wait(60)
+        finally:
+            os.unlink(os.path.join(self.dir, "sparkscale-actuator.pid"))
+        log = open(os.path.join(self.dir, "sparkscale-actuator.log")).read()
+        expect(rc == 0, f"exit status {rc}: {log[-800:]}")
+        expect("AddressSanitizer" not in log and "runtime error" not in log, "sanitizer report in the log")
+        return "exit 0"
+
 
 def main():
     if len(sys.argv) != 3:
@@ -584,7 +596,8 @@ def main():
               e.e_conflicting_writer, e.f_statefulset, e.g_replicaset, e.h_rbac_minimal]
     if os.access(os.path.join(sys.argv[2], "actuator", "sparkscale-actuator"), os.X_OK):
         a = ActuatorE2E(e, sys.argv[2])
-        checks += [a.i_start, a.j_deployment, a.k_busy_at_action, a.l_statefulset, a.m_dry_run, a.n_bars]
+        checks += [a.i_start, a.j_deployment, a.k_busy_at_action, a.l_statefulset, a.m_dry_run, a.n_bars,
+                   a.o_stop]
     passed = failed = 0
     for check in checks:
         t = time.monotonic()
