@@ -122,7 +122,8 @@ typedef struct commit_job {
 typedef struct recov {
     int32_t partition;
     int gen;
-    int64_t committed;
+    int64_t committed;             /* where this partition resumes */
+    int64_t member_committed;      /* what the group member starts from, -1 none */
     int64_t scan_from;             /* -2 beginning */
     int32_t audit_partition;
     ss_bus_handled *handled;
@@ -146,12 +147,19 @@ struct ss_bus_consumer {
     ss_bus_consumer_cbs cbs;
     void *ctx;
     const ss_bus_conf *bc;
-    char bootstrap[1024], group[256], instance[256], txn_id[320];
+    char bootstrap[1024], group[256], resume_group[272], instance[256], txn_id[320];
     char dtopic[256], atopic[256];
     int call_timeout_ms;
 
     rd_kafka_t *cons, *prod;
     rd_kafka_queue_t *cq, *pq;
+    /* Brokers that ignore transactional offsets (librdkafka's mock): the
+     * resume offsets go to a side group that nobody joins ("<group>.resume"),
+     * written by this handle, never by the group member: a member's own
+     * commit in the middle of a rebalance carries a stale generation, which
+     * librdkafka takes for a lost assignment. */
+    rd_kafka_t *keeper;
+    rd_kafka_queue_t *kq;
     ss_kafka_events cev, pev;
     uv_timer_t timer;
     uv_check_t check;
@@ -578,14 +586,15 @@ static void commit_after(job *j)
             c->offsets_outside_txn = 1;
             c->st.offsets_outside_txn = 1;
             ss_warn("bus consumer: the brokers do not keep offsets committed in a transaction "
-                    "(librdkafka's mock cluster, the embedded Kafka, behaves so): offsets are "
-                    "also committed on their own after each transaction; the audit scan keeps "
-                    "one audit record per decision");
+                    "(librdkafka's mock cluster, the embedded Kafka, behaves so): the offsets are "
+                    "also kept in consumer group %s after each transaction; the audit scan keeps "
+                    "one audit record per decision",
+                    c->resume_group);
         }
         /* Offsets in the transaction are kept by real brokers; the mock
-         * needs them committed again, outside. */
-        if (c->offsets_outside_txn && cj->offsets->cnt > 0 && c->cons)
-            rd_kafka_commit(c->cons, cj->offsets, 1);
+         * needs them kept elsewhere: the side group. */
+        if (c->offsets_outside_txn && cj->offsets->cnt > 0 && c->keeper)
+            rd_kafka_commit_queue(c->keeper, cj->offsets, c->kq, NULL, NULL);
         entries_free(cj->entries);
         cj->entries = NULL;
     } else if (cj->result > 0) {
@@ -772,9 +781,18 @@ static void scan_run(job *j)
             sj->rc = -EIO;
             return;
         }
+        /* The side group, where brokers without transactional offsets keep them. */
+        rd_kafka_topic_partition_list_t *side = rd_kafka_topic_partition_list_copy(l);
+        for (int i = 0; i < side->cnt; i++)
+            side->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+        if (!c->keeper || rd_kafka_committed(c->keeper, side, c->call_timeout_ms) != 0)
+            side->cnt = 0;
         for (size_t i = 0; i < sj->nr; i++) {
             recov *rv = &sj->rs[i];
             const rd_kafka_topic_partition_t *tp = &l->elems[i];
+            rv->member_committed = tp->err || tp->offset < 0 ? -1 : tp->offset;
+            if ((int)i < side->cnt && !side->elems[i].err && side->elems[i].offset > rv->member_committed)
+                tp = &side->elems[i];
             rv->committed = tp->err || tp->offset < 0 ? -1 : tp->offset;
             int32_t ap;
             int64_t from;
@@ -783,6 +801,7 @@ static void scan_run(job *j)
                 ap == rv->audit_partition)
                 rv->scan_from = from;
         }
+        rd_kafka_topic_partition_list_destroy(side);
         rd_kafka_topic_partition_list_destroy(l);
     }
     ss_audit_scan_req *reqs = calloc(sj->nr, sizeof *reqs);
@@ -850,6 +869,18 @@ static void recover_after(ss_bus_consumer *c, scan_job *sj)
         if (rv->end > c->audit_end[rv->audit_partition])
             c->audit_end[rv->audit_partition] = rv->end;
         cp->committed = rv->committed;
+        if (rv->committed >= 0) {
+            cp->next = rv->committed;   /* nothing before it is handed out */
+            if (rv->committed > rv->member_committed && c->cons) {
+                /* Kept in the side group only: start there. */
+                rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+                rd_kafka_topic_partition_list_add(l, c->dtopic, rv->partition)->offset = rv->committed;
+                rd_kafka_error_t *se = rd_kafka_seek_partitions(c->cons, l, 0);
+                if (se)
+                    rd_kafka_error_destroy(se);
+                rd_kafka_topic_partition_list_destroy(l);
+            }
+        }
         if (rv->nh) {
             cp->skip = malloc(rv->nh * sizeof *cp->skip);
             for (size_t k = 0; cp->skip && k < rv->nh; k++)
@@ -1131,9 +1162,21 @@ static void serve_producer(ss_bus_consumer *c)
 static void on_cons_events(void *ctx) { serve_consumer(ctx); }
 static void on_prod_events(void *ctx) { serve_producer(ctx); }
 
+/* Results of the side group's commits: nothing to do but drop them. */
+static void serve_keeper(ss_bus_consumer *c)
+{
+    rd_kafka_event_t *ev;
+    while (c->kq && (ev = rd_kafka_queue_poll(c->kq, 0))) {
+        if (rd_kafka_event_error(ev))
+            ss_debug("bus consumer: resume offsets: %s", rd_kafka_event_error_string(ev));
+        rd_kafka_event_destroy(ev);
+    }
+}
+
 static void on_timer(uv_timer_t *t)
 {
     ss_bus_consumer *c = t->data;
+    serve_keeper(c);
     serve_producer(c);
     serve_consumer(c);
     kick(c);
@@ -1502,6 +1545,25 @@ static int make_clients(ss_bus_consumer *c, char *err, size_t errlen)
         return -EINVAL;
     }
     c->pq = rd_kafka_queue_get_main(c->prod);
+
+    const ss_kv kdef[] = {
+        { "group.id", c->resume_group },
+        { "enable.auto.commit", "false" },
+        { "enable.auto.offset.store", "false" },
+        { "reconnect.backoff.max.ms", "1000" },
+    };
+    rd_kafka_conf_t *kc = ss_kafka_conf_new(&bc, c->bootstrap, kdef, sizeof kdef / sizeof kdef[0], err,
+                                            errlen);
+    if (!kc)
+        return -EINVAL;
+    rd_kafka_conf_set_log_cb(kc, ss_kafka_on_log);
+    c->keeper = rd_kafka_new(RD_KAFKA_CONSUMER, kc, e, sizeof e);
+    if (!c->keeper) {
+        rd_kafka_conf_destroy(kc);
+        ss_errf(err, errlen, "kafka offsets keeper: %s", e);
+        return -EINVAL;
+    }
+    c->kq = rd_kafka_queue_new(c->keeper);
     return 0;
 }
 
@@ -1528,6 +1590,7 @@ ss_bus_consumer *ss_bus_consumer_create(uv_loop_t *loop, const ss_bus_consumer_c
     c->call_timeout_ms = conf->call_timeout_ms > 0 ? conf->call_timeout_ms : DEFAULT_CALL_TIMEOUT_MS;
     snprintf(c->bootstrap, sizeof c->bootstrap, "%s", conf->bootstrap);
     snprintf(c->group, sizeof c->group, "%s", conf->group);
+    snprintf(c->resume_group, sizeof c->resume_group, "%s.resume", conf->group);
     snprintf(c->instance, sizeof c->instance, "%s", conf->instance_id);
     snprintf(c->txn_id, sizeof c->txn_id, "sparkscale-actuator-%s", conf->instance_id);
     snprintf(c->dtopic, sizeof c->dtopic, "%s",
@@ -1540,8 +1603,12 @@ ss_bus_consumer *ss_bus_consumer_create(uv_loop_t *loop, const ss_bus_consumer_c
     if (make_clients(c, err, errlen) < 0) {
         if (c->cq)
             rd_kafka_queue_destroy(c->cq);
+        if (c->pq)
+            rd_kafka_queue_destroy(c->pq);
         if (c->cons)
             rd_kafka_destroy(c->cons);
+        if (c->prod)
+            rd_kafka_destroy(c->prod);
         free(c->scratch);
         free(c);
         return NULL;
@@ -1564,10 +1631,12 @@ ss_bus_consumer *ss_bus_consumer_create(uv_loop_t *loop, const ss_bus_consumer_c
         c->finished = 1;
         rd_kafka_queue_destroy(c->cq);
         rd_kafka_queue_destroy(c->pq);
+        rd_kafka_queue_destroy(c->kq);
         rd_kafka_destroy(c->cons);
         rd_kafka_destroy(c->prod);
-        c->cq = c->pq = NULL;
-        c->cons = c->prod = NULL;
+        rd_kafka_destroy(c->keeper);
+        c->cq = c->pq = c->kq = NULL;
+        c->cons = c->prod = c->keeper = NULL;
         if (c->cev.open)
             ss_kafka_events_close(&c->cev, on_part_closed, &c->handles);
         if (c->pev.open)
@@ -1717,7 +1786,9 @@ static void destroy_run(job *j)
         rd_kafka_destroy(c->cons);
     if (c->prod)
         rd_kafka_destroy(c->prod);
-    c->cons = c->prod = NULL;
+    if (c->keeper)
+        rd_kafka_destroy(c->keeper);
+    c->cons = c->prod = c->keeper = NULL;
 }
 
 static void destroy_after(job *j)
@@ -1807,11 +1878,14 @@ static void maybe_close(ss_bus_consumer *c)
             ss_kafka_events_unwatch(c->pq);
         /* Drain what the queues still hold, then let them go. */
         serve_producer(c);
+        serve_keeper(c);
         if (c->cq)
             rd_kafka_queue_destroy(c->cq);
         if (c->pq)
             rd_kafka_queue_destroy(c->pq);
-        c->cq = c->pq = NULL;
+        if (c->kq)
+            rd_kafka_queue_destroy(c->kq);
+        c->cq = c->pq = c->kq = NULL;
         job *sj = calloc(1, sizeof *sj);
         if (!sj) {
             scanner_close_run(&(job){ .c = c });

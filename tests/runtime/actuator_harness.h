@@ -100,7 +100,8 @@ static inline char *ah_read_file(const char *path)
  *   scale.sh LOG STATE [SLEEP_S]  logs one "start" and one "end" line (with
  *       a nanosecond clock, the actuator id and the SPARKSCALE_* values),
  *       writes DESIRED to STATE unless SPARKSCALE_DRY_RUN=1;
- *   size.sh STATE [SLEEP_S]       prints STATE's number (0 if none). */
+ *   size.sh STATE [NAPFILE]       prints STATE's number (0 if none), after
+ *       sleeping as many seconds as NAPFILE says when it exists. */
 static inline void ah_make_dir(void)
 {
     snprintf(ah_dir, sizeof ah_dir, "/tmp/ss-actuator-test-XXXXXX");
@@ -122,7 +123,7 @@ static inline void ah_make_dir(void)
     snprintf(p, sizeof p, "%s/size.sh", ah_dir);
     ah_write_file(p,
                   "#!/bin/sh\n"
-                  "if [ \"${2:-0}\" != 0 ]; then sleep \"$2\"; fi\n"
+                  "if [ -n \"$2\" ] && [ -f \"$2\" ]; then sleep \"$(cat \"$2\")\"; fi\n"
                   "cat \"$1\" 2>/dev/null || echo 0\n",
                   0755);
 }
@@ -408,6 +409,101 @@ static inline int ah_act_stop(ah_act *h)
     int rc = uv_loop_close(&h->loop);
     ss_config_free(h->cfg);
     return rc;
+}
+
+/* ---- the actuator as a child process (for kill -9) ---- */
+
+typedef struct ah_proc {
+    pid_t pid;
+    char log[PATH_MAX];
+    int port;
+} ah_proc;
+
+static inline const char *ah_actuator_bin(void)
+{
+    static char path[PATH_MAX];
+    snprintf(path, sizeof path, "%.*s/actuator/sparkscale-actuator", PATH_MAX - 64, ah_build_dir());
+    return path;
+}
+
+/* Starts the binary with --config cfg_path, stdout and stderr appended to
+ * log_path. Returns the pid or -1. */
+static inline pid_t ah_spawn(const char *const *argv, const char *log_path)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        FILE *f = fopen(log_path, "a");
+        if (f) {
+            dup2(fileno(f), 1);
+            dup2(fileno(f), 2);
+        }
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static inline int ah_proc_start(ah_proc *p, const char *cfg_path, const char *log_path)
+{
+    memset(p, 0, sizeof *p);
+    snprintf(p->log, sizeof p->log, "%s", log_path);
+    /* A fresh log per start: the port line must be this process's. */
+    ah_write_file(log_path, "", 0644);
+    const char *argv[] = { ah_actuator_bin(), "--config", cfg_path, NULL };
+    p->pid = ah_spawn(argv, log_path);
+    return p->pid > 0 ? 0 : -1;
+}
+
+/* Waits for a line containing needle in the log; returns 1 when there. */
+static inline int ah_log_wait(const char *log_path, const char *needle, int timeout_ms)
+{
+    for (int t = 0; t <= timeout_ms; t += 20) {
+        char *s = ah_read_file(log_path);
+        int found = s && strstr(s, needle);
+        free(s);
+        if (found)
+            return 1;
+        usleep(20000);
+    }
+    return 0;
+}
+
+/* The status port the child logged. */
+static inline int ah_proc_port(ah_proc *p, int timeout_ms)
+{
+    const char *needle = "actuator status http listening on 127.0.0.1:";
+    if (!ah_log_wait(p->log, needle, timeout_ms))
+        return -1;
+    char *s = ah_read_file(p->log);
+    p->port = atoi(strstr(s, needle) + strlen(needle));
+    free(s);
+    return p->port;
+}
+
+static inline void ah_proc_kill9(ah_proc *p)
+{
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, NULL, 0);
+    p->pid = 0;
+}
+
+/* Sends sig and waits up to timeout_ms; returns the exit status, 128 + the
+ * signal that ended it, or -1 on timeout (then it is killed). */
+static inline int ah_proc_signal_wait(ah_proc *p, int sig, int timeout_ms)
+{
+    if (sig)
+        kill(p->pid, sig);
+    for (int t = 0; t <= timeout_ms; t += 20) {
+        int st;
+        pid_t r = waitpid(p->pid, &st, WNOHANG);
+        if (r == p->pid) {
+            p->pid = 0;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        usleep(20000);
+    }
+    ah_proc_kill9(p);
+    return -1;
 }
 
 /* ---- the status API ---- */

@@ -311,6 +311,10 @@ static void test_audit_once_and_resume(void **state)
     assert_true(run_until(&w, got_at_least, &x, 20000));
     assert_true(run_until(&w, committed_at_least, &x, 10000));
     assert_int_equal(m2.got, 16);
+    /* It started where the first one stopped: nothing read twice. */
+    ss_bus_consumer_get_stats(m2.c, &st);
+    assert_int_equal(st.recovered_skipped, 0);
+    assert_int_equal(st.consumed, 16);
     member_stop(&w, &m2);
     count_audits(&w, &ac);
     assert_int_equal(ac.records, 56);
