@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: installs missing packages, builds with -Werror, runs
 # every ctest test (unit, runtime, fuzz-corpus replay), the same under
-# ASan+UBSan, the unit tests under valgrind, the real-Spark check and the
-# real-Kafka end-to-end check.
+# ASan+UBSan, the unit tests under valgrind, the real-Spark check, the
+# real-Kafka end-to-end check and the real-Kubernetes end-to-end check.
 # Usage: scripts/test.sh            (everything)
-#        SS_TEST_QUICK=1 scripts/test.sh   (skip sanitizer, valgrind, Spark, Kafka)
+#        SS_TEST_QUICK=1 scripts/test.sh   (skip sanitizer, valgrind, Spark, Kafka, Kubernetes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -64,6 +64,7 @@ if [ -z "${SS_TEST_QUICK:-}" ]; then
   stage "spoofing suite"                python3 tests/security/spoof.py "$root/build/ci/ingest/sparkscaled"
   stage "real Spark check"              tests/spark/run_spark_check.sh "$root/build/ci/ingest/sparkscaled"
   stage "real Kafka end-to-end"         tests/kafka/run_kafka_e2e.sh "$root/build/ci"
+  stage "real Kubernetes end-to-end"    tests/kubernetes/run_k8s_e2e.sh "$root/build/ci"
 fi
 
 echo

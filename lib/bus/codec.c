@@ -14,6 +14,7 @@ static const char *const reason_names[] = {
 
 static const char *const outcome_names[] = {
     "UNSPECIFIED", "APPLIED", "SKIPPED_STALE", "SKIPPED_DUPLICATE", "EXPIRED", "FAILED", "DRY_RUN",
+    "SUPERSEDED",
 };
 
 const char *ss_reason_code_name(int code)
@@ -253,11 +254,47 @@ void ss_decision_release(ss_decision *d)
     d->nremovable_workers = 0;
 }
 
+/* Worker lists of a result: w[i] point into storage (n entries). */
+static int workers_out(const ss_worker_ref *in, size_t n, Sparkscale__V1__Worker *store,
+                       Sparkscale__V1__Worker **ptrs)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strnlen(in[i].id, sizeof in[i].id) >= sizeof in[i].id ||
+            strnlen(in[i].host, sizeof in[i].host) >= sizeof in[i].host || in[i].port < 0 ||
+            in[i].port > 65535)
+            return -EINVAL;
+        sparkscale__v1__worker__init(&store[i]);
+        store[i].id = (char *)in[i].id;
+        store[i].host = (char *)in[i].host;
+        store[i].port = (uint32_t)in[i].port;
+        ptrs[i] = &store[i];
+    }
+    return 0;
+}
+
+/* The lists and sub-messages of one result being encoded. Large: callers
+ * allocate it. */
+typedef struct result_parts {
+    Sparkscale__V1__Worker removed[SS_AUDIT_MAX_WORKERS], *removed_p[SS_AUDIT_MAX_WORKERS];
+    Sparkscale__V1__Worker kept_w[SS_AUDIT_MAX_WORKERS];
+    Sparkscale__V1__KeptWorker kept[SS_AUDIT_MAX_WORKERS], *kept_p[SS_AUDIT_MAX_WORKERS];
+    char kept_reason[SS_AUDIT_MAX_WORKERS][SS_AUDIT_KEPT_REASON_MAX];
+    Sparkscale__V1__KafkaPosition pos;
+    Sparkscale__V1__ExecResult exec;
+    char err[SS_DECISION_REASON_MAX], note[SS_DECISION_REASON_MAX], out[SS_AUDIT_OUTPUT_MAX];
+    char id[SS_BUS_NAME_MAX], be[32];
+} result_parts;
+
 int ss_actuation_encode(const ss_actuation_result *r, uint8_t **out, size_t *outlen)
 {
     if (!r || !out || !outlen || r->cluster[0] == '\0' || strnlen(r->cluster, SS_BUS_NAME_MAX) >= SS_BUS_NAME_MAX)
         return -EINVAL;
-    char err_tmp[sizeof r->error], id_tmp[sizeof r->actuator_id], be_tmp[sizeof r->backend];
+    if (r->nremoved > SS_AUDIT_MAX_WORKERS || r->nkept > SS_AUDIT_MAX_WORKERS)
+        return -EINVAL;
+    result_parts *p = malloc(sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    int rc = 0;
     Sparkscale__V1__ActuationResult m = SPARKSCALE__V1__ACTUATION_RESULT__INIT;
     m.schema_version = SS_BUS_SCHEMA_VERSION;
     m.cluster = (char *)r->cluster;
@@ -266,16 +303,66 @@ int ss_actuation_encode(const ss_actuation_result *r, uint8_t **out, size_t *out
     m.outcome = (Sparkscale__V1__Outcome)r->outcome;
     m.replicas_before = r->replicas_before;
     m.replicas_after = r->replicas_after;
-    m.error = field_str(r->error, sizeof r->error, err_tmp);
+    m.error = field_str(r->error, sizeof r->error, p->err);
     m.handled_at_ms = r->handled_at_ms;
-    m.actuator_id = field_str(r->actuator_id, sizeof r->actuator_id, id_tmp);
-    m.backend = field_str(r->backend, sizeof r->backend, be_tmp);
+    m.actuator_id = field_str(r->actuator_id, sizeof r->actuator_id, p->id);
+    m.backend = field_str(r->backend, sizeof r->backend, p->be);
+    if (r->has_decision_position) {
+        sparkscale__v1__kafka_position__init(&p->pos);
+        p->pos.partition = r->decision_partition;
+        p->pos.offset = r->decision_offset;
+        m.decision_position = &p->pos;
+    }
+    m.desired_workers = r->desired_workers;
+    m.workers_to_remove = r->workers_to_remove;
+    m.workers_removed = r->workers_removed;
+    if ((rc = workers_out(r->removed, r->nremoved, p->removed, p->removed_p)) < 0)
+        goto out;
+    m.n_removed_workers = r->nremoved;
+    m.removed_workers = r->nremoved ? p->removed_p : NULL;
+    for (size_t i = 0; i < r->nkept; i++) {
+        Sparkscale__V1__Worker *wp[1];
+        if ((rc = workers_out(&r->kept[i].worker, 1, &p->kept_w[i], wp)) < 0)
+            goto out;
+        sparkscale__v1__kept_worker__init(&p->kept[i]);
+        p->kept[i].worker = &p->kept_w[i];
+        p->kept[i].reason = field_str(r->kept[i].reason, sizeof r->kept[i].reason, p->kept_reason[i]);
+        p->kept_p[i] = &p->kept[i];
+    }
+    m.n_kept_workers = r->nkept;
+    m.kept_workers = r->nkept ? p->kept_p : NULL;
+    m.note = field_str(r->note, sizeof r->note, p->note);
+    m.superseded_by_sequence = r->superseded_by;
+    if (r->has_exec) {
+        sparkscale__v1__exec_result__init(&p->exec);
+        p->exec.exit_status = r->exec_exit_status;
+        p->exec.signal = r->exec_signal;
+        p->exec.timed_out = r->exec_timed_out != 0;
+        p->exec.output_tail = field_str(r->exec_output, sizeof r->exec_output, p->out);
+        m.exec = &p->exec;
+    }
     size_t len = sparkscale__v1__actuation_result__get_packed_size(&m);
     uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
-        return -ENOMEM;
+    if (!buf) {
+        rc = -ENOMEM;
+        goto out;
+    }
     *outlen = sparkscale__v1__actuation_result__pack(&m, buf);
     *out = buf;
+out:
+    free(p);
+    return rc;
+}
+
+/* A decoded worker into a fixed one; -EINVAL when an identifier does not fit. */
+static int worker_in(const Sparkscale__V1__Worker *w, ss_worker_ref *out)
+{
+    if (!w)
+        return -EBADMSG;
+    if (copy_id(out->id, sizeof out->id, w->id) < 0 || copy_id(out->host, sizeof out->host, w->host) < 0 ||
+        w->port > 65535)
+        return -EINVAL;
+    out->port = (int32_t)w->port;
     return 0;
 }
 
@@ -305,6 +392,34 @@ int ss_actuation_decode(const uint8_t *buf, size_t len, ss_actuation_result *out
         out->handled_at_ms = m->handled_at_ms;
         copy_text(out->actuator_id, sizeof out->actuator_id, m->actuator_id);
         copy_text(out->backend, sizeof out->backend, m->backend);
+        if (m->decision_position) {
+            out->has_decision_position = 1;
+            out->decision_partition = m->decision_position->partition;
+            out->decision_offset = m->decision_position->offset;
+        }
+        out->desired_workers = m->desired_workers;
+        out->workers_to_remove = m->workers_to_remove;
+        out->workers_removed = m->workers_removed;
+        /* Lists beyond the bound are cut: the counts above stay exact. */
+        for (size_t i = 0; rc == 0 && i < m->n_removed_workers && i < SS_AUDIT_MAX_WORKERS; i++) {
+            rc = worker_in(m->removed_workers[i], &out->removed[i]);
+            out->nremoved = i + 1;
+        }
+        for (size_t i = 0; rc == 0 && i < m->n_kept_workers && i < SS_AUDIT_MAX_WORKERS; i++) {
+            const Sparkscale__V1__KeptWorker *k = m->kept_workers[i];
+            rc = worker_in(k->worker, &out->kept[i].worker);
+            copy_text(out->kept[i].reason, sizeof out->kept[i].reason, k->reason);
+            out->nkept = i + 1;
+        }
+        copy_text(out->note, sizeof out->note, m->note);
+        out->superseded_by = m->superseded_by_sequence;
+        if (m->exec) {
+            out->has_exec = 1;
+            out->exec_exit_status = m->exec->exit_status;
+            out->exec_signal = m->exec->signal;
+            out->exec_timed_out = m->exec->timed_out ? 1 : 0;
+            copy_text(out->exec_output, sizeof out->exec_output, m->exec->output_tail);
+        }
     }
     if (rc < 0)
         memset(out, 0, sizeof *out);

@@ -1,5 +1,6 @@
 /* bus_reader.c: a plain blocking Kafka reader over whole topics (assign, no
- * group membership, no commits) for sparkscalectl and tests. */
+ * group membership, no commits, committed records only) for sparkscalectl
+ * and tests. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -112,6 +113,8 @@ int ss_bus_reader_open(const char *brokers, const char *const *topics, size_t nt
         { "enable.partition.eof", "true" },
         { "auto.offset.reset", from_beginning ? "earliest" : "latest" },
         { "allow.auto.create.topics", "false" },
+        /* Audit records are written in transactions: show committed ones only. */
+        { "isolation.level", "read_committed" },
         { "reconnect.backoff.max.ms", "1000" },
     };
     for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)

@@ -23,7 +23,9 @@ typedef struct ss_bus_record {
 } ss_bus_record;
 
 /* A plain consumer (no group membership, nothing committed) assigned to
- * every partition of the given topics, from the beginning or the end.
+ * every partition of the given topics, from the beginning or the end. It
+ * reads with isolation.level=read_committed: records of open or aborted
+ * transactions are never returned (props may override).
  * props (may be NULL) are passed to librdkafka. Blocks up to timeout_ms for
  * the topics' metadata. A topic that does not exist is skipped with a
  * warning; -ENOENT (err names one) if none of them exists.

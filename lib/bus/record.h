@@ -52,8 +52,10 @@ typedef enum ss_outcome {
     SS_OUTCOME_SKIPPED_DUPLICATE = 3,  /* the same (epoch, sequence) again */
     SS_OUTCOME_EXPIRED = 4,            /* arrived after expires_at_ms */
     SS_OUTCOME_FAILED = 5,
-    SS_OUTCOME_DRY_RUN = 6
+    SS_OUTCOME_DRY_RUN = 6,
+    SS_OUTCOME_SUPERSEDED = 7          /* a newer decision of the cluster was waiting too */
 } ss_outcome;
+#define SS_OUTCOME_COUNT 8
 
 /* Stable upper-case names ("UP", "HOLD_WINDOW", "APPLIED", ...); "?" if unknown. */
 const char *ss_reason_code_name(int code);
@@ -101,7 +103,20 @@ typedef struct ss_decision {
     int64_t trigger_us;
 } ss_decision;
 
-/* One handled decision (topic sparkscale.audit). Plain data, no pointers. */
+/* Bounds of what one actuation result carries (longer lists are cut, the
+ * counts stay exact). */
+#define SS_AUDIT_MAX_WORKERS 32
+#define SS_AUDIT_KEPT_REASON_MAX 96
+#define SS_AUDIT_OUTPUT_MAX 1024
+
+/* A scale-in candidate that was not removed, and why. */
+typedef struct ss_kept_worker {
+    ss_worker_ref worker;
+    char reason[SS_AUDIT_KEPT_REASON_MAX];
+} ss_kept_worker;
+
+/* One handled decision (topic sparkscale.audit). Plain data, no pointers:
+ * a zeroed struct is a valid "nothing known" start. */
 typedef struct ss_actuation_result {
     char cluster[SS_BUS_NAME_MAX];
     int64_t decision_epoch;
@@ -114,6 +129,25 @@ typedef struct ss_actuation_result {
     char actuator_id[SS_BUS_NAME_MAX];
     char backend[32];                  /* "kubernetes" | "oshinko" | "exec" | "none" */
     uint32_t schema_version;
+    /* The decision record's place in Kafka (when has_decision_position). */
+    int has_decision_position;
+    int32_t decision_partition;
+    int64_t decision_offset;
+    int32_t desired_workers;           /* what the decision asked for */
+    int32_t workers_to_remove;         /* scale-in: workers the decision wanted gone */
+    int32_t workers_removed;           /* scale-in: workers actually removed */
+    size_t nremoved;                   /* entries in removed (<= SS_AUDIT_MAX_WORKERS) */
+    ss_worker_ref removed[SS_AUDIT_MAX_WORKERS];
+    size_t nkept;
+    ss_kept_worker kept[SS_AUDIT_MAX_WORKERS];
+    char note[SS_DECISION_REASON_MAX]; /* what happened, one line */
+    uint64_t superseded_by;            /* SUPERSEDED: the newer decision's sequence */
+    /* kind exec: the command's result (when has_exec). */
+    int has_exec;
+    int32_t exec_exit_status;          /* -1: it did not exit by itself */
+    int32_t exec_signal;
+    int exec_timed_out;
+    char exec_output[SS_AUDIT_OUTPUT_MAX];
 } ss_actuation_result;
 
 /* ---- codec ---- */

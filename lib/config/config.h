@@ -73,6 +73,7 @@ typedef struct ss_target_conf {
     char **size_command;              /* argv printing the current count, optional */
     size_t nsize_command;
     int timeout_s;                    /* a command running longer is killed */
+    int dry_run;                      /* the actuator validates and reads, changes nothing */
     ss_scale_in_conf scale_in;        /* from actuator:, overridable here */
 } ss_target_conf;
 

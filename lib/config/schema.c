@@ -223,6 +223,8 @@ static const cfg_field target_fields[] = {
                 "exec: argv that prints the current worker count (optional)"),
     FLD_INT("timeout_s", ss_target_conf, timeout_s, 1, 86400, "30",
             "exec: a command still running after this is killed"),
+    FLD_BOOL("dry_run", ss_target_conf, dry_run, "false",
+             "sparkscale-actuator validates and reads, changes nothing (audited DRY_RUN)"),
     FLD_EMBED(offsetof(ss_target_conf, scale_in), scale_in_fields),
     FLD_END
 };

@@ -156,6 +156,12 @@ ss_http_limiter *ss_http_limiter_create(double qps, int burst)
     return l;
 }
 
+void ss_http_limiter_retain(ss_http_limiter *l)
+{
+    if (l)
+        l->refs++;
+}
+
 void ss_http_limiter_release(ss_http_limiter *l)
 {
     if (l && --l->refs == 0)

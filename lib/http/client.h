@@ -208,6 +208,9 @@ void ss_http_client_close(ss_http_client *c, void (*done)(void *arg), void *arg)
  * Returns NULL if qps <= 0, burst < 1 or out of memory. */
 ss_http_limiter *ss_http_limiter_create(double qps, int burst);
 void ss_http_limiter_release(ss_http_limiter *l);
+/* One more reference, for a holder other than a request (e.g. a client
+ * object that names the limiter in each request it starts). */
+void ss_http_limiter_retain(ss_http_limiter *l);
 /* Reserves one token at now_us (monotonic, ss_mono_us) and returns the
  * microseconds to wait before using it (0 = at once). Exposed for tests and
  * for callers that pace other work with the same bucket. */

@@ -17,9 +17,11 @@ trap 'rm -f "$tmp" "$example"' EXIT
 sed "s#/etc/sparkscale/kafka-ca.pem#$ca#" "$root/deploy/sparkscale.example.yaml" >"$example"
 "$bin" --check-config --config "$example" >/dev/null
 
-# The ConfigMap's "sparkscale.yaml: |" block, dedented by its 4 spaces.
-awk '/sparkscale.yaml: \|/ {on = 1; next} on && /^---/ {exit} on {sub(/^    /, ""); print}' \
-  "$root/deploy/kubernetes/sparkscaled.yaml" >"$tmp"
-grep -q "clusters:" "$tmp" || { echo "no config block found in the ConfigMap"; exit 1; }
-"$bin" --check-config --config "$tmp" >/dev/null
-echo "deploy configs: 2 passed, 0 failed"
+# Each ConfigMap's "sparkscale.yaml: |" block, dedented by its 4 spaces.
+for m in sparkscaled sparkscale-actuator; do
+  awk '/sparkscale.yaml: \|/ {on = 1; next} on && /^---/ {exit} on {sub(/^    /, ""); print}' \
+    "$root/deploy/kubernetes/$m.yaml" >"$tmp"
+  grep -q "clusters:" "$tmp" || { echo "no config block found in the ConfigMap of $m.yaml"; exit 1; }
+  "$bin" --check-config --config "$tmp" >/dev/null
+done
+echo "deploy configs: 3 passed, 0 failed"

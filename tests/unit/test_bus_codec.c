@@ -247,8 +247,101 @@ static void test_actuation_round_trip(void **state)
     assert_string_equal(back.actuator_id, "act-1");
     assert_string_equal(back.backend, "kubernetes");
     assert_int_equal(back.schema_version, SS_BUS_SCHEMA_VERSION);
+    /* The actuator's fields are absent: no position, no exec result. */
+    assert_int_equal(back.has_decision_position, 0);
+    assert_int_equal(back.has_exec, 0);
+    assert_int_equal(back.nremoved, 0);
+    assert_int_equal(back.nkept, 0);
     assert_int_equal(ss_actuation_decode(buf, len - 1, &back), -EBADMSG);
     free(buf);
+}
+
+/* Every field the actuator fills survives the trip; lists keep their order. */
+static void test_actuation_full_round_trip(void **state)
+{
+    (void)state;
+    ss_actuation_result *r = calloc(1, sizeof *r), *back = calloc(1, sizeof *back);
+    strcpy(r->cluster, "alpha");
+    r->decision_epoch = 1795237000123LL;
+    r->decision_sequence = 4000000001ULL;
+    r->outcome = SS_OUTCOME_APPLIED;
+    r->replicas_before = 5;
+    r->replicas_after = 4;
+    r->has_decision_position = 1;
+    r->decision_partition = 0;       /* 0 is a real partition: presence is explicit */
+    r->decision_offset = 0;
+    r->desired_workers = 3;
+    r->workers_to_remove = 2;
+    r->workers_removed = 1;
+    r->nremoved = 1;
+    r->removed[0] = k_workers[0];
+    r->nkept = 2;
+    r->kept[0].worker = (ss_worker_ref){ "worker-20261121090000-10.0.0.8-1", "10.0.0.8", 1 };
+    strcpy(r->kept[0].reason, "busy: 2 cores used");
+    r->kept[1].worker = (ss_worker_ref){ "worker-20261121090000-10.0.0.9-2", "10.0.0.9", 2 };
+    strcpy(r->kept[1].reason, "shares host with a busy worker");
+    strcpy(r->note, "removed 1 of 2 (1 busy)");
+    r->has_exec = 1;
+    r->exec_exit_status = 0;
+    r->exec_signal = 0;
+    r->exec_timed_out = 1;
+    strcpy(r->exec_output, "scaled to 4\n");
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(ss_actuation_encode(r, &buf, &len), 0);
+    assert_int_equal(ss_actuation_decode(buf, len, back), 0);
+    free(buf);
+    assert_int_equal(back->has_decision_position, 1);
+    assert_int_equal(back->decision_partition, 0);
+    assert_int_equal(back->decision_offset, 0);
+    assert_int_equal(back->desired_workers, 3);
+    assert_int_equal(back->workers_to_remove, 2);
+    assert_int_equal(back->workers_removed, 1);
+    assert_int_equal(back->nremoved, 1);
+    assert_string_equal(back->removed[0].host, "10.0.0.7");
+    assert_int_equal(back->removed[0].port, 34567);
+    assert_int_equal(back->nkept, 2);
+    assert_string_equal(back->kept[1].worker.id, "worker-20261121090000-10.0.0.9-2");
+    assert_string_equal(back->kept[0].reason, "busy: 2 cores used");
+    assert_string_equal(back->note, r->note);
+    assert_int_equal(back->has_exec, 1);
+    assert_int_equal(back->exec_timed_out, 1);
+    assert_string_equal(back->exec_output, "scaled to 4\n");
+
+    /* SUPERSEDED and its newer sequence. */
+    memset(r, 0, sizeof *r);
+    strcpy(r->cluster, "beta");
+    r->outcome = SS_OUTCOME_SUPERSEDED;
+    r->superseded_by = 9;
+    assert_int_equal(ss_actuation_encode(r, &buf, &len), 0);
+    assert_int_equal(ss_actuation_decode(buf, len, back), 0);
+    free(buf);
+    assert_int_equal(back->outcome, SS_OUTCOME_SUPERSEDED);
+    assert_true(back->superseded_by == 9);
+
+    /* A list longer than the struct holds is refused on encode. */
+    r->nkept = SS_AUDIT_MAX_WORKERS + 1;
+    assert_int_equal(ss_actuation_encode(r, &buf, &len), -EINVAL);
+    free(r);
+    free(back);
+}
+
+/* Outcome 7 read by this code, and a record from a newer writer with an
+ * outcome this code does not know, both decode (the value is kept). */
+static void test_outcome_compat(void **state)
+{
+    (void)state;
+    Sparkscale__V1__ActuationResult m = SPARKSCALE__V1__ACTUATION_RESULT__INIT;
+    m.cluster = "alpha";
+    m.outcome = (Sparkscale__V1__Outcome)42;
+    uint8_t buf[64];
+    size_t len = sparkscale__v1__actuation_result__pack(&m, buf);
+    ss_actuation_result *back = calloc(1, sizeof *back);
+    assert_int_equal(ss_actuation_decode(buf, len, back), 0);
+    assert_int_equal(back->outcome, 42);
+    assert_string_equal(ss_outcome_name(back->outcome), "?");
+    assert_int_equal(SPARKSCALE__V1__OUTCOME__OUTCOME_SUPERSEDED, SS_OUTCOME_SUPERSEDED);
+    free(back);
 }
 
 static void test_names(void **state)
@@ -258,6 +351,8 @@ static void test_names(void **state)
     assert_string_equal(ss_reason_code_name(99), "?");
     assert_string_equal(ss_outcome_name(SS_OUTCOME_APPLIED), "APPLIED");
     assert_string_equal(ss_outcome_name(SS_OUTCOME_DRY_RUN), "DRY_RUN");
+    assert_string_equal(ss_outcome_name(SS_OUTCOME_SUPERSEDED), "SUPERSEDED");
+    assert_string_equal(ss_outcome_name(SS_OUTCOME_COUNT), "?");
     assert_string_equal(ss_outcome_name(-1), "?");
     /* The C enums are the wire enums. */
     assert_int_equal(SS_REASON_POOL_LIMIT, SPARKSCALE__V1__REASON_CODE__REASON_POOL_LIMIT);
@@ -274,6 +369,8 @@ int main(void)
         cmocka_unit_test(test_garbage_rejected),
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_actuation_round_trip),
+        cmocka_unit_test(test_actuation_full_round_trip),
+        cmocka_unit_test(test_outcome_compat),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -110,6 +110,7 @@ static void test_defaults(void **state)
     assert_string_equal(cl->target.workload, "");
     assert_int_equal(cl->target.ncommand, 0);
     assert_int_equal(cl->target.timeout_s, 30);
+    assert_int_equal(cl->target.dry_run, 0);
     /* Scale-in safety: on by default, blind scale-in off. */
     assert_int_equal(cl->target.scale_in.decommission, 1);
     assert_int_equal(cl->target.scale_in.decommission_timeout_s, 120);
@@ -237,6 +238,7 @@ static const char every_key_yaml[] =
     "      command: [/usr/local/bin/resize, --to]\n"
     "      size_command: [/usr/local/bin/count]\n"
     "      timeout_s: 9\n"
+    "      dry_run: true\n"
     "      max_decision_age_s: 8\n";
 
 static void test_every_key(void **state)
@@ -324,6 +326,7 @@ static void test_every_key(void **state)
     assert_string_equal(cl->target.command[1], "--to");
     assert_int_equal(cl->target.nsize_command, 1);
     assert_int_equal(cl->target.timeout_s, 9);
+    assert_int_equal(cl->target.dry_run, 1);
     /* scale-in: the actuator's defaults, one overridden here */
     assert_int_equal(cl->target.scale_in.decommission, 0);
     assert_int_equal(cl->target.scale_in.decommission_timeout_s, 5);

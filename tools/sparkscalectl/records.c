@@ -156,6 +156,49 @@ void ctl_print_decision(int json, const ss_bus_record *rec, const ss_decision *d
     putchar('\n');
 }
 
+static json_t *worker_json(const ss_worker_ref *w)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(w->id));
+    json_object_set_new(o, "host", json_string(w->host));
+    json_object_set_new(o, "port", json_integer(w->port));
+    return o;
+}
+
+/* The actuator's fields of a result (absent in records written before them). */
+static void result_details_json(json_t *o, const ss_actuation_result *r)
+{
+    if (r->has_decision_position) {
+        json_object_set_new(o, "decision_partition", json_integer(r->decision_partition));
+        json_object_set_new(o, "decision_offset", json_integer(r->decision_offset));
+    }
+    json_object_set_new(o, "desired_workers", json_integer(r->desired_workers));
+    json_object_set_new(o, "workers_to_remove", json_integer(r->workers_to_remove));
+    json_object_set_new(o, "workers_removed", json_integer(r->workers_removed));
+    json_t *rm = json_array();
+    for (size_t i = 0; i < r->nremoved; i++)
+        json_array_append_new(rm, worker_json(&r->removed[i]));
+    json_object_set_new(o, "removed_workers", rm);
+    json_t *kept = json_array();
+    for (size_t i = 0; i < r->nkept; i++) {
+        json_t *k = worker_json(&r->kept[i].worker);
+        json_object_set_new(k, "reason", json_string(r->kept[i].reason));
+        json_array_append_new(kept, k);
+    }
+    json_object_set_new(o, "kept_workers", kept);
+    json_object_set_new(o, "note", json_string(r->note));
+    if (r->outcome == SS_OUTCOME_SUPERSEDED)
+        json_object_set_new(o, "superseded_by_sequence", json_integer((json_int_t)r->superseded_by));
+    if (r->has_exec) {
+        json_t *e = json_object();
+        json_object_set_new(e, "exit_status", json_integer(r->exec_exit_status));
+        json_object_set_new(e, "signal", json_integer(r->exec_signal));
+        json_object_set_new(e, "timed_out", json_boolean(r->exec_timed_out));
+        json_object_set_new(e, "output_tail", json_string(r->exec_output));
+        json_object_set_new(o, "exec", e);
+    }
+}
+
 void ctl_print_result(int json, const ss_bus_record *rec, const ss_actuation_result *r)
 {
     char when[40];
@@ -174,18 +217,37 @@ void ctl_print_result(int json, const ss_bus_record *rec, const ss_actuation_res
         json_object_set_new(o, "handled_at", json_string(when));
         json_object_set_new(o, "actuator_id", json_string(r->actuator_id));
         json_object_set_new(o, "backend", json_string(r->backend));
+        result_details_json(o, r);
         emit_json(o);
         return;
     }
     printf("%s result %s #%" PRIu64 " %s %d->%d epoch=%" PRId64 " actuator=%s backend=%s", when, r->cluster,
            r->decision_sequence, ss_outcome_name(r->outcome), r->replicas_before, r->replicas_after,
            r->decision_epoch, r->actuator_id[0] ? r->actuator_id : "-", r->backend[0] ? r->backend : "-");
+    if (r->has_decision_position)
+        printf(" decision=%d@%" PRId64, (int)r->decision_partition, r->decision_offset);
+    if (r->workers_to_remove > 0) {
+        printf(" removed=%d/%d", r->workers_removed, r->workers_to_remove);
+        for (size_t i = 0; i < r->nremoved; i++)
+            printf("%s%s:%d", i ? "," : " hosts=", r->removed[i].host, r->removed[i].port);
+        for (size_t i = 0; i < r->nkept; i++) {
+            printf("%s%s:%d=", i ? "," : " kept=", r->kept[i].worker.host, r->kept[i].worker.port);
+            ss_fquote(stdout, r->kept[i].reason);
+        }
+    }
+    if (r->outcome == SS_OUTCOME_SUPERSEDED)
+        printf(" superseded_by=#%" PRIu64, r->superseded_by);
+    if (r->has_exec)
+        printf(" exit=%d%s", r->exec_exit_status, r->exec_timed_out ? " timed_out" : "");
     if (r->error[0]) {
         printf(" error=");
         ss_fquote(stdout, r->error);
+    }
+    if (r->note[0]) {
+        printf(" note=");
+        ss_fquote(stdout, r->note);
     }
     if (!key_matches(rec, r->cluster))
         printf(" key_mismatch");
     putchar('\n');
 }
-
