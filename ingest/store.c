@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,10 +55,20 @@ struct store_app {
     char id[];           /* NUL-terminated */
 };
 
+/* What the decider reads of every worker source on every evaluation, packed
+ * beside the cluster's worker list (same index): a scan of 16-byte entries
+ * instead of a pointer chase into each source's series. */
+struct wsum {
+    int64_t seen_ms;     /* last-seen */
+    double cores_used;   /* newest coresUsed, NAN = none yet */
+};
+
 struct cluster {
     struct src master;
     store_app **apps;
     store_app **workers;
+    struct wsum *wsum;   /* wsum_cap (>= nworkers) entries */
+    uint32_t wsum_cap;
     uint32_t napps, apps_cap;
     uint32_t nworkers, workers_cap;
     int64_t last_seen_ms;
@@ -532,9 +543,21 @@ static int ent_create(ss_store *s, int kind, int c, const char *id, size_t len, 
         return STORE_E_CAP_WORKERS;
     }
     int rc = tab_reserve(s, 1);
-    if (rc == 0)
-        rc = kind == ENT_APP ? grow_list(s, &cl->apps, cl->napps, &cl->apps_cap)
-                             : grow_list(s, &cl->workers, cl->nworkers, &cl->workers_cap);
+    if (rc == 0 && kind == ENT_APP) {
+        rc = grow_list(s, &cl->apps, cl->napps, &cl->apps_cap);
+    } else if (rc == 0) {
+        rc = grow_list(s, &cl->workers, cl->nworkers, &cl->workers_cap);
+        if (rc == 0 && cl->wsum_cap < cl->workers_cap) {
+            struct wsum *w = s_realloc(s, cl->wsum, (size_t)cl->wsum_cap * sizeof(*w),
+                                       (size_t)cl->workers_cap * sizeof(*w));
+            if (w) {
+                cl->wsum = w;
+                cl->wsum_cap = cl->workers_cap;
+            } else {
+                rc = STORE_E_NOMEM;
+            }
+        }
+    }
     store_app *e = rc ? NULL : s_alloc(s, sizeof(*e) + len + 1);
     if (!e)
         return alloc_failure(s);
@@ -555,6 +578,7 @@ static int ent_create(ss_store *s, int kind, int c, const char *id, size_t len, 
         s->st.apps++;
     } else {
         e->pos = cl->nworkers;
+        cl->wsum[cl->nworkers] = (struct wsum){ now_ms, NAN };
         cl->workers[cl->nworkers++] = e;
         s->st.workers++;
     }
@@ -577,6 +601,8 @@ static void ent_remove(ss_store *s, store_app *e)
     uint32_t *n = e->kind == ENT_APP ? &cl->napps : &cl->nworkers;
     store_app *moved = list[--*n];
     list[e->pos] = moved;
+    if (e->kind == ENT_WORKER)
+        cl->wsum[e->pos] = cl->wsum[*n];
     moved->pos = e->pos;
     if (e->kind == ENT_APP)
         s->st.apps--;
@@ -587,6 +613,11 @@ static void ent_remove(ss_store *s, store_app *e)
     if (*n == 0) {   /* an emptied cluster holds no list */
         store_app ***lp = e->kind == ENT_APP ? &cl->apps : &cl->workers;
         uint32_t *cap = e->kind == ENT_APP ? &cl->apps_cap : &cl->workers_cap;
+        if (e->kind == ENT_WORKER) {
+            s_free(s, cl->wsum, (size_t)cl->wsum_cap * sizeof(*cl->wsum));
+            cl->wsum = NULL;
+            cl->wsum_cap = 0;
+        }
         s_free(s, *lp, (size_t)*cap * sizeof(**lp));
         *lp = NULL;
         *cap = 0;
@@ -646,6 +677,7 @@ void store_destroy(ss_store *s)
                 ent_free(s, cl->workers[i]);
             free(cl->apps);
             free(cl->workers);
+            free(cl->wsum);
             src_free(s, &cl->master);
         }
     }
@@ -777,6 +809,15 @@ int store_put(ss_store *s, const spark_metric *m, const char *source,
     cl->last_seen_ms = now_ms;
     if (e)
         e->last_seen_ms = now_ms;
+    if (e && e->kind == ENT_WORKER) {
+        struct wsum *w = &cl->wsum[e->pos];
+        w->seen_ms = now_ms;
+        double v;
+        int64_t ts;
+        if (g == SPARK_G_WORKER_CORES_USED &&
+            store_worker_latest((const store_worker *)(const void *)e, g, &v, &ts) == 0)
+            w->cores_used = v;
+    }
     if (created)
         rc = STORE_CHANGED;
     if (rc == STORE_CHANGED)
@@ -896,6 +937,32 @@ const store_worker *store_worker_at(const ss_store *s, int cluster, size_t i)
 {
     const struct cluster *cl = cluster_get(s, cluster);
     return cl && i < cl->nworkers ? (const store_worker *)(const void *)cl->workers[i] : NULL;
+}
+
+void store_workers_summary(const ss_store *s, int cluster, int64_t now_ms, int64_t stale_ms,
+                           store_workers_sum *out)
+{
+    *out = (store_workers_sum){ 0, 0, INT64_MAX };
+    if (cluster < 0 || (size_t)cluster >= s->nclusters)
+        return;
+    const struct cluster *cl = &s->cl[cluster];
+    for (uint32_t i = 0; i < cl->nworkers; i++) {
+        const struct wsum *w = &cl->wsum[i];
+        if (w->seen_ms < out->oldest_seen_ms)
+            out->oldest_seen_ms = w->seen_ms;
+        if (now_ms - w->seen_ms > stale_ms || w->cores_used != w->cores_used)
+            continue;
+        out->known++;
+        out->busy += w->cores_used > 0;
+    }
+}
+
+int store_worker_idle(const ss_store *s, int cluster, size_t i, int64_t now_ms, int64_t stale_ms)
+{
+    if (cluster < 0 || (size_t)cluster >= s->nclusters || i >= s->cl[cluster].nworkers)
+        return 0;
+    const struct wsum *w = &s->cl[cluster].wsum[i];
+    return now_ms - w->seen_ms <= stale_ms && w->cores_used == 0;
 }
 
 static const store_app *worker_ent(const store_worker *w)

@@ -114,6 +114,20 @@ const store_worker *store_worker_at(const ss_store *s, int cluster, size_t i);
 const char *store_worker_source(const store_worker *w);
 int64_t store_worker_last_seen_ms(const store_worker *w);
 
+/* The worker sources of a cluster at a glance (what the decider reads on
+ * every evaluation, from a packed array): fresh ones (last-seen within
+ * stale_ms of now_ms) with a coresUsed sample, those above 0, and the
+ * oldest last-seen of any (INT64_MAX with none). */
+typedef struct store_workers_sum {
+    int known;
+    int busy;
+    int64_t oldest_seen_ms;
+} store_workers_sum;
+void store_workers_summary(const ss_store *s, int cluster, int64_t now_ms, int64_t stale_ms,
+                           store_workers_sum *out);
+/* Is store_worker_at(i) fresh with a newest coresUsed of 0 (removable)? */
+int store_worker_idle(const ss_store *s, int cluster, size_t i, int64_t now_ms, int64_t stale_ms);
+
 /* Latest sample of a known gauge. Returns 0, or -ENOENT if never seen. */
 int store_app_latest(const store_app *a, int gauge, double *value, int64_t *ts_ms);
 int store_master_latest(const ss_store *s, int cluster, int gauge, double *value, int64_t *ts_ms);
