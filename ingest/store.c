@@ -93,6 +93,7 @@ struct ss_store {
     int64_t now_us;      /* store_set_clock: stamps clusters that become dirty */
     int cap_hit;         /* the last failed allocation hit max_bytes */
     store_app *last;     /* one-entry cache: Spark sends an app's report in a row */
+    uint64_t gen;        /* entries removed so far: a sender's hint older than it is void */
     store_stats st;
 };
 
@@ -424,9 +425,12 @@ static inline int ent_is(const store_app *e, int kind, int cluster, const char *
 }
 
 static store_app *ent_lookup(ss_store *s, int kind, int cluster, const char *id, size_t len,
-                             uint64_t *hash)
+                             uint64_t *hash, const store_hint *hint)
 {
-    store_app *e = s->last;
+    store_app *e = hint && hint->gen == s->gen ? (store_app *)(uintptr_t)hint->e : NULL;
+    if (e && ent_is(e, kind, cluster, id, len))
+        return e;
+    e = s->last;
     if (e && ent_is(e, kind, cluster, id, len))
         return e;
     uint64_t h = hash_key(kind, cluster, id, len);
@@ -610,6 +614,7 @@ static void ent_remove(ss_store *s, store_app *e)
         s->st.workers--;
     tab_remove(s, e);
     tab_shrink(s);
+    s->gen++;   /* senders' hints may point at it */
     if (*n == 0) {   /* an emptied cluster holds no list */
         store_app ***lp = e->kind == ENT_APP ? &cl->apps : &cl->workers;
         uint32_t *cap = e->kind == ENT_APP ? &cl->apps_cap : &cl->workers_cap;
@@ -726,7 +731,8 @@ static int entity_key(const spark_metric *m, const char *source, int *kind, cons
 /* Finds (or creates) the source of series a sample goes to: the cluster's
  * master, or an app or worker entity (*created set when new). */
 static int find_src(ss_store *s, int c, const spark_metric *m, const char *source,
-                    int64_t now_ms, struct src **src, store_app **ent, int *created)
+                    int64_t now_ms, struct src **src, store_app **ent, int *created,
+                    store_hint *hint)
 {
     *ent = NULL;
     *created = 0;
@@ -741,7 +747,7 @@ static int find_src(ss_store *s, int c, const spark_metric *m, const char *sourc
     if (rc)
         return rc;
     uint64_t h = 0;
-    store_app *e = ent_lookup(s, kind, c, id, len, &h);
+    store_app *e = ent_lookup(s, kind, c, id, len, &h, hint);
     if (!e) {
         /* checked here, not per put: an id holding NUL never matches */
         if (memchr(id, '\0', len))
@@ -753,11 +759,21 @@ static int find_src(ss_store *s, int c, const spark_metric *m, const char *sourc
     }
     *ent = e;
     *src = &e->src;
+    if (hint) {
+        hint->e = e;
+        hint->gen = s->gen;
+    }
     return 0;
 }
 
 int store_put(ss_store *s, const spark_metric *m, const char *source,
               int64_t ts_ms, double value, int64_t now_ms)
+{
+    return store_put_hinted(s, m, source, ts_ms, value, now_ms, NULL);
+}
+
+int store_put_hinted(ss_store *s, const spark_metric *m, const char *source, int64_t ts_ms,
+                     double value, int64_t now_ms, store_hint *hint)
 {
     int c = m->cluster;
     if (c < 0 || (size_t)c >= s->nclusters) {
@@ -773,7 +789,7 @@ int store_put(ss_store *s, const spark_metric *m, const char *source,
     struct src *src;
     store_app *e;
     int created;
-    int rc = find_src(s, c, m, source, now_ms, &src, &e, &created);
+    int rc = find_src(s, c, m, source, now_ms, &src, &e, &created, hint);
     if (rc == STORE_E_INVAL)
         goto inval;
     if (rc)

@@ -844,6 +844,34 @@ static void test_workers_summary(void **state)
     store_destroy(s);
 }
 
+/* A sender's hint finds its app without the table, and is void once the
+ * store removed anything (ASan would see a read of the freed app). */
+static void test_sender_hint(void **state)
+{
+    (void)state;
+    ss_store *s = mk(4, 2);
+    int64_t ts;
+    store_hint ha = { 0 }, hb = { 0 };
+    spark_metric a = app_m(0, "app-a", SPARK_G_TARGET_EXECUTORS);
+    spark_metric b = app_m(0, "app-b", SPARK_G_TARGET_EXECUTORS);
+    for (int t = 1; t <= 4; t++) {   /* two senders, line by line */
+        assert_true(store_put_hinted(s, &a, NULL, t * 1000, t, t * 1000, &ha) >= 0);
+        assert_true(store_put_hinted(s, &b, NULL, t * 1000, 10 + t, t * 1000, &hb) >= 0);
+    }
+    assert_ptr_equal(ha.e, store_app_find(s, 0, "app-a", 5));
+    assert_ptr_equal(hb.e, store_app_find(s, 0, "app-b", 5));
+    assert_true(app_latest(s, 0, "app-a", SPARK_G_TARGET_EXECUTORS, &ts) == 4);
+    assert_true(app_latest(s, 0, "app-b", SPARK_G_TARGET_EXECUTORS, &ts) == 14);
+    /* app-a expires; its sender comes back with the old hint */
+    assert_true(store_put_hinted(s, &b, NULL, 9000, 20, 9000, &hb) >= 0);
+    assert_int_equal(store_expire(s, 0, 9000, 3000), 1);
+    assert_int_equal(store_put_hinted(s, &a, NULL, 9000, 7, 9000, &ha), STORE_CHANGED);
+    assert_int_equal(store_app_count(s, 0), 2);
+    assert_true(app_latest(s, 0, "app-a", SPARK_G_TARGET_EXECUTORS, &ts) == 7);
+    assert_ptr_equal(ha.e, store_app_find(s, 0, "app-a", 5));
+    store_destroy(s);
+}
+
 static void test_stats_bytes(void **state)
 {
     (void)state;
@@ -963,6 +991,7 @@ int main(void)
         cmocka_unit_test(test_iteration_after_removals),
         cmocka_unit_test(test_scale_10k_clusters),
         cmocka_unit_test(test_workers_summary),
+        cmocka_unit_test(test_sender_hint),
         cmocka_unit_test(test_stats_bytes),
         cmocka_unit_test(test_max_bytes),
         cmocka_unit_test(test_defaults_and_destroy),
