@@ -72,6 +72,8 @@ struct ss_actuator {
     void (*fatal_done)(void *);
     void *fatal_ctx;
     ss_actuation_result *scratch;
+    void (*commit_hook)(void *ctx, size_t n);
+    void *commit_hook_ctx;
 };
 
 static void start_consumer(ss_actuator *a);
@@ -290,7 +292,14 @@ static void on_fatal(void *ctx, const char *why)
     }
 }
 
-static const ss_bus_consumer_cbs k_cbs = { on_assigned, on_record, on_revoked, on_fatal };
+static void on_committed(void *ctx, size_t n)
+{
+    ss_actuator *a = ctx;
+    if (a->commit_hook)
+        a->commit_hook(a->commit_hook_ctx, n);
+}
+
+static const ss_bus_consumer_cbs k_cbs = { on_assigned, on_record, on_revoked, on_fatal, on_committed };
 
 static void start_consumer(ss_actuator *a)
 {
@@ -300,6 +309,9 @@ static void start_consumer(ss_actuator *a)
         .group = a->cfg->actuator.group,
         .instance_id = a->id,
         .call_timeout_ms = 30000,
+        .fetch_wait_max_ms = strcmp(a->cfg->kafka.brokers, "embedded") == 0
+                                 ? SS_ACTUATOR_EMBEDDED_FETCH_WAIT_MS
+                                 : 0,
     };
     char err[512];
     a->consumer = ss_bus_consumer_create(a->loop, &cc, &k_cbs, a, err, sizeof err);
@@ -561,6 +573,12 @@ int ss_actuator_port(const ss_actuator *a) { return a->server ? ss_http_server_p
 const char *ss_actuator_id(const ss_actuator *a) { return a->id; }
 const char *ss_actuator_bootstrap(const ss_actuator *a) { return a->bootstrap; }
 int ss_actuator_failed(const ss_actuator *a) { return a->failed; }
+
+void ss_actuator_set_commit_hook(ss_actuator *a, void (*fn)(void *ctx, size_t n), void *ctx)
+{
+    a->commit_hook = fn;
+    a->commit_hook_ctx = ctx;
+}
 
 void ss_actuator_on_fatal(ss_actuator *a, void (*done)(void *ctx), void *ctx)
 {

@@ -37,7 +37,9 @@ ss_audit_scanner *ss_audit_scanner_new(const ss_bus_conf *bc, const char *bootst
         { "isolation.level", "read_committed" },
         { "reconnect.backoff.max.ms", "1000" },
         { "socket.nagle.disable", "true" },
-        { "fetch.wait.max.ms", "50" },
+        /* The end of a partition is known from a fetch answer: with the
+         * mock an empty one takes this long. */
+        { "fetch.wait.max.ms", "10" },
     };
     ss_bus_conf scan_bc = *bc;
     scan_bc.client_id = "sparkscale-audit-scan";

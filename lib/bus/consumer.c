@@ -148,6 +148,7 @@ struct ss_bus_consumer {
     void *ctx;
     const ss_bus_conf *bc;
     char bootstrap[1024], group[256], resume_group[272], instance[256], txn_id[320];
+    char fetch_wait[16];
     char dtopic[256], atopic[256];
     int call_timeout_ms;
 
@@ -595,8 +596,13 @@ static void commit_after(job *j)
          * needs them kept elsewhere: the side group. */
         if (c->offsets_outside_txn && cj->offsets->cnt > 0 && c->keeper)
             rd_kafka_commit_queue(c->keeper, cj->offsets, c->kq, NULL, NULL);
+        size_t n = 0;
+        for (aentry *e = cj->entries; e; e = e->next)
+            n++;
         entries_free(cj->entries);
         cj->entries = NULL;
+        if (c->cbs.committed && n)
+            c->cbs.committed(c->ctx, n);
     } else if (cj->result > 0) {
         c->st.aborts++;
         note_error(c, "transaction aborted: %s", cj->err);
@@ -1499,7 +1505,7 @@ static int make_clients(ss_bus_consumer *c, char *err, size_t errlen)
         { "isolation.level", "read_committed" },
         { "reconnect.backoff.max.ms", "1000" },
         { "socket.nagle.disable", "true" },
-        { "fetch.wait.max.ms", "100" },
+        { "fetch.wait.max.ms", c->fetch_wait },
     };
     rd_kafka_conf_t *cc = ss_kafka_conf_new(&bc, c->bootstrap, cdef, sizeof cdef / sizeof cdef[0], err,
                                             errlen);
@@ -1591,6 +1597,8 @@ ss_bus_consumer *ss_bus_consumer_create(uv_loop_t *loop, const ss_bus_consumer_c
     snprintf(c->bootstrap, sizeof c->bootstrap, "%s", conf->bootstrap);
     snprintf(c->group, sizeof c->group, "%s", conf->group);
     snprintf(c->resume_group, sizeof c->resume_group, "%s.resume", conf->group);
+    snprintf(c->fetch_wait, sizeof c->fetch_wait, "%d",
+             conf->fetch_wait_max_ms > 0 ? conf->fetch_wait_max_ms : 100);
     snprintf(c->instance, sizeof c->instance, "%s", conf->instance_id);
     snprintf(c->txn_id, sizeof c->txn_id, "sparkscale-actuator-%s", conf->instance_id);
     snprintf(c->dtopic, sizeof c->dtopic, "%s",

@@ -381,6 +381,9 @@ static inline void *ah_act_thread(void *arg)
     return NULL;
 }
 
+static void (*ah_act_commit_hook)(void *ctx, size_t n);   /* set before ah_act_start */
+static void *ah_act_commit_ctx;
+
 static inline int ah_act_start(ah_act *h, const char *yaml)
 {
     memset(h, 0, sizeof *h);
@@ -395,6 +398,8 @@ static inline int ah_act_start(ah_act *h, const char *yaml)
         return -1;
     }
     h->port = ss_actuator_port(h->act);
+    if (ah_act_commit_hook)
+        ss_actuator_set_commit_hook(h->act, ah_act_commit_hook, ah_act_commit_ctx);
     uv_async_init(&h->loop, &h->stop, ah_act_on_stop);
     h->stop.data = h;
     pthread_create(&h->thread, NULL, ah_act_thread, h);
@@ -772,13 +777,16 @@ typedef struct fo_cluster {
     int gets, puts;
     int put_status;           /* 0 = 202 */
     char last_body[512];
-    int64_t first_req_us;     /* the first request after fo_mark */
+    int64_t first_req_us;     /* the first request since it was last set to 0 */
+    int64_t put_us;           /* when the last PUT arrived */
 } fo_cluster;
 
 typedef struct fo_oshinko {
     fx_server srv;
     fo_cluster c[1100];
     int n;
+    uint64_t puts;            /* all clusters */
+    pthread_cond_t put_cv;    /* broadcast on every PUT (with srv's mutex) */
 } fo_oshinko;
 
 static inline fo_cluster *fo_find(fo_oshinko *o, const char *name)
@@ -806,6 +814,9 @@ static inline void fo_handler(void *ctx, const fx_request *req, fx_reply *rep)
         c->first_req_us = req->at_us;
     if (strcmp(req->method, "PUT") == 0) {
         c->puts++;
+        c->put_us = req->at_us;
+        o->puts++;
+        pthread_cond_broadcast(&o->put_cv);
         snprintf(c->last_body, sizeof c->last_body, "%s", req->body);
         json_t *j = json_loads(req->body, 0, NULL);
         json_t *n = json_object_get(json_object_get(j, "config"), "workerCount");
@@ -837,6 +848,7 @@ static inline void fo_handler(void *ctx, const fx_request *req, fx_reply *rep)
 static inline void fo_start(fo_oshinko *o)
 {
     memset(o, 0, sizeof *o);
+    pthread_cond_init(&o->put_cv, NULL);
     if (fx_start(&o->srv, fo_handler, o) != 0)
         abort();
 }

@@ -142,7 +142,7 @@ static void cb_fatal(void *ctx, const char *why)
     fail_msg("fatal: %s", why);
 }
 
-static const ss_bus_consumer_cbs k_cbs = { cb_assigned, cb_record, cb_revoked, cb_fatal };
+static const ss_bus_consumer_cbs k_cbs = { cb_assigned, cb_record, cb_revoked, cb_fatal, NULL };
 
 static void member_start(world *w, member *m, const char *id)
 {
