@@ -1732,13 +1732,6 @@ void ss_bus_consumer_release(ss_bus_consumer *c, int32_t partition)
     maybe_finish_revoke(c);
 }
 
-int ss_bus_consumer_owns(const ss_bus_consumer *c, int32_t partition)
-{
-    return c->parts && partition >= 0 && partition < c->nd && c->parts[partition].state == P_ACTIVE;
-}
-
-int ss_bus_consumer_committing(const ss_bus_consumer *c) { return c->txn != NULL; }
-
 void ss_bus_consumer_get_stats(const ss_bus_consumer *c, ss_bus_consumer_stats *out)
 {
     *out = c->st;

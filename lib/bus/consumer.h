@@ -130,13 +130,7 @@ void ss_bus_consumer_abandon(ss_bus_consumer *c, int32_t partition, int64_t offs
  * partition. Its last audits are committed, then it is handed over. */
 void ss_bus_consumer_release(ss_bus_consumer *c, int32_t partition);
 
-/* Non-zero while the partition is ours (assigned, scanned, not revoked). */
-int ss_bus_consumer_owns(const ss_bus_consumer *c, int32_t partition);
-
 void ss_bus_consumer_get_stats(const ss_bus_consumer *c, ss_bus_consumer_stats *out);
-
-/* For tests: 1 while a commit job runs. */
-int ss_bus_consumer_committing(const ss_bus_consumer *c);
 
 /* Leaves the group cleanly: stops handing out records, revokes every
  * partition through the owner's revoked callback (lost = 0) and waits for
