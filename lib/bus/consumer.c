@@ -1782,13 +1782,15 @@ typedef struct destroy_job {
 static void destroy_run(job *j)
 {
     ss_bus_consumer *c = j->c;
-    /* Blocking: librdkafka joins its threads. Off the loop. */
+    /* Blocking: librdkafka joins its threads. Off the loop. The group was
+     * left through the queue already (or the close timed out): no second
+     * close here, which would run our rebalance callback on this thread. */
     if (c->cons)
-        rd_kafka_destroy(c->cons);
+        rd_kafka_destroy_flags(c->cons, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     if (c->prod)
         rd_kafka_destroy(c->prod);
     if (c->keeper)
-        rd_kafka_destroy(c->keeper);
+        rd_kafka_destroy_flags(c->keeper, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     c->cons = c->prod = c->keeper = NULL;
 }
 

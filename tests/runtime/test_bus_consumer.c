@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 #include <uv.h>
 
 #include "lib/base/clock.h"
@@ -444,6 +446,63 @@ static void test_two_members(void **state)
     world_close(&w);
 }
 
+typedef struct quiet { member *m; uint64_t done, aborts; } quiet;
+static int quiescent(void *arg)
+{
+    quiet *q = arg;
+    ss_bus_consumer_stats st;
+    ss_bus_consumer_get_stats(q->m->c, &st);
+    return st.done >= q->done && st.aborts >= q->aborts && st.queued_audits == 0 &&
+           !st.in_flight_commits;
+}
+
+/* Aborted transactions: audits that the brokers show anyway (the mock has
+ * no transaction markers) are not sent twice; audits that were never
+ * written are sent again. Either way one record per decision. */
+static void test_aborts(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    member m;
+    member_start(&w, &m, "one");
+    rd_kafka_mock_cluster_t *mc = ss_kafka_mock_cluster(w.mock);
+    publish(&w, 4, 1);
+    want x = { &m, 4 };
+    assert_true(run_until(&w, got_at_least, &x, 20000));
+    quiet q = { &m, 4, 0 };
+    assert_true(run_until(&w, quiescent, &q, 10000));
+
+    /* 1. The offsets part of the commit fails: the transaction aborts after
+     * its records were written (and, on the mock, are visible). */
+    rd_kafka_mock_push_request_errors(mc, 28 /* TxnOffsetCommit */, 1,
+                                      RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION);
+    publish(&w, 4, 1);
+    x.n = 8;
+    assert_true(run_until(&w, got_at_least, &x, 20000));
+    q = (quiet){ &m, 8, 1 };
+    assert_true(run_until(&w, quiescent, &q, 20000));
+
+    /* 2. Adding the audit partition to the transaction is refused: nothing
+     * is written, the transaction aborts, the records go out again. */
+    rd_kafka_mock_push_request_errors(mc, 24 /* AddPartitionsToTxn */, 1,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    publish(&w, 4, 1);
+    x.n = 12;
+    assert_true(run_until(&w, got_at_least, &x, 20000));
+    q = (quiet){ &m, 12, 2 };
+    assert_true(run_until(&w, quiescent, &q, 20000));
+    ss_bus_consumer_stats st;
+    ss_bus_consumer_get_stats(m.c, &st);
+    assert_true(st.aborts >= 2);
+    member_stop(&w, &m);
+    audit_count ac;
+    count_audits(&w, &ac);
+    assert_int_equal(ac.records, 12);
+    assert_int_equal(ac.dup, 0);
+    world_close(&w);
+}
+
 int main(void)
 {
     ss_log_set_level(getenv("SS_TEST_DEBUG") ? SS_LOG_DEBUG : SS_LOG_WARN);
@@ -451,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_audit_once_and_resume),
         cmocka_unit_test(test_abandon_and_scan),
         cmocka_unit_test(test_two_members),
+        cmocka_unit_test(test_aborts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
