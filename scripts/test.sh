@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: installs missing packages, builds with -Werror, runs
 # every ctest test (unit, runtime, fuzz-corpus replay), the same under
-# ASan+UBSan, the unit tests under valgrind, the real-Spark check and the
-# real-Kafka end-to-end check.
+# ASan+UBSan, the unit tests under valgrind, the real-Spark check, the
+# real-Kafka end-to-end check and the actuator's kill -9 and rebalance tests
+# on a real Kafka broker.
 # Usage: scripts/test.sh            (everything)
 #        SS_TEST_QUICK=1 scripts/test.sh   (skip sanitizer, valgrind, Spark, Kafka)
 set -euo pipefail
@@ -63,6 +64,7 @@ if [ -z "${SS_TEST_QUICK:-}" ]; then
   stage "hostile-input soak (ASan)"     tests/soak/run_garbage_soak.sh "$root/build/asan/ingest/sparkscaled" 20
   stage "real Spark check"              tests/spark/run_spark_check.sh "$root/build/ci/ingest/sparkscaled"
   stage "real Kafka end-to-end"         tests/kafka/run_kafka_e2e.sh "$root/build/ci"
+  stage "real Kafka: actuator exactly-once" tests/kafka/run_actuator_kafka.sh "$root/build/ci"
 fi
 
 echo
