@@ -106,6 +106,10 @@ static void match(const ss_audit_scan_req *reqs, size_t n, int32_t apart,
         if (q->audit_partition != apart || q->decision_partition != r->decision_partition ||
             r->decision_offset < q->min_decision_offset || (q->from >= 0 && offset < q->from))
             continue;
+        /* Several deployments may share an audit topic: positions in another
+         * decisions topic are not ours. */
+        if (r->decision_topic[0] && q->decision_topic && strcmp(r->decision_topic, q->decision_topic) != 0)
+            continue;
         fn(arg, i, r);
     }
 }

@@ -819,7 +819,7 @@ static void scan_run(job *j)
         return;
     }
     for (size_t i = 0; i < sj->nr; i++)
-        reqs[i] = (ss_audit_scan_req){ sj->rs[i].audit_partition, sj->rs[i].scan_from,
+        reqs[i] = (ss_audit_scan_req){ sj->rs[i].audit_partition, sj->rs[i].scan_from, c->dtopic,
                                        sj->rs[i].partition,
                                        sj->rs[i].committed >= 0 ? sj->rs[i].committed : 0 };
     sj->rc = ss_audit_scan(c->scanner, c->atopic, reqs, sj->nr, SCAN_TIMEOUT_MS, scan_collect, sj,
@@ -1695,6 +1695,7 @@ int ss_bus_consumer_done(ss_bus_consumer *c, int32_t partition, int64_t offset,
     c->scratch->has_decision_position = 1;
     c->scratch->decision_partition = partition;
     c->scratch->decision_offset = offset;
+    snprintf(c->scratch->decision_topic, sizeof c->scratch->decision_topic, "%s", c->dtopic);
     int rc = ss_actuation_encode(c->scratch, &e->payload, &e->len);
     if (rc < 0) {
         free(e);
