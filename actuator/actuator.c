@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,7 +193,9 @@ static void on_check(uv_check_t *h)
 
 /* A record that is no decision of a configured cluster: audited FAILED. */
 static void answer_failed(ss_actuator *a, const ss_bus_in *rec, const char *cluster, const ss_decision *d,
-                          act_fail why, const char *fmt, const char *arg)
+                          act_fail why, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static void answer_failed(ss_actuator *a, const ss_bus_in *rec, const char *cluster, const ss_decision *d,
+                          act_fail why, const char *fmt, ...)
 {
     ss_actuation_result *r = a->scratch;
     memset(r, 0, sizeof *r);
@@ -207,7 +210,10 @@ static void answer_failed(ss_actuator *a, const ss_bus_in *rec, const char *clus
     r->handled_at_ms = ss_wall_ms();
     snprintf(r->actuator_id, sizeof r->actuator_id, "%s", a->id);
     snprintf(r->backend, sizeof r->backend, "none");
-    snprintf(r->error, sizeof r->error, fmt, arg);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->error, sizeof r->error, fmt, ap);
+    va_end(ap);
     a->stats.outcomes[SS_OUTCOME_FAILED]++;
     a->stats.failed[why]++;
     ss_warn("decision at %d@%" PRId64 ": %s", (int)rec->partition, rec->offset, r->error);
