@@ -577,6 +577,14 @@ static void plan_and_act(act_cluster *cl)
     }
     cl->k = cl->current - d->desired_workers;
     cl->audit->replicas_before = cl->current;
+    if (cl->k > 0 && d->current_workers < 0) {
+        /* sparkscaled decided before it knew the size (after its start,
+         * before the master's first word): such a decision may only grow */
+        nothing_removed(cl, "the decision was made without knowing the cluster's size "
+                            "(current_workers -1): grow-only, nothing removed (at %d, wanted %d)",
+                        cl->current, d->desired_workers);
+        return;
+    }
     if (cl->k <= 0) {
         if (cl->k == 0 && cl->size_from_backend) {
             ss_actuation_result *r = cl->audit;
