@@ -1,6 +1,6 @@
-/* status.c: the status API: /healthz, /metrics (Prometheus text format
- * 0.0.4), /v1/clusters, /v1/decisions and /v1/kafka (JSON). Read-only over
- * daemon state. */
+/* status.c: the status API: the dashboard page (/), /healthz, /metrics
+ * (Prometheus text format 0.0.4), /v1/clusters, /v1/decisions and /v1/kafka
+ * (JSON). Read-only over daemon state. */
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "ingest/dashboard.h"
 #include "ingest/decision_log.h"
 #include "ingest/poller.h"
 #include "ingest/status.h"
@@ -714,7 +715,10 @@ static void metrics_handler(const ss_status *d, const ss_http_request *req, ss_h
 void ss_status_handle(void *ctx, const ss_http_request *req, ss_http_response *res)
 {
     const ss_status *d = ctx;
-    if (strcmp(req->path, "/healthz") == 0) {
+    if (strcmp(req->path, "/") == 0) {
+        ss_http_response_status(res, 200, "text/html; charset=utf-8");
+        ss_http_response_append(res, (const char *)ss_dashboard_html, ss_dashboard_html_len);
+    } else if (strcmp(req->path, "/healthz") == 0) {
         ss_http_response_status(res, 200, "text/plain");
         ss_http_response_printf(res, "ok\n");
     } else if (strcmp(req->path, "/metrics") == 0) {
@@ -727,6 +731,6 @@ void ss_status_handle(void *ctx, const ss_http_request *req, ss_http_response *r
         decisions_handler(d, req, res);
     } else {
         ss_http_response_status(res, 404, "text/plain");
-        ss_http_response_printf(res, "not found: try /healthz /metrics /v1/clusters /v1/decisions /v1/kafka\n");
+        ss_http_response_printf(res, "not found: try / /healthz /metrics /v1/clusters /v1/decisions /v1/kafka\n");
     }
 }

@@ -1,7 +1,8 @@
 /* test_status_api.c: what the dashboard reads from a real sparkscaled:
  * /v1/clusters?history=1 (ring samples of app and master gauges, the
  * cluster's recent decisions with reasons), /v1/decisions across clusters,
- * the bus counters of /v1/kafka; heartbeats stay out of the history. */
+ * the bus counters of /v1/kafka; heartbeats stay out of the history; and
+ * the page itself at /. (The page in a browser: tests/dashboard/.) */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -247,6 +248,71 @@ static void test_kafka_counters(void **state)
     json_decref(root);
 }
 
+/* Raw reply (head and body) to one request line. */
+static char *raw_request(harness *h, const char *method, const char *path, size_t *len)
+{
+    int fd = h_connect(SOCK_STREAM, h->http_port);
+    assert_true(fd >= 0);
+    char req[256];
+    int n = snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                     method, path);
+    assert_int_equal(h_write_all(fd, req, (size_t)n), 0);
+    size_t cap = 1 << 16, used = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (used + 4096 > cap)
+            buf = realloc(buf, cap *= 2);
+        ssize_t r = read(fd, buf + used, cap - used - 1);
+        if (r <= 0)
+            break;
+        used += (size_t)r;
+    }
+    close(fd);
+    buf[used] = '\0';
+    *len = used;
+    return buf;
+}
+
+/* GET / is the page of ingest/dashboard.html, byte for byte, as HTML; HEAD
+ * gives its length and no body. */
+static void test_root_serves_the_dashboard(void **state)
+{
+    harness *h = *state;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/ingest/dashboard.html", getenv("SS_SOURCE_DIR"));
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char page[1 << 20];
+    size_t plen = fread(page, 1, sizeof page, f);
+    fclose(f);
+    assert_true(plen > 1000 && plen < sizeof page);
+
+    size_t len;
+    char *reply = raw_request(h, "GET", "/", &len);
+    char *body = strstr(reply, "\r\n\r\n");
+    assert_non_null(body);
+    *body = '\0';
+    body += 4;
+    assert_non_null(strstr(reply, "HTTP/1.1 200"));
+    assert_non_null(strstr(reply, "Content-Type: text/html; charset=utf-8"));
+    char want[64];
+    snprintf(want, sizeof want, "Content-Length: %zu", plen);
+    assert_non_null(strstr(reply, want));
+    assert_int_equal(len - (size_t)(body - reply), plen);
+    assert_memory_equal(body, page, plen);
+    free(reply);
+
+    reply = raw_request(h, "HEAD", "/", &len);
+    assert_non_null(strstr(reply, want));
+    assert_int_equal(len, (size_t)(strstr(reply, "\r\n\r\n") - reply) + 4);
+    free(reply);
+
+    int status;
+    char *other = http_get(h, "/index.html", &status);
+    assert_int_equal(status, 404);
+    free(other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_heartbeats_not_recorded),
         cmocka_unit_test(test_recent_decisions_across_clusters),
         cmocka_unit_test(test_kafka_counters),
+        cmocka_unit_test(test_root_serves_the_dashboard),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
