@@ -2,7 +2,8 @@
 # The whole test suite: installs missing packages, builds with -Werror, runs
 # every ctest test (unit, runtime, fuzz-corpus replay), the same under
 # ASan+UBSan, the unit tests under valgrind, the real-Spark check, the
-# real-Kafka end-to-end check and the real-Kubernetes end-to-end check.
+# real-Kafka end-to-end check and the real-Kubernetes end-to-end check, and
+# the dashboard in headless Chromium (screenshot in build/ci/artifacts/dashboard/).
 # Usage: scripts/test.sh            (everything)
 #        SS_TEST_QUICK=1 scripts/test.sh   (skip sanitizer, valgrind, Spark, Kafka, Kubernetes)
 set -euo pipefail
@@ -11,6 +12,8 @@ root=$PWD
 jobs=${SS_JOBS:-2}
 
 scripts/install-deps.sh all
+# The dashboard's ctest skips (77) where chromium is missing; here that fails.
+export SS_REQUIRE_CHROMIUM=1
 
 passed=0; failed=0; failures=()
 stage() {  # stage NAME COMMAND...: runs a stage, records pass/fail, never aborts
@@ -55,7 +58,11 @@ valgrind_units() {
 }
 
 stage "build (gcc, -Werror)"            build build/ci
-stage "ctest"                           ctest_in build/ci
+# The dashboard's ctest runs as a stage of its own (not twice).
+stage "ctest"                           ctest_in build/ci -LE dashboard
+stage "dashboard in headless Chromium"  python3 tests/dashboard/dashboard_test.py --require-chromium \
+                                          --sparkscaled "$root/build/ci/ingest/sparkscaled" \
+                                          --out "$root/build/ci/artifacts/dashboard"
 if [ -z "${SS_TEST_QUICK:-}" ]; then
   stage "build (ASan+UBSan)"            build build/asan -DSS_SANITIZE=ON
   stage "ctest under ASan+UBSan"        ctest_in build/asan
