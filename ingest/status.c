@@ -555,6 +555,9 @@ static void decider_metrics(ss_http_response *res, const ss_decider *decider)
     P("sparkscale_policy_pass_max_seconds %.6f\n", ds.pass_max_us / 1e6);
     metric_u64(res, "sparkscale_pool_apps_truncated_total", "counter",
                "Apps left out of a pool grant because its scratch was full.", ds.pool_apps_truncated);
+    metric_u64(res, "sparkscale_decision_log_bytes", "gauge",
+               "Memory held by the recent-decision history (/v1/decisions, the dashboard).",
+               decision_log_bytes(ss_decider_log(decider)));
     histogram(res, "sparkscale_policy_pass_duration_seconds",
               "Timer passes over every cluster, by duration.", &ds.passes);
     histogram(res, "sparkscale_publish_duration_seconds",

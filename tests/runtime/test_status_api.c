@@ -246,6 +246,8 @@ static void test_kafka_counters(void **state)
     assert_true(json_is_number(json_object_get(st, "delivery_last_ms")));
     assert_string_equal(json_string_value(json_object_get(root, "brokers")), h->bootstrap);
     json_decref(root);
+    /* The history's memory is in /metrics: records and texts were kept. */
+    assert_true(get_metric(h, "sparkscale_decision_log_bytes") > 3 * sizeof(void *) + 64);
 }
 
 /* Raw reply (head and body) to one request line. */
