@@ -89,6 +89,8 @@ class Daemon:
             self.tcp = int(m.group(1)) if m else None
             time.sleep(0.05)
         if not (self.http and self.tcp):
+            self.proc.kill()
+            self.proc.wait()
             raise Fail("sparkscaled did not report its ports; log: %s" % self.logpath)
         self.origin = "http://127.0.0.1:%d" % self.http
 
@@ -646,9 +648,11 @@ def run(args, workdir):
             "no console error; screenshot %s" % os.path.join(args.out, "dashboard.png"))
         return 0
     finally:
-        if cr:
-            cr.close()
-        rc = d.stop()
+        try:
+            if cr:
+                cr.close()
+        finally:
+            rc = d.stop()
         shutil.copy(d.logpath, os.path.join(args.out, "sparkscaled.log"))
         if rc != 0:
             log("sparkscaled exited with %d" % rc)
