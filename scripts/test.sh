@@ -2,8 +2,7 @@
 # The whole test suite: installs missing packages, builds with -Werror, runs
 # every ctest test (unit, runtime, fuzz-corpus replay), the same under
 # ASan+UBSan, the unit tests under valgrind, the real-Spark check, the
-# real-Kafka end-to-end check and the real-Kubernetes end-to-end check, and
-# the dashboard in headless Chromium (screenshot in build/ci/artifacts/dashboard/).
+# real-Kafka end-to-end check and the real-Kubernetes end-to-end check.
 # Usage: scripts/test.sh            (everything)
 #        SS_TEST_QUICK=1 scripts/test.sh   (skip sanitizer, valgrind, Spark, Kafka, Kubernetes)
 set -euo pipefail
