@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "carbon/spark_path.h"
+#include "ingest/decision_log.h"
 #include "ingest/master_view.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
@@ -88,6 +89,7 @@ struct ss_decider {
     ss_reaction_fn reaction_hook;
     void *reaction_ctx;
     const ss_master_view *masters; /* polled master answers, NULL = none */
+    ss_decision_log *log;         /* changed decisions, for the status page */
     ss_decider_stats st;
 };
 
@@ -444,6 +446,8 @@ static void publish(ss_decider *d, cluster_rt *rt, int64_t now_ms, int heartbeat
     rt->pub_delivery = SS_DELIVERY_PENDING;
     rt->pub_trigger_us = dec.trigger_us;
     set_text(&rt->pub_reason, dec.reason);
+    if (!heartbeat)   /* the status page's history: changes, not heartbeats */
+        decision_log_add(d->log, rt->index, &dec, seq, r->demand_executors);
     if (!heartbeat)
         ss_info("cluster %s: desired %d workers (#%llu): %s", cc->name, desired,
                 (unsigned long long)seq, dec.reason);
@@ -716,6 +720,8 @@ ss_decider *ss_decider_create(const ss_config *cfg, ss_store *store,
     d->idle = calloc(d->idle_cap, sizeof *d->idle);
     if (!d->rt || !d->by_name || !d->dirty || !d->order || !d->queue || !d->demand || !d->idle)
         goto nomem;
+    if (!(d->log = decision_log_create(n)))
+        goto nomem;
     int64_t now = ss_wall_ms();
     for (size_t c = 0; c < n; c++) {
         cluster_rt *rt = &d->rt[c];
@@ -767,6 +773,7 @@ void ss_decider_destroy(ss_decider *d)
     free(d->queue);
     free(d->demand);
     free(d->idle);
+    decision_log_destroy(d->log);
     free(d);
 }
 
@@ -801,4 +808,9 @@ void ss_decider_view(const ss_decider *d, int cluster, ss_cluster_view *out)
 void ss_decider_get_stats(const ss_decider *d, ss_decider_stats *out)
 {
     *out = d->st;
+}
+
+const ss_decision_log *ss_decider_log(const ss_decider *d)
+{
+    return d->log;
 }

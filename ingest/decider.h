@@ -116,4 +116,9 @@ typedef struct ss_decider_stats {
 
 void ss_decider_get_stats(const ss_decider *d, ss_decider_stats *out);
 
+/* The changed decisions published, per cluster and across clusters
+ * (heartbeats are not kept). Owned by the decider. */
+typedef struct ss_decision_log ss_decision_log;
+const ss_decision_log *ss_decider_log(const ss_decider *d);
+
 #endif
