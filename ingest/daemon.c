@@ -384,7 +384,8 @@ ss_daemon *ss_daemon_create(uv_loop_t *loop, const ss_config *cfg, char *err, si
     uv_timer_start(&d->lag_timer, on_lag, LAG_PERIOD_MS, LAG_PERIOD_MS);
     uv_check_start(&d->evaluate_check, on_check);
     uint64_t every = cfg->policy.evaluate_interval_ms > 0 ? (uint64_t)cfg->policy.evaluate_interval_ms : 1000;
-    uv_timer_start(&d->evaluate_timer, on_timer, every, every);
+    uint64_t tick = every / ss_decider_slices(d->decider);
+    uv_timer_start(&d->evaluate_timer, on_timer, tick, tick);
     ss_info("sparkscaled started: %zu cluster(s), kafka %s (%s)", cfg->nclusters,
             ss_bus_bootstrap(d->bus), cfg->kafka.brokers);
     return d;

@@ -86,6 +86,9 @@ struct ss_decider {
     size_t demand_cap;
     ss_worker_ref *idle;          /* scratch: removable workers of one decision */
     size_t idle_cap;
+    size_t slices;                /* the timer pass visits n / slices clusters a tick */
+    size_t cursor;                /* first cluster of the next slice */
+    int64_t rotation_acc_us;      /* slices so far of the current rotation */
     ss_reaction_fn reaction_hook;
     void *reaction_ctx;
     const ss_master_view *masters; /* polled master answers, NULL = none */
@@ -559,37 +562,59 @@ void ss_decider_evaluate_dirty(ss_decider *d)
     ss_decider_drain(d);
 }
 
+size_t ss_decider_slices(const ss_decider *d)
+{
+    return d->slices;
+}
+
 void ss_decider_tick(ss_decider *d)
 {
+    /* New data first, as between loop turns. */
+    ss_decider_evaluate_dirty(d);
     int64_t now = ss_wall_ms();
     int64_t t0 = ss_mono_us();
-    for (size_t c = 0; c < d->n; c++) {
+    size_t per = (d->n + d->slices - 1) / d->slices;
+    size_t first = d->cursor, end = first + per < d->n ? first + per : d->n;
+    for (size_t c = first; c < end; c++) {
         cluster_rt *rt = &d->rt[c];
         const policy_conf *pc = &d->cfg->clusters[c].policy;
         int64_t expiry_ms = (int64_t)pc->app_expiry_s * 1000;
         /* Only walk the store where something may have gone silent. */
         if (pc->app_expiry_s > 0 &&
-            (!rt->cache.valid || now - rt->cache.oldest_seen_ms > expiry_ms))
-            store_expire(d->store, (int)c, now, expiry_ms);
+            (!rt->cache.valid || now - rt->cache.oldest_seen_ms > expiry_ms) &&
+            store_expire(d->store, (int)c, now, expiry_ms) > 0)
+            rt->cache.valid = 0;
     }
-    /* Every cluster is evaluated below; the dirty ones from fresh inputs. */
+    /* What expired marked its cluster dirty: taken here, evaluated below
+     * with the rest of the slice (their inputs rebuilt). */
     size_t ndirty = store_take_dirty(d->store, d->dirty, d->n);
+    size_t norder = 0;
     for (size_t i = 0; i < ndirty; i++) {
         cluster_rt *rt = &d->rt[d->dirty[i].cluster];
         rt->cache.valid = 0;
         if (!rt->dirty_since_us)
             rt->dirty_since_us = d->dirty[i].since_us;
+        if ((size_t)rt->index < first || (size_t)rt->index >= end) {
+            evaluate(d, rt, now, 1);
+            d->order[norder++] = rt->index;
+        }
     }
-    for (size_t c = 0; c < d->n; c++) {
+    for (size_t c = first; c < end; c++) {
         evaluate(d, &d->rt[c], now, 0);
-        d->order[c] = (int)c;
+        d->order[norder++] = (int)c;
     }
     grant_pools(d, now, NULL, NULL);
-    enqueue_due(d, d->order, d->n, now);
+    enqueue_due(d, d->order, norder, now);
+    d->cursor = end < d->n ? end : 0;
     d->st.pass_us = ss_mono_us() - t0;
     ss_hist_add(&d->st.passes, d->st.pass_us);
     if (d->st.pass_us > d->st.pass_max_us)
         d->st.pass_max_us = d->st.pass_us;
+    d->rotation_acc_us += d->st.pass_us;
+    if (d->cursor == 0) {
+        d->st.rotation_us = d->rotation_acc_us;
+        d->rotation_acc_us = 0;
+    }
     ss_decider_drain(d);
 }
 
@@ -715,6 +740,17 @@ ss_decider *ss_decider_create(const ss_config *cfg, ss_store *store,
     d->queue = calloc(one, sizeof *d->queue);
     d->demand_cap = cfg->store.max_apps_per_cluster > 0 ? (size_t)cfg->store.max_apps_per_cluster : 64;
     d->demand = calloc(d->demand_cap, sizeof *d->demand);
+    /* The timer pass in slices of about SS_DECIDER_SLICE_CLUSTERS, the
+     * timer running that many times per evaluate_interval_ms (at most every
+     * 10 ms): each cluster is still visited once an interval, and no tick
+     * holds the loop for the whole configuration. */
+    int every = cfg->policy.evaluate_interval_ms > 0 ? cfg->policy.evaluate_interval_ms : 1000;
+    size_t max_slices = every / 10 > 0 ? (size_t)every / 10 : 1;
+    d->slices = (d->n + SS_DECIDER_SLICE_CLUSTERS - 1) / SS_DECIDER_SLICE_CLUSTERS;
+    if (d->slices < 1)
+        d->slices = 1;
+    if (d->slices > max_slices)
+        d->slices = max_slices;
     d->idle_cap = cfg->store.max_workers_per_cluster > 0
                 ? (size_t)cfg->store.max_workers_per_cluster : 1024;
     d->idle = calloc(d->idle_cap, sizeof *d->idle);

@@ -549,8 +549,11 @@ static void decider_metrics(ss_http_response *res, const ss_decider *decider)
     metric_u64(res, "sparkscale_policy_evaluations_total", "counter", "Policy evaluations.",
                ds.evaluations);
     metric_head(res, "sparkscale_policy_pass_seconds", "gauge",
-                "Duration of the last timer pass over every cluster (store read, policy, pools).");
+                "Duration of the last timer pass: one slice of the clusters (store read, policy, pools); sparkscale_policy_rotation_seconds sums a rotation over all.");
     P("sparkscale_policy_pass_seconds %.6f\n", ds.pass_us / 1e6);
+    metric_head(res, "sparkscale_policy_rotation_seconds", "gauge",
+                "The timer passes of the last full rotation over every cluster, summed.");
+    P("sparkscale_policy_rotation_seconds %.6f\n", ds.rotation_us / 1e6);
     metric_head(res, "sparkscale_policy_pass_max_seconds", "gauge", "Longest timer pass since start.");
     P("sparkscale_policy_pass_max_seconds %.6f\n", ds.pass_max_us / 1e6);
     metric_u64(res, "sparkscale_pool_apps_truncated_total", "counter",

@@ -95,8 +95,8 @@ static const cfg_field store_fields[] = {
             "1024", "worker gauge sources tracked per cluster"),
     FLD_INT("ring_size", ss_config, store.ring_size, 2, 4096, "16",
             "samples kept of the gauges with history (demand, executors, workers)"),
-    FLD_INT("max_bytes", ss_config, store.max_bytes, 1048576, 2147483647, "167772160",
-            "bytes the store may hold (160 MiB by default); past it new apps, workers and series are refused (cap_bytes)"),
+    FLD_INT("max_bytes", ss_config, store.max_bytes, 1048576, 2147483647, "134217728",
+            "bytes the store may hold (128 MiB by default); past it new apps, workers and series are refused (cap_bytes)"),
     FLD_END
 };
 
