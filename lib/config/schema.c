@@ -124,8 +124,9 @@ static const cfg_field policy_fields[] = {
     FLD_ENUM("demand", policy_conf, demand, demand_opts, "target",
              "target = numberTargetExecutors, max_needed = numberMaxNeededExecutors"),
     FLD_STR("pool", policy_conf, pool, "", F_NAME, "capacity pool (declared under pools), \"\" = none"),
-    FLD_ENUM("idle_mode", policy_conf, idle_mode, idle_mode_opts, "busy",
-             "busy = max(N, A) + I idle workers; need = max(N + I, A), no ratchet under executor churn"),
+    FLD_ENUM("idle_mode", policy_conf, idle_mode, idle_mode_opts, "need",
+             "need = max(N + I, A): I workers of room over the need; busy = max(N, A) + I, "
+             "which creeps up under Spark's placement"),
     FLD_END
 };
 
