@@ -124,6 +124,9 @@ static const cfg_field policy_fields[] = {
     FLD_ENUM("demand", policy_conf, demand, demand_opts, "target",
              "target = numberTargetExecutors, max_needed = numberMaxNeededExecutors"),
     FLD_STR("pool", policy_conf, pool, "", F_NAME, "capacity pool (declared under pools), \"\" = none"),
+    FLD_INT("idle_release_s", policy_conf, idle_release_s, 0, 86400, "5",
+            "every app finished, or wanting and holding no executor for this long: "
+            "shrink without waiting for the window, 0 = never"),
     FLD_ENUM("idle_mode", policy_conf, idle_mode, idle_mode_opts, "need",
              "need = max(N + I, A): I workers of room over the need; busy = max(N, A) + I, "
              "which creeps up under Spark's placement"),
