@@ -62,6 +62,11 @@ static const cfg_field ingest_fields[] = {
             "carbon TCP connections one address may hold, 0 = no limit"),
     FLD_STRLIST("allowed_sources", ss_config, ingest.allowed_sources, ingest.nallowed_sources,
                 4096, F_CIDR, "networks that may send carbon lines (clusters' default), [] = any"),
+    FLD_STRP("record", ss_config, ingest.record, "", F_PATH,
+             "append what is ingested (carbon lines, master and Jolokia answers, with their "
+             "arrival times) to this file for sparkscalectl replay, \"\" = off"),
+    FLD_INT("record_max_mb", ss_config, ingest.record_max_mb, 1, 1048576, "64",
+            "the recording is rotated to FILE.1 at this size (at most about twice it on disk)"),
     FLD_END
 };
 

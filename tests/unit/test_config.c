@@ -58,6 +58,8 @@ static void test_defaults(void **state)
     assert_string_equal(cfg->ingest.http.host, "127.0.0.1");
     assert_int_equal(cfg->ingest.http.port, 9090);
     assert_int_equal(cfg->ingest.max_line_bytes, 4096);
+    assert_string_equal(cfg->ingest.record, "");       /* recording is off by default */
+    assert_int_equal(cfg->ingest.record_max_mb, 64);
     assert_int_equal(cfg->ingest.max_clients, 1024);
     assert_int_equal(cfg->ingest.client_idle_timeout_s, 120);
     assert_int_equal(cfg->ingest.read_buffer_bytes, 65536);
