@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,8 @@ struct ss_actuator {
     void (*fatal_done)(void *);
     void *fatal_ctx;
     ss_actuation_result *scratch;
+    void (*commit_hook)(void *ctx, size_t n);
+    void *commit_hook_ctx;
 };
 
 static void start_consumer(ss_actuator *a);
@@ -190,7 +193,9 @@ static void on_check(uv_check_t *h)
 
 /* A record that is no decision of a configured cluster: audited FAILED. */
 static void answer_failed(ss_actuator *a, const ss_bus_in *rec, const char *cluster, const ss_decision *d,
-                          act_fail why, const char *fmt, const char *arg)
+                          act_fail why, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static void answer_failed(ss_actuator *a, const ss_bus_in *rec, const char *cluster, const ss_decision *d,
+                          act_fail why, const char *fmt, ...)
 {
     ss_actuation_result *r = a->scratch;
     memset(r, 0, sizeof *r);
@@ -205,7 +210,10 @@ static void answer_failed(ss_actuator *a, const ss_bus_in *rec, const char *clus
     r->handled_at_ms = ss_wall_ms();
     snprintf(r->actuator_id, sizeof r->actuator_id, "%s", a->id);
     snprintf(r->backend, sizeof r->backend, "none");
-    snprintf(r->error, sizeof r->error, fmt, arg);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->error, sizeof r->error, fmt, ap);
+    va_end(ap);
     a->stats.outcomes[SS_OUTCOME_FAILED]++;
     a->stats.failed[why]++;
     ss_warn("decision at %d@%" PRId64 ": %s", (int)rec->partition, rec->offset, r->error);
@@ -290,7 +298,14 @@ static void on_fatal(void *ctx, const char *why)
     }
 }
 
-static const ss_bus_consumer_cbs k_cbs = { on_assigned, on_record, on_revoked, on_fatal };
+static void on_committed(void *ctx, size_t n)
+{
+    ss_actuator *a = ctx;
+    if (a->commit_hook)
+        a->commit_hook(a->commit_hook_ctx, n);
+}
+
+static const ss_bus_consumer_cbs k_cbs = { on_assigned, on_record, on_revoked, on_fatal, on_committed };
 
 static void start_consumer(ss_actuator *a)
 {
@@ -300,6 +315,9 @@ static void start_consumer(ss_actuator *a)
         .group = a->cfg->actuator.group,
         .instance_id = a->id,
         .call_timeout_ms = 30000,
+        .fetch_wait_max_ms = strcmp(a->cfg->kafka.brokers, "embedded") == 0
+                                 ? SS_ACTUATOR_EMBEDDED_FETCH_WAIT_MS
+                                 : 0,
     };
     char err[512];
     a->consumer = ss_bus_consumer_create(a->loop, &cc, &k_cbs, a, err, sizeof err);
@@ -561,6 +579,12 @@ int ss_actuator_port(const ss_actuator *a) { return a->server ? ss_http_server_p
 const char *ss_actuator_id(const ss_actuator *a) { return a->id; }
 const char *ss_actuator_bootstrap(const ss_actuator *a) { return a->bootstrap; }
 int ss_actuator_failed(const ss_actuator *a) { return a->failed; }
+
+void ss_actuator_set_commit_hook(ss_actuator *a, void (*fn)(void *ctx, size_t n), void *ctx)
+{
+    a->commit_hook = fn;
+    a->commit_hook_ctx = ctx;
+}
 
 void ss_actuator_on_fatal(ss_actuator *a, void (*done)(void *ctx), void *ctx)
 {

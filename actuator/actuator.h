@@ -13,6 +13,13 @@
 
 typedef struct ss_actuator ss_actuator;
 
+/* fetch.wait.max.ms with kafka.brokers: embedded (kafka.properties may
+ * override it). librdkafka's mock cluster answers a fetch that finds nothing
+ * only after fetch.wait.max.ms, whatever arrives meanwhile (real brokers
+ * answer at once), so this bounds how fast a decision is picked up, at the
+ * cost of that many empty fetches a second while idle. */
+#define SS_ACTUATOR_EMBEDDED_FETCH_WAIT_MS 2
+
 /* Starts on loop; cfg is borrowed and must outlive the actuator. With
  * kafka.brokers "embedded" the bootstrap list is asked from the sparkscaled
  * of the same file (GET /v1/kafka on ingest.http), retried until it
@@ -35,6 +42,10 @@ int ss_actuator_failed(const ss_actuator *a);
 /* Called when a fatal error starts a shutdown on its own (set before the
  * loop runs; may be NULL). done(ctx) of that shutdown follows. */
 void ss_actuator_on_fatal(ss_actuator *a, void (*done)(void *ctx), void *ctx);
+
+/* For benchmarks and tests: called on the loop thread each time a
+ * transaction committed n audit records. Set before the loop runs. */
+void ss_actuator_set_commit_hook(ss_actuator *a, void (*fn)(void *ctx, size_t n), void *ctx);
 
 /* Clean stop: leaves the group (every cluster finishes or abandons its
  * action safely, the last audits are committed, bounded by timeout_ms),

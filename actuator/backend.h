@@ -70,6 +70,11 @@ typedef void (*ss_backend_done_fn)(void *arg, const ss_backend_result *res);
 
 /* Capabilities. */
 #define SS_BACKEND_PICKS_VICTIMS 0x1u  /* removes exactly the workers it is given */
+/* A dry-run scale reports in went which of the given workers a real one
+ * would remove (a StatefulSet holds unless its highest ordinals are the
+ * victims): asked before the victims are decommissioned, so no worker is
+ * decommissioned that then stays. */
+#define SS_BACKEND_DRY_PLANS 0x2u
 
 struct ss_backend_ops {
     const char *name;                  /* "exec", "oshinko", "kubernetes" (audit records) */

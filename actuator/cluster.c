@@ -21,7 +21,7 @@
 #include "lib/base/str.h"
 
 static const char *const stage_names[ACT_STAGE_COUNT] = {
-    "idle", "read_size", "read_master", "decommission", "wait", "recheck", "call",
+    "idle", "read_size", "read_master", "precheck", "decommission", "wait", "recheck", "call",
 };
 
 const char *act_stage_name(act_stage s)
@@ -478,6 +478,61 @@ static void decommission(act_cluster *cl)
         fail(cl, ACT_FAIL_DECOMMISSION_ERROR, "cannot send the decommission request: %s", strerror(-rc));
 }
 
+/* The backend's dry run said which victims a real call would remove: only
+ * those are decommissioned (a worker decommissioned in a pod that stays
+ * would take no work again). */
+static void on_precheck(void *arg, const ss_backend_result *res)
+{
+    act_cluster *cl = arg;
+    if (res->status == -ECANCELED)
+        return;
+    cl->bop = NULL;
+    if (res->status < 0) {
+        fail(cl, res->status == -ETIMEDOUT ? ACT_FAIL_BACKEND_TIMEOUT : ACT_FAIL_BACKEND,
+             "%s backend dry run before decommission: %s; nothing removed", cl->ops->name, res->error);
+        return;
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < cl->pv.n; i++)
+        if (!res->went || res->went[i])
+            cl->pv.v[kept++] = cl->pv.v[i];
+    size_t stays = cl->pv.n - kept;
+    cl->pv.n = kept;
+    if (stays) {
+        size_t n = strlen(cl->pv.note);
+        snprintf(cl->pv.note + n, sizeof cl->pv.note - n,
+                 "; %zu kept: the %s backend would not remove them (%.200s)", stays, cl->ops->name,
+                 res->note);
+    }
+    if (cl->pv.n == 0) {
+        nothing_removed(cl, "nothing removed: %s", cl->pv.note);
+        return;
+    }
+    decommission(cl);
+}
+
+static void precheck(act_cluster *cl)
+{
+    ss_worker_ref *rm = calloc(cl->pv.n, sizeof *rm);
+    if (!rm) {
+        fail(cl, ACT_FAIL_BACKEND, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < cl->pv.n; i++)
+        rm[i] = cl->pv.v[i].ref;
+    int desired = cl->current - (int)cl->pv.n;
+    if (desired < cl->cur.d.desired_workers)
+        desired = cl->cur.d.desired_workers;
+    ss_backend_call call = {
+        .desired = desired, .current = cl->current, .remove = rm, .nremove = cl->pv.n, .dry_run = 1,
+    };
+    set_stage(cl, ACT_PRECHECK);
+    int rc = cl->ops->scale(cl->backend, &call, on_precheck, cl, &cl->bop);
+    free(rm);
+    if (rc < 0)
+        fail(cl, ACT_FAIL_BACKEND, "%s backend: cannot start the dry run: %s", cl->ops->name, strerror(-rc));
+}
+
 /* Whether this backend may be asked to remove workers it cannot choose. */
 static int blind_ok(const act_cluster *cl)
 {
@@ -513,7 +568,9 @@ static void on_choose(void *arg, ss_master_state *m, const char *url, const char
                         cl->preempted_by);
         return;
     }
-    if (cl->conf->target.scale_in.decommission && !cl->dry)
+    if (cl->conf->target.scale_in.decommission && !cl->dry && (cl->ops->caps & SS_BACKEND_DRY_PLANS))
+        precheck(cl);
+    else if (cl->conf->target.scale_in.decommission && !cl->dry)
         decommission(cl);
     else
         remove_victims(cl, cl->pv.note);   /* this read is the one right before removal */
@@ -577,6 +634,14 @@ static void plan_and_act(act_cluster *cl)
     }
     cl->k = cl->current - d->desired_workers;
     cl->audit->replicas_before = cl->current;
+    if (cl->k > 0 && d->current_workers < 0) {
+        /* sparkscaled decided before it knew the size (after its start,
+         * before the master's first word): such a decision may only grow */
+        nothing_removed(cl, "the decision was made without knowing the cluster's size "
+                            "(current_workers -1): grow-only, nothing removed (at %d, wanted %d)",
+                        cl->current, d->desired_workers);
+        return;
+    }
     if (cl->k <= 0) {
         if (cl->k == 0 && cl->size_from_backend) {
             ss_actuation_result *r = cl->audit;

@@ -21,6 +21,7 @@ typedef enum act_stage {
     ACT_IDLE,
     ACT_READ_SIZE,        /* backend: how many workers now */
     ACT_READ_MASTER,      /* Spark master /json/: choose victims */
+    ACT_PRECHECK,         /* backend dry run: which victims would really go */
     ACT_DECOMMISSION,     /* POST /workers/kill/ */
     ACT_WAIT,             /* until the victims are DECOMMISSIONED or gone */
     ACT_RECHECK,          /* /json/ again right before removing */

@@ -1437,7 +1437,7 @@ const ss_backend_ops ss_backend_kubernetes = {
     .name = "kubernetes",
     /* It removes the workers it is given and never others (fewer when the
      * controller's order would reach a pod not known idle). */
-    .caps = SS_BACKEND_PICKS_VICTIMS,
+    .caps = SS_BACKEND_PICKS_VICTIMS | SS_BACKEND_DRY_PLANS,
     .create = k8s_create,
     .read_size = k8s_read_size,
     .scale = k8s_scale,

@@ -143,28 +143,14 @@ static int current_workers(const ss_decider *d, int c, int gauge_current, int64_
 static int busy_workers(const ss_decider *d, int c, int64_t now_ms, int64_t stale_ms,
                         int64_t *oldest_ms)
 {
-    const ss_store *s = d->store;
-    size_t n = store_worker_count(s, c);
-    int busy = 0, known = 0;
-    for (size_t i = 0; i < n; i++) {
-        const store_worker *w = store_worker_at(s, c, i);
-        int64_t seen = store_worker_last_seen_ms(w);
-        if (seen < *oldest_ms)
-            *oldest_ms = seen;
-        if (now_ms - seen > stale_ms)
-            continue;
-        double v;
-        int64_t ts;
-        if (store_worker_latest(w, SPARK_G_WORKER_CORES_USED, &v, &ts) != 0)
-            continue;
-        known++;
-        if (v > 0)
-            busy++;
-    }
+    store_workers_sum ws;
+    store_workers_summary(d->store, c, now_ms, stale_ms, &ws);
+    if (ws.oldest_seen_ms < *oldest_ms)
+        *oldest_ms = ws.oldest_seen_ms;
     int alive, master_busy;
     if (master_view_fresh_counts(d->masters, c, now_ms, master_max_age_ms(d, c), &alive, &master_busy) == 0)
         return master_busy;
-    return known ? busy : -1;
+    return ws.known ? ws.busy : -1;
 }
 
 /* Workers an actuator may remove on scale-in. From the fresh master
@@ -180,14 +166,11 @@ static size_t idle_workers(const ss_decider *d, int c, int64_t now_ms)
     int64_t stale_ms = (int64_t)d->cfg->clusters[c].policy.stale_after_s * 1000;
     size_t n = 0;
     for (size_t i = 0; i < store_worker_count(d->store, c) && n < d->idle_cap; i++) {
-        const store_worker *w = store_worker_at(d->store, c, i);
-        double v;
-        int64_t ts;
-        if (now_ms - store_worker_last_seen_ms(w) > stale_ms ||
-            store_worker_latest(w, SPARK_G_WORKER_CORES_USED, &v, &ts) != 0 || v != 0)
+        if (!store_worker_idle(d->store, c, i, now_ms, stale_ms))
             continue;
         memset(&d->idle[n], 0, sizeof d->idle[n]);
-        ss_strlcpy(d->idle[n].host, store_worker_source(w), sizeof d->idle[n].host);
+        ss_strlcpy(d->idle[n].host, store_worker_source(store_worker_at(d->store, c, i)),
+                   sizeof d->idle[n].host);
         n++;
     }
     return n;

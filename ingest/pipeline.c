@@ -117,12 +117,18 @@ static int check_sample(const ss_pipeline *p, const spark_metric *m, int64_t ts_
 int pipeline_put(ss_pipeline *p, const spark_metric *m, const char *source, int64_t ts_ms,
                  double value)
 {
+    return pipeline_put_hinted(p, m, source, ts_ms, value, NULL);
+}
+
+int pipeline_put_hinted(ss_pipeline *p, const spark_metric *m, const char *source,
+                        int64_t ts_ms, double value, store_hint *hint)
+{
     int why = check_sample(p, m, ts_ms, value);
     if (why >= 0) {
         p->stats.dropped[why]++;
         return STORE_E_INVAL;
     }
-    int rc = store_put(p->store, m, source, ts_ms, value, p->now_ms);
+    int rc = store_put_hinted(p->store, m, source, ts_ms, value, p->now_ms, hint);
     if (rc < 0)
         p->stats.dropped[store_drop_reason(rc)]++;
     else
@@ -201,7 +207,7 @@ void pipeline_on_line(void *ctx, const char *line, size_t len, int err)
     }
     if (p->rec)
         ss_recorder_carbon(p->rec, p->now_ms, src->peer, line, len);
-    pipeline_put(p, &m, src->peer, cl.timestamp_ms, cl.value);
+    pipeline_put_hinted(p, &m, src->peer, cl.timestamp_ms, cl.value, &src->hint);
 }
 
 void pipeline_feed_datagram(pipeline_source *src, const char *data, size_t len,

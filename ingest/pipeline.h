@@ -72,6 +72,7 @@ typedef struct pipeline_source {
     ss_pipeline *pipe;
     const char *peer;                    /* sender's address, names worker sources */
     const struct sockaddr *addr;         /* the same as a sockaddr, for allowlists; may be NULL */
+    store_hint hint;                     /* the app it wrote last (zero-initialised) */
 } pipeline_source;
 
 void pipeline_init(ss_pipeline *p, const spark_prefixes *prefixes, ss_store *store);
@@ -95,6 +96,9 @@ void pipeline_begin_batch(ss_pipeline *p);
  * STORE_E_*, counted by reason). */
 int pipeline_put(ss_pipeline *p, const spark_metric *m, const char *source, int64_t ts_ms,
                  double value);
+/* The same with a sender's store hint (may be NULL). */
+int pipeline_put_hinted(ss_pipeline *p, const spark_metric *m, const char *source,
+                        int64_t ts_ms, double value, store_hint *hint);
 
 /* Non-zero when value is plausible for m's gauge (pure, for tests). */
 int pipeline_value_plausible(const spark_metric *m, double value);

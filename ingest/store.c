@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,10 +55,20 @@ struct store_app {
     char id[];           /* NUL-terminated */
 };
 
+/* What the decider reads of every worker source on every evaluation, packed
+ * beside the cluster's worker list (same index): a scan of 16-byte entries
+ * instead of a pointer chase into each source's series. */
+struct wsum {
+    int64_t seen_ms;     /* last-seen */
+    double cores_used;   /* newest coresUsed, NAN = none yet */
+};
+
 struct cluster {
     struct src master;
     store_app **apps;
     store_app **workers;
+    struct wsum *wsum;   /* wsum_cap (>= nworkers) entries */
+    uint32_t wsum_cap;
     uint32_t napps, apps_cap;
     uint32_t nworkers, workers_cap;
     int64_t last_seen_ms;
@@ -82,6 +93,7 @@ struct ss_store {
     int64_t now_us;      /* store_set_clock: stamps clusters that become dirty */
     int cap_hit;         /* the last failed allocation hit max_bytes */
     store_app *last;     /* one-entry cache: Spark sends an app's report in a row */
+    uint64_t gen;        /* entries removed so far: a sender's hint older than it is void */
     store_stats st;
 };
 
@@ -413,9 +425,12 @@ static inline int ent_is(const store_app *e, int kind, int cluster, const char *
 }
 
 static store_app *ent_lookup(ss_store *s, int kind, int cluster, const char *id, size_t len,
-                             uint64_t *hash)
+                             uint64_t *hash, const store_hint *hint)
 {
-    store_app *e = s->last;
+    store_app *e = hint && hint->gen == s->gen ? (store_app *)(uintptr_t)hint->e : NULL;
+    if (e && ent_is(e, kind, cluster, id, len))
+        return e;
+    e = s->last;
     if (e && ent_is(e, kind, cluster, id, len))
         return e;
     uint64_t h = hash_key(kind, cluster, id, len);
@@ -532,9 +547,21 @@ static int ent_create(ss_store *s, int kind, int c, const char *id, size_t len, 
         return STORE_E_CAP_WORKERS;
     }
     int rc = tab_reserve(s, 1);
-    if (rc == 0)
-        rc = kind == ENT_APP ? grow_list(s, &cl->apps, cl->napps, &cl->apps_cap)
-                             : grow_list(s, &cl->workers, cl->nworkers, &cl->workers_cap);
+    if (rc == 0 && kind == ENT_APP) {
+        rc = grow_list(s, &cl->apps, cl->napps, &cl->apps_cap);
+    } else if (rc == 0) {
+        rc = grow_list(s, &cl->workers, cl->nworkers, &cl->workers_cap);
+        if (rc == 0 && cl->wsum_cap < cl->workers_cap) {
+            struct wsum *w = s_realloc(s, cl->wsum, (size_t)cl->wsum_cap * sizeof(*w),
+                                       (size_t)cl->workers_cap * sizeof(*w));
+            if (w) {
+                cl->wsum = w;
+                cl->wsum_cap = cl->workers_cap;
+            } else {
+                rc = STORE_E_NOMEM;
+            }
+        }
+    }
     store_app *e = rc ? NULL : s_alloc(s, sizeof(*e) + len + 1);
     if (!e)
         return alloc_failure(s);
@@ -555,6 +582,7 @@ static int ent_create(ss_store *s, int kind, int c, const char *id, size_t len, 
         s->st.apps++;
     } else {
         e->pos = cl->nworkers;
+        cl->wsum[cl->nworkers] = (struct wsum){ now_ms, NAN };
         cl->workers[cl->nworkers++] = e;
         s->st.workers++;
     }
@@ -577,6 +605,8 @@ static void ent_remove(ss_store *s, store_app *e)
     uint32_t *n = e->kind == ENT_APP ? &cl->napps : &cl->nworkers;
     store_app *moved = list[--*n];
     list[e->pos] = moved;
+    if (e->kind == ENT_WORKER)
+        cl->wsum[e->pos] = cl->wsum[*n];
     moved->pos = e->pos;
     if (e->kind == ENT_APP)
         s->st.apps--;
@@ -584,9 +614,15 @@ static void ent_remove(ss_store *s, store_app *e)
         s->st.workers--;
     tab_remove(s, e);
     tab_shrink(s);
+    s->gen++;   /* senders' hints may point at it */
     if (*n == 0) {   /* an emptied cluster holds no list */
         store_app ***lp = e->kind == ENT_APP ? &cl->apps : &cl->workers;
         uint32_t *cap = e->kind == ENT_APP ? &cl->apps_cap : &cl->workers_cap;
+        if (e->kind == ENT_WORKER) {
+            s_free(s, cl->wsum, (size_t)cl->wsum_cap * sizeof(*cl->wsum));
+            cl->wsum = NULL;
+            cl->wsum_cap = 0;
+        }
         s_free(s, *lp, (size_t)*cap * sizeof(**lp));
         *lp = NULL;
         *cap = 0;
@@ -646,6 +682,7 @@ void store_destroy(ss_store *s)
                 ent_free(s, cl->workers[i]);
             free(cl->apps);
             free(cl->workers);
+            free(cl->wsum);
             src_free(s, &cl->master);
         }
     }
@@ -694,7 +731,8 @@ static int entity_key(const spark_metric *m, const char *source, int *kind, cons
 /* Finds (or creates) the source of series a sample goes to: the cluster's
  * master, or an app or worker entity (*created set when new). */
 static int find_src(ss_store *s, int c, const spark_metric *m, const char *source,
-                    int64_t now_ms, struct src **src, store_app **ent, int *created)
+                    int64_t now_ms, struct src **src, store_app **ent, int *created,
+                    store_hint *hint)
 {
     *ent = NULL;
     *created = 0;
@@ -709,7 +747,7 @@ static int find_src(ss_store *s, int c, const spark_metric *m, const char *sourc
     if (rc)
         return rc;
     uint64_t h = 0;
-    store_app *e = ent_lookup(s, kind, c, id, len, &h);
+    store_app *e = ent_lookup(s, kind, c, id, len, &h, hint);
     if (!e) {
         /* checked here, not per put: an id holding NUL never matches */
         if (memchr(id, '\0', len))
@@ -721,11 +759,21 @@ static int find_src(ss_store *s, int c, const spark_metric *m, const char *sourc
     }
     *ent = e;
     *src = &e->src;
+    if (hint) {
+        hint->e = e;
+        hint->gen = s->gen;
+    }
     return 0;
 }
 
 int store_put(ss_store *s, const spark_metric *m, const char *source,
               int64_t ts_ms, double value, int64_t now_ms)
+{
+    return store_put_hinted(s, m, source, ts_ms, value, now_ms, NULL);
+}
+
+int store_put_hinted(ss_store *s, const spark_metric *m, const char *source, int64_t ts_ms,
+                     double value, int64_t now_ms, store_hint *hint)
 {
     int c = m->cluster;
     if (c < 0 || (size_t)c >= s->nclusters) {
@@ -741,7 +789,7 @@ int store_put(ss_store *s, const spark_metric *m, const char *source,
     struct src *src;
     store_app *e;
     int created;
-    int rc = find_src(s, c, m, source, now_ms, &src, &e, &created);
+    int rc = find_src(s, c, m, source, now_ms, &src, &e, &created, hint);
     if (rc == STORE_E_INVAL)
         goto inval;
     if (rc)
@@ -777,6 +825,15 @@ int store_put(ss_store *s, const spark_metric *m, const char *source,
     cl->last_seen_ms = now_ms;
     if (e)
         e->last_seen_ms = now_ms;
+    if (e && e->kind == ENT_WORKER) {
+        struct wsum *w = &cl->wsum[e->pos];
+        w->seen_ms = now_ms;
+        double v;
+        int64_t ts;
+        if (g == SPARK_G_WORKER_CORES_USED &&
+            store_worker_latest((const store_worker *)(const void *)e, g, &v, &ts) == 0)
+            w->cores_used = v;
+    }
     if (created)
         rc = STORE_CHANGED;
     if (rc == STORE_CHANGED)
@@ -896,6 +953,32 @@ const store_worker *store_worker_at(const ss_store *s, int cluster, size_t i)
 {
     const struct cluster *cl = cluster_get(s, cluster);
     return cl && i < cl->nworkers ? (const store_worker *)(const void *)cl->workers[i] : NULL;
+}
+
+void store_workers_summary(const ss_store *s, int cluster, int64_t now_ms, int64_t stale_ms,
+                           store_workers_sum *out)
+{
+    *out = (store_workers_sum){ 0, 0, INT64_MAX };
+    if (cluster < 0 || (size_t)cluster >= s->nclusters)
+        return;
+    const struct cluster *cl = &s->cl[cluster];
+    for (uint32_t i = 0; i < cl->nworkers; i++) {
+        const struct wsum *w = &cl->wsum[i];
+        if (w->seen_ms < out->oldest_seen_ms)
+            out->oldest_seen_ms = w->seen_ms;
+        if (now_ms - w->seen_ms > stale_ms || w->cores_used != w->cores_used)
+            continue;
+        out->known++;
+        out->busy += w->cores_used > 0;
+    }
+}
+
+int store_worker_idle(const ss_store *s, int cluster, size_t i, int64_t now_ms, int64_t stale_ms)
+{
+    if (cluster < 0 || (size_t)cluster >= s->nclusters || i >= s->cl[cluster].nworkers)
+        return 0;
+    const struct wsum *w = &s->cl[cluster].wsum[i];
+    return now_ms - w->seen_ms <= stale_ms && w->cores_used == 0;
 }
 
 static const store_app *worker_ent(const store_worker *w)

@@ -70,6 +70,15 @@ void store_destroy(ss_store *s);
  * An equal timestamp overwrites the newest sample (Spark resends snapshots).
  * Nothing is allocated unless an app, worker or series appears.
  * s and m must not be NULL; m's strings are only read during the call. */
+/* A sender's own memory of the app or worker it wrote last: senders whose
+ * lines interleave (several connections read in turn, UDP) each keep
+ * theirs, where the store's one-entry cache would miss on every switch.
+ * Zero-initialise; valid across puts until the store removes an entry. */
+typedef struct store_hint {
+    const void *e;
+    uint64_t gen;
+} store_hint;
+
 int store_put(ss_store *s, const spark_metric *m, const char *source,
               int64_t ts_ms, double value, int64_t now_ms);
 
@@ -113,6 +122,24 @@ size_t store_worker_count(const ss_store *s, int cluster);
 const store_worker *store_worker_at(const ss_store *s, int cluster, size_t i);
 const char *store_worker_source(const store_worker *w);
 int64_t store_worker_last_seen_ms(const store_worker *w);
+
+/* store_put with the sender's hint (may be NULL). */
+int store_put_hinted(ss_store *s, const spark_metric *m, const char *source, int64_t ts_ms,
+                     double value, int64_t now_ms, store_hint *hint);
+
+/* The worker sources of a cluster at a glance (what the decider reads on
+ * every evaluation, from a packed array): fresh ones (last-seen within
+ * stale_ms of now_ms) with a coresUsed sample, those above 0, and the
+ * oldest last-seen of any (INT64_MAX with none). */
+typedef struct store_workers_sum {
+    int known;
+    int busy;
+    int64_t oldest_seen_ms;
+} store_workers_sum;
+void store_workers_summary(const ss_store *s, int cluster, int64_t now_ms, int64_t stale_ms,
+                           store_workers_sum *out);
+/* Is store_worker_at(i) fresh with a newest coresUsed of 0 (removable)? */
+int store_worker_idle(const ss_store *s, int cluster, size_t i, int64_t now_ms, int64_t stale_ms);
 
 /* Latest sample of a known gauge. Returns 0, or -ENOENT if never seen. */
 int store_app_latest(const store_app *a, int gauge, double *value, int64_t *ts_ms);

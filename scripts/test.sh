@@ -2,7 +2,8 @@
 # The whole test suite: installs missing packages, builds with -Werror, runs
 # every ctest test (unit, runtime, fuzz-corpus replay), the same under
 # ASan+UBSan, the unit tests under valgrind, the real-Spark check, the
-# real-Kafka end-to-end check and the real-Kubernetes end-to-end check.
+# real-Kafka end-to-end check, the actuator's kill -9 and rebalance tests on
+# a real Kafka broker and the real-Kubernetes end-to-end check.
 # Usage: scripts/test.sh            (everything)
 #        SS_TEST_QUICK=1 scripts/test.sh   (skip sanitizer, valgrind, Spark, Kafka, Kubernetes)
 set -euo pipefail
@@ -65,6 +66,7 @@ if [ -z "${SS_TEST_QUICK:-}" ]; then
   stage "real Spark check"              tests/spark/run_spark_check.sh "$root/build/ci/ingest/sparkscaled"
   stage "real Kafka end-to-end"         tests/kafka/run_kafka_e2e.sh "$root/build/ci"
   stage "real Kubernetes end-to-end"    tests/kubernetes/run_k8s_e2e.sh "$root/build/ci"
+  stage "real Kafka: actuator exactly-once" tests/kafka/run_actuator_kafka.sh "$root/build/ci"
 fi
 
 echo

@@ -37,7 +37,9 @@ ss_audit_scanner *ss_audit_scanner_new(const ss_bus_conf *bc, const char *bootst
         { "isolation.level", "read_committed" },
         { "reconnect.backoff.max.ms", "1000" },
         { "socket.nagle.disable", "true" },
-        { "fetch.wait.max.ms", "50" },
+        /* The end of a partition is known from a fetch answer: with the
+         * mock an empty one takes this long. */
+        { "fetch.wait.max.ms", "10" },
     };
     ss_bus_conf scan_bc = *bc;
     scan_bc.client_id = "sparkscale-audit-scan";
@@ -103,6 +105,10 @@ static void match(const ss_audit_scan_req *reqs, size_t n, int32_t apart,
          * start: each request sees only its own part. */
         if (q->audit_partition != apart || q->decision_partition != r->decision_partition ||
             r->decision_offset < q->min_decision_offset || (q->from >= 0 && offset < q->from))
+            continue;
+        /* Several deployments may share an audit topic: positions in another
+         * decisions topic are not ours. */
+        if (r->decision_topic[0] && q->decision_topic && strcmp(r->decision_topic, q->decision_topic) != 0)
             continue;
         fn(arg, i, r);
     }

@@ -18,6 +18,7 @@ typedef struct ss_audit_scanner ss_audit_scanner;
 typedef struct ss_audit_scan_req {
     int32_t audit_partition;
     int64_t from;
+    const char *decision_topic;   /* records naming another topic do not match */
     int32_t decision_partition;
     int64_t min_decision_offset;
 } ss_audit_scan_req;

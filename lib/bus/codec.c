@@ -282,7 +282,7 @@ typedef struct result_parts {
     Sparkscale__V1__KafkaPosition pos;
     Sparkscale__V1__ExecResult exec;
     char err[SS_DECISION_REASON_MAX], note[SS_DECISION_REASON_MAX], out[SS_AUDIT_OUTPUT_MAX];
-    char id[SS_BUS_NAME_MAX], be[32];
+    char id[SS_BUS_NAME_MAX], be[32], topic[SS_BUS_TOPIC_MAX];
 } result_parts;
 
 int ss_actuation_encode(const ss_actuation_result *r, uint8_t **out, size_t *outlen)
@@ -311,6 +311,7 @@ int ss_actuation_encode(const ss_actuation_result *r, uint8_t **out, size_t *out
         sparkscale__v1__kafka_position__init(&p->pos);
         p->pos.partition = r->decision_partition;
         p->pos.offset = r->decision_offset;
+        p->pos.topic = field_str(r->decision_topic, sizeof r->decision_topic, p->topic);
         m.decision_position = &p->pos;
     }
     m.desired_workers = r->desired_workers;
@@ -396,6 +397,7 @@ int ss_actuation_decode(const uint8_t *buf, size_t len, ss_actuation_result *out
             out->has_decision_position = 1;
             out->decision_partition = m->decision_position->partition;
             out->decision_offset = m->decision_position->offset;
+            copy_text(out->decision_topic, sizeof out->decision_topic, m->decision_position->topic);
         }
         out->desired_workers = m->desired_workers;
         out->workers_to_remove = m->workers_to_remove;

@@ -148,6 +148,7 @@ struct ss_bus_consumer {
     void *ctx;
     const ss_bus_conf *bc;
     char bootstrap[1024], group[256], resume_group[272], instance[256], txn_id[320];
+    char fetch_wait[16];
     char dtopic[256], atopic[256];
     int call_timeout_ms;
 
@@ -595,8 +596,13 @@ static void commit_after(job *j)
          * needs them kept elsewhere: the side group. */
         if (c->offsets_outside_txn && cj->offsets->cnt > 0 && c->keeper)
             rd_kafka_commit_queue(c->keeper, cj->offsets, c->kq, NULL, NULL);
+        size_t n = 0;
+        for (aentry *e = cj->entries; e; e = e->next)
+            n++;
         entries_free(cj->entries);
         cj->entries = NULL;
+        if (c->cbs.committed && n)
+            c->cbs.committed(c->ctx, n);
     } else if (cj->result > 0) {
         c->st.aborts++;
         note_error(c, "transaction aborted: %s", cj->err);
@@ -813,7 +819,7 @@ static void scan_run(job *j)
         return;
     }
     for (size_t i = 0; i < sj->nr; i++)
-        reqs[i] = (ss_audit_scan_req){ sj->rs[i].audit_partition, sj->rs[i].scan_from,
+        reqs[i] = (ss_audit_scan_req){ sj->rs[i].audit_partition, sj->rs[i].scan_from, c->dtopic,
                                        sj->rs[i].partition,
                                        sj->rs[i].committed >= 0 ? sj->rs[i].committed : 0 };
     sj->rc = ss_audit_scan(c->scanner, c->atopic, reqs, sj->nr, SCAN_TIMEOUT_MS, scan_collect, sj,
@@ -1499,7 +1505,7 @@ static int make_clients(ss_bus_consumer *c, char *err, size_t errlen)
         { "isolation.level", "read_committed" },
         { "reconnect.backoff.max.ms", "1000" },
         { "socket.nagle.disable", "true" },
-        { "fetch.wait.max.ms", "100" },
+        { "fetch.wait.max.ms", c->fetch_wait },
     };
     rd_kafka_conf_t *cc = ss_kafka_conf_new(&bc, c->bootstrap, cdef, sizeof cdef / sizeof cdef[0], err,
                                             errlen);
@@ -1591,6 +1597,8 @@ ss_bus_consumer *ss_bus_consumer_create(uv_loop_t *loop, const ss_bus_consumer_c
     snprintf(c->bootstrap, sizeof c->bootstrap, "%s", conf->bootstrap);
     snprintf(c->group, sizeof c->group, "%s", conf->group);
     snprintf(c->resume_group, sizeof c->resume_group, "%s.resume", conf->group);
+    snprintf(c->fetch_wait, sizeof c->fetch_wait, "%d",
+             conf->fetch_wait_max_ms > 0 ? conf->fetch_wait_max_ms : 100);
     snprintf(c->instance, sizeof c->instance, "%s", conf->instance_id);
     snprintf(c->txn_id, sizeof c->txn_id, "sparkscale-actuator-%s", conf->instance_id);
     snprintf(c->dtopic, sizeof c->dtopic, "%s",
@@ -1687,6 +1695,7 @@ int ss_bus_consumer_done(ss_bus_consumer *c, int32_t partition, int64_t offset,
     c->scratch->has_decision_position = 1;
     c->scratch->decision_partition = partition;
     c->scratch->decision_offset = offset;
+    snprintf(c->scratch->decision_topic, sizeof c->scratch->decision_topic, "%s", c->dtopic);
     int rc = ss_actuation_encode(c->scratch, &e->payload, &e->len);
     if (rc < 0) {
         free(e);
@@ -1723,13 +1732,6 @@ void ss_bus_consumer_release(ss_bus_consumer *c, int32_t partition)
         cp->state = P_RELEASED;
     maybe_finish_revoke(c);
 }
-
-int ss_bus_consumer_owns(const ss_bus_consumer *c, int32_t partition)
-{
-    return c->parts && partition >= 0 && partition < c->nd && c->parts[partition].state == P_ACTIVE;
-}
-
-int ss_bus_consumer_committing(const ss_bus_consumer *c) { return c->txn != NULL; }
 
 void ss_bus_consumer_get_stats(const ss_bus_consumer *c, ss_bus_consumer_stats *out)
 {
@@ -1781,13 +1783,15 @@ typedef struct destroy_job {
 static void destroy_run(job *j)
 {
     ss_bus_consumer *c = j->c;
-    /* Blocking: librdkafka joins its threads. Off the loop. */
+    /* Blocking: librdkafka joins its threads. Off the loop. The group was
+     * left through the queue already (or the close timed out): no second
+     * close here, which would run our rebalance callback on this thread. */
     if (c->cons)
-        rd_kafka_destroy(c->cons);
+        rd_kafka_destroy_flags(c->cons, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     if (c->prod)
         rd_kafka_destroy(c->prod);
     if (c->keeper)
-        rd_kafka_destroy(c->keeper);
+        rd_kafka_destroy_flags(c->keeper, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     c->cons = c->prod = c->keeper = NULL;
 }
 

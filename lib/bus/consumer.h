@@ -70,6 +70,8 @@ typedef struct ss_bus_consumer_cbs {
     /* The consumer cannot go on (fenced by a newer instance, a fatal
      * librdkafka error, no audit topic): the daemon should stop. */
     void (*fatal)(void *ctx, const char *why);
+    /* A transaction committed naudits audit records (may be NULL). */
+    void (*committed)(void *ctx, size_t naudits);
 } ss_bus_consumer_cbs;
 
 typedef struct ss_bus_consumer_conf {
@@ -78,6 +80,11 @@ typedef struct ss_bus_consumer_conf {
     const char *group;             /* group.id */
     const char *instance_id;       /* client.id; transactional.id = "sparkscale-actuator-" + it */
     int call_timeout_ms;           /* each blocking librdkafka call; 0 = 30000 */
+    int fetch_wait_max_ms;         /* fetch.wait.max.ms default (properties override);
+                                    * 0 = 100. Real brokers answer a waiting fetch as
+                                    * soon as a record arrives; librdkafka's mock cluster
+                                    * waits this long whatever comes, so with it this
+                                    * bounds how fast a decision is picked up. */
 } ss_bus_consumer_conf;
 
 typedef struct ss_bus_consumer_stats {
@@ -123,13 +130,7 @@ void ss_bus_consumer_abandon(ss_bus_consumer *c, int32_t partition, int64_t offs
  * partition. Its last audits are committed, then it is handed over. */
 void ss_bus_consumer_release(ss_bus_consumer *c, int32_t partition);
 
-/* Non-zero while the partition is ours (assigned, scanned, not revoked). */
-int ss_bus_consumer_owns(const ss_bus_consumer *c, int32_t partition);
-
 void ss_bus_consumer_get_stats(const ss_bus_consumer *c, ss_bus_consumer_stats *out);
-
-/* For tests: 1 while a commit job runs. */
-int ss_bus_consumer_committing(const ss_bus_consumer *c);
 
 /* Leaves the group cleanly: stops handing out records, revokes every
  * partition through the owner's revoked callback (lost = 0) and waits for

@@ -653,6 +653,11 @@ static void check_topics(ss_bus *bus)
             continue;
         const struct rd_kafka_metadata *md = NULL;
         rd_kafka_resp_err_t e = rd_kafka_metadata(bus->rk, 0, rkt, &md, START_METADATA_MS);
+        if (!e && bus->st.broker_state < 0) {
+            /* a broker answered: connected, before the first statistics */
+            bus->st.broker_state = 1;
+            bus->st.brokers_up = 1;
+        }
         if (e) {
             ss_warn("bus: no metadata for topic %s at start (%s): decisions wait until the "
                     "brokers answer", names[i], rd_kafka_err2str(e));

@@ -9,6 +9,7 @@
 
 #define SS_BUS_NAME_MAX 64             /* cluster and actuator names, NUL included */
 #define SS_BUS_HOST_MAX 256
+#define SS_BUS_TOPIC_MAX 256               /* Kafka allows 249 bytes */
 
 /* Wire schema version written into every record (proto/sparkscale.proto). */
 #define SS_BUS_SCHEMA_VERSION 1
@@ -133,6 +134,7 @@ typedef struct ss_actuation_result {
     int has_decision_position;
     int32_t decision_partition;
     int64_t decision_offset;
+    char decision_topic[SS_BUS_TOPIC_MAX];   /* "" in records written without it */
     int32_t desired_workers;           /* what the decision asked for */
     int32_t workers_to_remove;         /* scale-in: workers the decision wanted gone */
     int32_t workers_removed;           /* scale-in: workers actually removed */

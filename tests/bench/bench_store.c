@@ -64,14 +64,51 @@ static long round_puts(ss_store *s, int64_t ts, int round, int app_major, long *
     return n;
 }
 
+/* SENDERS senders (connections) each sending its share of the apps in
+ * Spark's order, their lines interleaved one by one, as when several
+ * connections are read in turn: each sender's own hint, or none. */
+#define SENDERS 8
+static long round_interleaved(ss_store *s, int64_t ts, int round, int hinted, long *rejected)
+{
+    long n = 0;
+    store_hint hint[SENDERS] = { 0 };
+    int per = NC * NA / SENDERS;
+    spark_metric m = {0};
+    m.kind = SPARK_KIND_APP;
+    for (int k = 0; k < per * NS; k++) {
+        int a_off = k / NS, g = k % NS;
+        for (int snd = 0; snd < SENDERS; snd++) {
+            int app = snd * per + a_off;
+            m.cluster = app / NA;
+            m.app = ids[app];
+            m.app_len = strlen(ids[app]);
+            m.gauge = g;
+            m.name = spark_gauge_name(g);
+            m.name_len = strlen(m.name);
+            double v = (double)((app + g + (round / 4)) % 17);
+            if (store_put_hinted(s, &m, NULL, ts, v, ts, hinted ? &hint[snd] : NULL) < 0)
+                (*rejected)++;
+            n++;
+        }
+    }
+    store_take_dirty(s, dirty, NC);
+    return n;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
 
-static void time_puts(ss_store *s, int app_major, int64_t *ts, long *rejected)
+enum { ORDER_APP, ORDER_GAUGE, ORDER_SENDERS, ORDER_SENDERS_HINTED };
+
+static void time_puts(ss_store *s, int order, int64_t *ts, long *rejected)
 {
+    static const char *const names[] = {
+        "(app-major, Spark order)", "(gauge-major, no cache)",
+        "(8 senders interleaved, no hints)", "(8 senders interleaved, hints)",
+    };
     double ns[RUNS];
     long n = 0;
     for (int r = 0; r < RUNS; r++) {
@@ -79,14 +116,15 @@ static void time_puts(ss_store *s, int app_major, int64_t *ts, long *rejected)
         double t0 = now_s();
         for (int k = 0; k < ROUNDS; k++) {
             *ts += 10000;
-            n += round_puts(s, *ts, k, app_major, rejected);
+            n += order == ORDER_APP     ? round_puts(s, *ts, k, 1, rejected)
+                 : order == ORDER_GAUGE ? round_puts(s, *ts, k, 0, rejected)
+                 : round_interleaved(s, *ts, k, order == ORDER_SENDERS_HINTED, rejected);
         }
         ns[r] = (now_s() - t0) * 1e9 / (double)n;
     }
     qsort(ns, RUNS, sizeof(ns[0]), cmp_double);
-    printf("store_put %-22s %ld puts/run, %d runs: median %.1f ns/put (min %.1f, max %.1f)\n",
-           app_major ? "(app-major, Spark order)" : "(gauge-major, no cache)", n, RUNS,
-           ns[RUNS / 2], ns[0], ns[RUNS - 1]);
+    printf("store_put %-34s %ld puts/run, %d runs: median %.1f ns/put (min %.1f, max %.1f)\n",
+           names[order], n, RUNS, ns[RUNS / 2], ns[0], ns[RUNS - 1]);
 }
 
 int main(void)
@@ -124,8 +162,10 @@ int main(void)
            (unsigned long long)st.bytes, (double)st.bytes / 1048576.0,
            (double)st.bytes / (double)st.apps);
 
-    time_puts(s, 1, &ts, &rejected);
-    time_puts(s, 0, &ts, &rejected);
+    time_puts(s, ORDER_APP, &ts, &rejected);
+    time_puts(s, ORDER_GAUGE, &ts, &rejected);
+    time_puts(s, ORDER_SENDERS, &ts, &rejected);
+    time_puts(s, ORDER_SENDERS_HINTED, &ts, &rejected);
     long rss3 = rss_kb();
     store_get_stats(s, &st);
     printf("after timing: VmRSS %ld kB, stats.bytes %llu, rejected %ld\n", rss3,

@@ -536,6 +536,13 @@ clusters:
         expect(a["workers_removed"] == 0 and a["replicas_after"] == 3 and "highest ordinal" in a["note"],
                f"audit {a}")
         expect(len(self.alive("app=beta-worker")) == 3, "a beta pod went on a hold")
+        # the idle victim was not decommissioned first: a decommissioned worker
+        # whose pod stays would never take work again
+        import urllib.request
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.masters['beta']}/json/", timeout=5) as r:
+            states = {w["host"]: w.get("state") for w in json.loads(r.read())["workers"]}
+        expect(all(st == "ALIVE" for st in states.values()),
+               f"workers decommissioned although the StatefulSet held: {states}")
         self.busy_pods.discard("beta-worker-2")
         self.master("beta", self.workers(ps, {ip["beta-worker-0"], ip["beta-worker-1"]}))
         seq = self.decide("beta", 2, 3)

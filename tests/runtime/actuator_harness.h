@@ -153,14 +153,45 @@ static inline int ah_count(const char *hay, const char *needle)
     return n;
 }
 
-/* ---- Kafka ---- */
+/* ---- Kafka ----
+ * librdkafka's mock cluster, or a real broker when SS_TEST_KAFKA=host:port
+ * is set (tests/kafka/run_actuator_kafka.sh): then every ah_kafka_start makes
+ * a pair of topics of its own, so tests do not read each other's decisions. */
+
+static char ah_dtopic[128] = "sparkscale.decisions";
+static char ah_atopic[128] = "sparkscale.audit";
 
 typedef struct ah_kafka {
-    ss_kafka_mock *mock;
+    ss_kafka_mock *mock;          /* NULL with a real broker */
+    char bootstrap[512];
     rd_kafka_t *prod;             /* raw producer of decisions */
     int32_t last_partition;
     int64_t last_offset;
 } ah_kafka;
+
+static inline int ah_real_kafka(void) { return getenv("SS_TEST_KAFKA") != NULL; }
+
+/* Creates topic (4 partitions, 1 replica) on a real broker. */
+static inline void ah_create_topic(rd_kafka_t *rk, const char *topic)
+{
+    char e[256];
+    rd_kafka_NewTopic_t *t = rd_kafka_NewTopic_new(topic, 4, 1, e, sizeof e);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_CreateTopics(rk, &t, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+    const rd_kafka_CreateTopics_result_t *res = ev ? rd_kafka_event_CreateTopics_result(ev) : NULL;
+    size_t n = 0;
+    const rd_kafka_topic_result_t **tr = res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
+    if (!ev || rd_kafka_event_error(ev) || n != 1 || rd_kafka_topic_result_error(tr[0])) {
+        fprintf(stderr, "create topic %s: %s\n", topic,
+                !ev ? "timed out" : n == 1 ? rd_kafka_topic_result_error_string(tr[0])
+                                           : rd_kafka_event_error_string(ev));
+        abort();
+    }
+    rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(t);
+}
 
 static inline void ah_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -176,15 +207,23 @@ static inline void ah_kafka_start(ah_kafka *k)
 {
     memset(k, 0, sizeof *k);
     char err[512];
-    const char *topics[] = { "sparkscale.decisions", "sparkscale.audit" };
-    k->mock = ss_kafka_mock_start(topics, 2, err, sizeof err);
-    if (!k->mock) {
-        fprintf(stderr, "mock: %s\n", err);
-        abort();
+    if (ah_real_kafka()) {
+        static int n;
+        snprintf(k->bootstrap, sizeof k->bootstrap, "%s", getenv("SS_TEST_KAFKA"));
+        snprintf(ah_dtopic, sizeof ah_dtopic, "ss-decisions-%ld-%d", (long)getpid(), ++n);
+        snprintf(ah_atopic, sizeof ah_atopic, "ss-audit-%ld-%d", (long)getpid(), n);
+    } else {
+        const char *topics[] = { ah_dtopic, ah_atopic };
+        k->mock = ss_kafka_mock_start(topics, 2, err, sizeof err);
+        if (!k->mock) {
+            fprintf(stderr, "mock: %s\n", err);
+            abort();
+        }
+        snprintf(k->bootstrap, sizeof k->bootstrap, "%s", ss_kafka_mock_bootstrap(k->mock));
     }
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     char e[256];
-    rd_kafka_conf_set(c, "bootstrap.servers", ss_kafka_mock_bootstrap(k->mock), e, sizeof e);
+    rd_kafka_conf_set(c, "bootstrap.servers", k->bootstrap, e, sizeof e);
     rd_kafka_conf_set(c, "partitioner", "murmur2_random", e, sizeof e);
     rd_kafka_conf_set(c, "linger.ms", "0", e, sizeof e);
     rd_kafka_conf_set(c, "socket.nagle.disable", "true", e, sizeof e);
@@ -192,6 +231,10 @@ static inline void ah_kafka_start(ah_kafka *k)
     rd_kafka_conf_set_opaque(c, k);
     rd_kafka_conf_set_dr_msg_cb(c, ah_dr);
     k->prod = rd_kafka_new(RD_KAFKA_PRODUCER, c, e, sizeof e);
+    if (!k->mock) {
+        ah_create_topic(k->prod, ah_dtopic);
+        ah_create_topic(k->prod, ah_atopic);
+    }
 }
 
 static inline void ah_kafka_stop(ah_kafka *k)
@@ -201,7 +244,7 @@ static inline void ah_kafka_stop(ah_kafka *k)
     ss_kafka_mock_stop(k->mock);
 }
 
-static inline const char *ah_bootstrap(const ah_kafka *k) { return ss_kafka_mock_bootstrap(k->mock); }
+static inline const char *ah_bootstrap(const ah_kafka *k) { return k->bootstrap; }
 
 /* A decision as sparkscaled would write it, with the fields tests vary. */
 typedef struct ah_dec {
@@ -242,7 +285,7 @@ static inline int64_t ah_publish(ah_kafka *k, const ah_dec *in)
     if (ss_decision_encode(&d, &buf, &len) != 0)
         abort();
     k->last_offset = -1;
-    rd_kafka_producev(k->prod, RD_KAFKA_V_TOPIC("sparkscale.decisions"),
+    rd_kafka_producev(k->prod, RD_KAFKA_V_TOPIC(ah_dtopic),
                       RD_KAFKA_V_KEY(in->cluster, strlen(in->cluster)), RD_KAFKA_V_VALUE(buf, len),
                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
     rd_kafka_flush(k->prod, 10000);
@@ -253,7 +296,7 @@ static inline int64_t ah_publish(ah_kafka *k, const ah_dec *in)
 static inline void ah_publish_garbage(ah_kafka *k, const char *key)
 {
     static const char bad[] = "\x12\x7fgarbage";
-    rd_kafka_producev(k->prod, RD_KAFKA_V_TOPIC("sparkscale.decisions"), RD_KAFKA_V_KEY(key, strlen(key)),
+    rd_kafka_producev(k->prod, RD_KAFKA_V_TOPIC(ah_dtopic), RD_KAFKA_V_KEY(key, strlen(key)),
                       RD_KAFKA_V_VALUE((void *)bad, sizeof bad - 1),
                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     rd_kafka_flush(k->prod, 10000);
@@ -270,7 +313,7 @@ typedef struct ah_audits {
 static inline void ah_audits_open(ah_audits *a, const ah_kafka *k)
 {
     memset(a, 0, sizeof *a);
-    const char *topics[] = { "sparkscale.audit" };
+    const char *topics[] = { ah_atopic };
     char err[512];
     if (ss_bus_reader_open(ah_bootstrap(k), topics, 1, 1, NULL, 0, 5000, &a->r, err, sizeof err) != 0) {
         fprintf(stderr, "audit reader: %s\n", err);
@@ -381,6 +424,9 @@ static inline void *ah_act_thread(void *arg)
     return NULL;
 }
 
+static void (*ah_act_commit_hook)(void *ctx, size_t n);   /* set before ah_act_start */
+static void *ah_act_commit_ctx;
+
 static inline int ah_act_start(ah_act *h, const char *yaml)
 {
     memset(h, 0, sizeof *h);
@@ -395,6 +441,8 @@ static inline int ah_act_start(ah_act *h, const char *yaml)
         return -1;
     }
     h->port = ss_actuator_port(h->act);
+    if (ah_act_commit_hook)
+        ss_actuator_set_commit_hook(h->act, ah_act_commit_hook, ah_act_commit_ctx);
     uv_async_init(&h->loop, &h->stop, ah_act_on_stop);
     h->stop.data = h;
     pthread_create(&h->thread, NULL, ah_act_thread, h);
@@ -772,13 +820,16 @@ typedef struct fo_cluster {
     int gets, puts;
     int put_status;           /* 0 = 202 */
     char last_body[512];
-    int64_t first_req_us;     /* the first request after fo_mark */
+    int64_t first_req_us;     /* the first request since it was last set to 0 */
+    int64_t put_us;           /* when the last PUT arrived */
 } fo_cluster;
 
 typedef struct fo_oshinko {
     fx_server srv;
     fo_cluster c[1100];
     int n;
+    uint64_t puts;            /* all clusters */
+    pthread_cond_t put_cv;    /* broadcast on every PUT (with srv's mutex) */
 } fo_oshinko;
 
 static inline fo_cluster *fo_find(fo_oshinko *o, const char *name)
@@ -806,6 +857,9 @@ static inline void fo_handler(void *ctx, const fx_request *req, fx_reply *rep)
         c->first_req_us = req->at_us;
     if (strcmp(req->method, "PUT") == 0) {
         c->puts++;
+        c->put_us = req->at_us;
+        o->puts++;
+        pthread_cond_broadcast(&o->put_cv);
         snprintf(c->last_body, sizeof c->last_body, "%s", req->body);
         json_t *j = json_loads(req->body, 0, NULL);
         json_t *n = json_object_get(json_object_get(j, "config"), "workerCount");
@@ -837,6 +891,7 @@ static inline void fo_handler(void *ctx, const fx_request *req, fx_reply *rep)
 static inline void fo_start(fo_oshinko *o)
 {
     memset(o, 0, sizeof *o);
+    pthread_cond_init(&o->put_cv, NULL);
     if (fx_start(&o->srv, fo_handler, o) != 0)
         abort();
 }

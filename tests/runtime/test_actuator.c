@@ -196,6 +196,19 @@ static void test_scale_up(void **state)
     log = ah_exec_log("up");
     assert_int_equal(ah_count(log, "start "), 1);   /* no second call */
     free(log);
+
+    /* A decision made before sparkscaled knew the size only grows. */
+    pub(&(ah_dec){ .cluster = "up", .seq = 3, .desired = 2, .current = -1 });
+    r = audit("up", 3);
+    assert_int_equal(r->outcome, SS_OUTCOME_APPLIED);
+    assert_int_equal(r->workers_removed, 0);
+    assert_int_equal(r->replicas_after, 4);
+    assert_non_null(strstr(r->note, "grow-only"));
+    assert_int_equal(state_file("up"), 4);
+    pub(&(ah_dec){ .cluster = "up", .seq = 4, .desired = 5, .current = -1 });
+    r = audit("up", 4);
+    assert_int_equal(r->replicas_after, 5);
+    assert_int_equal(state_file("up"), 5);
 }
 
 static void test_duplicate_stale_expired(void **state)
@@ -521,7 +534,7 @@ static void test_status(void **state)
     json_t *c = json_array_get(json_object_get(j, "clusters"), 0);
     assert_string_equal(json_string_value(json_object_get(c, "name")), "up");
     json_t *ap = json_object_get(c, "last_applied");
-    assert_int_equal(json_integer_value(json_object_get(ap, "replicas_after")), 4);
+    assert_int_equal(json_integer_value(json_object_get(ap, "replicas_after")), 5);
     assert_true(json_is_null(json_object_get(c, "in_flight")));
     json_decref(j);
     body = ah_http_get(ACT.port, "/healthz", &st);

@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 #include <uv.h>
 
 #include "lib/base/clock.h"
@@ -142,7 +144,7 @@ static void cb_fatal(void *ctx, const char *why)
     fail_msg("fatal: %s", why);
 }
 
-static const ss_bus_consumer_cbs k_cbs = { cb_assigned, cb_record, cb_revoked, cb_fatal };
+static const ss_bus_consumer_cbs k_cbs = { cb_assigned, cb_record, cb_revoked, cb_fatal, NULL };
 
 static void member_start(world *w, member *m, const char *id)
 {
@@ -252,6 +254,8 @@ static void count_audits(world *w, audit_count *ac)
         assert_int_equal(rc, 1);
         assert_int_equal(ss_actuation_decode(rec.payload, rec.len, res), 0);
         assert_true(res->has_decision_position);
+        if (strcmp(res->decision_topic, "sparkscale.decisions") != 0)
+            continue;   /* another deployment's (foreign_audits) */
         /* The audit sits in the partition of its decision. */
         assert_int_equal(rec.partition, res->decision_partition);
         ac->records++;
@@ -277,12 +281,42 @@ static int committed_at_least(void *arg)
     return st.audits_committed >= x->n && st.queued_audits == 0 && !st.in_flight_commits;
 }
 
+/* Audit records of another deployment sharing the audit topic: same
+ * partitions and offsets, another decisions topic. */
+static void foreign_audits(world *w)
+{
+    ss_actuation_result *r = calloc(1, sizeof *r);
+    for (int i = 0; i < 8; i++)
+        for (int p = 0; p < 4; p++)
+            for (int off = 0; off < 10; off++) {
+                memset(r, 0, sizeof *r);
+                snprintf(r->cluster, sizeof r->cluster, "c%d", i);
+                r->outcome = SS_OUTCOME_APPLIED;
+                r->has_decision_position = 1;
+                r->decision_partition = p;
+                r->decision_offset = off;
+                strcpy(r->decision_topic, "other.decisions");
+                assert_int_equal(ss_bus_produce_audit(w->prod, r), 0);
+            }
+    free(r);
+    ss_bus_stats s;
+    for (int t = 0; t < 500; t++) {
+        uv_run(&w->loop, UV_RUN_NOWAIT);
+        ss_bus_get_stats(w->prod, &s);
+        if (s.audit_pending == 0)
+            break;
+        usleep(10000);
+    }
+    assert_int_equal(s.audit_pending, 0);
+}
+
 /* 8 clusters x 5 decisions: each audited once; a restart reads nothing again. */
 static void test_audit_once_and_resume(void **state)
 {
     (void)state;
     world w;
     world_init(&w);
+    foreign_audits(&w);
     member m;
     member_start(&w, &m, "one");
     publish(&w, 8, 5);
@@ -444,6 +478,63 @@ static void test_two_members(void **state)
     world_close(&w);
 }
 
+typedef struct quiet { member *m; uint64_t done, aborts; } quiet;
+static int quiescent(void *arg)
+{
+    quiet *q = arg;
+    ss_bus_consumer_stats st;
+    ss_bus_consumer_get_stats(q->m->c, &st);
+    return st.done >= q->done && st.aborts >= q->aborts && st.queued_audits == 0 &&
+           !st.in_flight_commits;
+}
+
+/* Aborted transactions: audits that the brokers show anyway (the mock has
+ * no transaction markers) are not sent twice; audits that were never
+ * written are sent again. Either way one record per decision. */
+static void test_aborts(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    member m;
+    member_start(&w, &m, "one");
+    rd_kafka_mock_cluster_t *mc = ss_kafka_mock_cluster(w.mock);
+    publish(&w, 4, 1);
+    want x = { &m, 4 };
+    assert_true(run_until(&w, got_at_least, &x, 20000));
+    quiet q = { &m, 4, 0 };
+    assert_true(run_until(&w, quiescent, &q, 10000));
+
+    /* 1. The offsets part of the commit fails: the transaction aborts after
+     * its records were written (and, on the mock, are visible). */
+    rd_kafka_mock_push_request_errors(mc, 28 /* TxnOffsetCommit */, 1,
+                                      RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION);
+    publish(&w, 4, 1);
+    x.n = 8;
+    assert_true(run_until(&w, got_at_least, &x, 20000));
+    q = (quiet){ &m, 8, 1 };
+    assert_true(run_until(&w, quiescent, &q, 20000));
+
+    /* 2. Adding the audit partition to the transaction is refused: nothing
+     * is written, the transaction aborts, the records go out again. */
+    rd_kafka_mock_push_request_errors(mc, 24 /* AddPartitionsToTxn */, 1,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    publish(&w, 4, 1);
+    x.n = 12;
+    assert_true(run_until(&w, got_at_least, &x, 20000));
+    q = (quiet){ &m, 12, 2 };
+    assert_true(run_until(&w, quiescent, &q, 20000));
+    ss_bus_consumer_stats st;
+    ss_bus_consumer_get_stats(m.c, &st);
+    assert_true(st.aborts >= 2);
+    member_stop(&w, &m);
+    audit_count ac;
+    count_audits(&w, &ac);
+    assert_int_equal(ac.records, 12);
+    assert_int_equal(ac.dup, 0);
+    world_close(&w);
+}
+
 int main(void)
 {
     ss_log_set_level(getenv("SS_TEST_DEBUG") ? SS_LOG_DEBUG : SS_LOG_WARN);
@@ -451,6 +542,7 @@ int main(void)
         cmocka_unit_test(test_audit_once_and_resume),
         cmocka_unit_test(test_abandon_and_scan),
         cmocka_unit_test(test_two_members),
+        cmocka_unit_test(test_aborts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -270,6 +270,7 @@ static void test_actuation_full_round_trip(void **state)
     r->has_decision_position = 1;
     r->decision_partition = 0;       /* 0 is a real partition: presence is explicit */
     r->decision_offset = 0;
+    strcpy(r->decision_topic, "sparkscale.decisions");
     r->desired_workers = 3;
     r->workers_to_remove = 2;
     r->workers_removed = 1;
@@ -294,6 +295,7 @@ static void test_actuation_full_round_trip(void **state)
     assert_int_equal(back->has_decision_position, 1);
     assert_int_equal(back->decision_partition, 0);
     assert_int_equal(back->decision_offset, 0);
+    assert_string_equal(back->decision_topic, "sparkscale.decisions");
     assert_int_equal(back->desired_workers, 3);
     assert_int_equal(back->workers_to_remove, 2);
     assert_int_equal(back->workers_removed, 1);

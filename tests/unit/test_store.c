@@ -793,6 +793,85 @@ static void test_scale_10k_clusters(void **state)
     store_destroy(s);
 }
 
+/* The packed worker summary agrees with the sources, through removals
+ * (swap-remove moves the last worker into the hole). */
+static void test_workers_summary(void **state)
+{
+    (void)state;
+    ss_store *s = mk(4, 2);
+    spark_metric cores = src_m(SPARK_KIND_WORKER, 1, SPARK_G_WORKER_CORES_USED);
+    spark_metric execs = src_m(SPARK_KIND_WORKER, 1, SPARK_G_WORKER_EXECUTORS);
+    char host[32];
+    /* w0..w5: even ones busy; w5 sends no coresUsed (unknown) */
+    for (int i = 0; i < 6; i++) {
+        snprintf(host, sizeof host, "10.0.0.%d", i);
+        if (i == 5)
+            assert_true(store_put(s, &execs, host, 1000, 1, 1000 + i) >= 0);
+        else
+            assert_true(store_put(s, &cores, host, 1000, (i % 2 == 0) ? 4 : 0, 1000 + i) >= 0);
+    }
+    store_workers_sum ws;
+    store_workers_summary(s, 1, 2000, 5000, &ws);
+    assert_int_equal(ws.known, 5);
+    assert_int_equal(ws.busy, 3);
+    assert_int_equal(ws.oldest_seen_ms, 1000);
+    /* a busy worker goes idle; a newer sample counts, an older one not */
+    assert_true(store_put(s, &cores, "10.0.0.0", 2000, 0, 3000) >= 0);
+    assert_int_equal(store_put(s, &cores, "10.0.0.0", 1500, 8, 3001), STORE_E_OLD);
+    store_workers_summary(s, 1, 3000, 5000, &ws);
+    assert_int_equal(ws.busy, 2);
+    size_t idle = 0;
+    for (size_t i = 0; i < store_worker_count(s, 1); i++)
+        idle += (size_t)store_worker_idle(s, 1, i, 3000, 5000);
+    assert_int_equal(idle, 3);   /* w0, w1, w3 */
+    /* staleness: only w0 was refreshed at 3000 */
+    store_workers_summary(s, 1, 7500, 5000, &ws);
+    assert_int_equal(ws.known, 1);
+    assert_int_equal(ws.busy, 0);
+    /* expire all but w0: the summary follows the moved entries */
+    assert_int_equal(store_expire(s, 1, 7500, 5000), 5);
+    store_workers_summary(s, 1, 7500, 5000, &ws);
+    assert_int_equal(ws.known, 1);
+    assert_int_equal(ws.oldest_seen_ms, 3000);
+    assert_int_equal(store_worker_count(s, 1), 1);
+    assert_string_equal(store_worker_source(store_worker_at(s, 1, 0)), "10.0.0.0");
+    assert_true(store_worker_idle(s, 1, 0, 7500, 5000));
+    /* and none left */
+    assert_int_equal(store_expire(s, 1, 20000, 5000), 1);
+    store_workers_summary(s, 1, 20000, 5000, &ws);
+    assert_int_equal(ws.known, 0);
+    assert_int_equal(ws.oldest_seen_ms, INT64_MAX);
+    store_destroy(s);
+}
+
+/* A sender's hint finds its app without the table, and is void once the
+ * store removed anything (ASan would see a read of the freed app). */
+static void test_sender_hint(void **state)
+{
+    (void)state;
+    ss_store *s = mk(4, 2);
+    int64_t ts;
+    store_hint ha = { 0 }, hb = { 0 };
+    spark_metric a = app_m(0, "app-a", SPARK_G_TARGET_EXECUTORS);
+    spark_metric b = app_m(0, "app-b", SPARK_G_TARGET_EXECUTORS);
+    for (int t = 1; t <= 4; t++) {   /* two senders, line by line */
+        assert_true(store_put_hinted(s, &a, NULL, t * 1000, t, t * 1000, &ha) >= 0);
+        assert_true(store_put_hinted(s, &b, NULL, t * 1000, 10 + t, t * 1000, &hb) >= 0);
+    }
+    assert_ptr_equal(ha.e, store_app_find(s, 0, "app-a", 5));
+    assert_ptr_equal(hb.e, store_app_find(s, 0, "app-b", 5));
+    assert_true(app_latest(s, 0, "app-a", SPARK_G_TARGET_EXECUTORS, &ts) == 4);
+    assert_true(app_latest(s, 0, "app-b", SPARK_G_TARGET_EXECUTORS, &ts) == 14);
+    /* app-a expires; its sender comes back with the old hint */
+    assert_true(store_put_hinted(s, &b, NULL, 9000, 20, 9000, &hb) >= 0);
+    assert_int_equal(store_expire(s, 0, 9000, 3000), 1);
+    assert_int_equal(store_put_hinted(s, &a, NULL, 9000, 7, 9000, &ha), STORE_CHANGED);
+    assert_int_equal(store_app_count(s, 0), 2);
+    assert_true(app_latest(s, 0, "app-a", SPARK_G_TARGET_EXECUTORS, &ts) == 7);
+    assert_ptr_equal(ha.e, store_app_find(s, 0, "app-a", 5));
+    store_destroy(s);
+}
+
 static void test_stats_bytes(void **state)
 {
     (void)state;
@@ -911,6 +990,8 @@ int main(void)
         cmocka_unit_test(test_expire),
         cmocka_unit_test(test_iteration_after_removals),
         cmocka_unit_test(test_scale_10k_clusters),
+        cmocka_unit_test(test_workers_summary),
+        cmocka_unit_test(test_sender_hint),
         cmocka_unit_test(test_stats_bytes),
         cmocka_unit_test(test_max_bytes),
         cmocka_unit_test(test_defaults_and_destroy),

@@ -169,6 +169,7 @@ static json_t *worker_json(const ss_worker_ref *w)
 static void result_details_json(json_t *o, const ss_actuation_result *r)
 {
     if (r->has_decision_position) {
+        json_object_set_new(o, "decision_topic", json_string(r->decision_topic));
         json_object_set_new(o, "decision_partition", json_integer(r->decision_partition));
         json_object_set_new(o, "decision_offset", json_integer(r->decision_offset));
     }
