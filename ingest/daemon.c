@@ -104,7 +104,9 @@ static void on_handle_closed(uv_handle_t *h)
 static void on_drain(uv_idle_t *h)
 {
     ss_daemon *d = h->data;
-    if (ss_decider_drain(d->decider) == 0)
+    ss_decider_evaluate_dirty(d->decider);
+    ss_decider_drain(d->decider);
+    if (ss_decider_backlog(d->decider) == 0)
         uv_idle_stop(h);
 }
 
@@ -486,9 +488,10 @@ void ss_daemon_shutdown(ss_daemon *d, int flush_timeout_ms, void (*done)(void *c
     d->flush_timeout_ms = flush_timeout_ms;
     close_inputs(d);
     /* Lines already read count: decide on them before the bus flushes. */
-    ss_decider_evaluate_dirty(d->decider);
-    while (ss_decider_drain(d->decider) > 0)
-        ;
+    do {
+        ss_decider_evaluate_dirty(d->decider);
+        ss_decider_drain(d->decider);
+    } while (ss_decider_backlog(d->decider) > 0);
     close_core(d);
     ss_join_arm(&d->parts);
 }

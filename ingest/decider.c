@@ -558,6 +558,9 @@ size_t ss_decider_drain(ss_decider *d)
         if (kind) {
             publish(d, rt, now, kind == 2);
             budget--;
+            /* a decision naming a thousand removable workers is costly */
+            if (budget % 16 == 0 && ss_mono_us() - t0 > SS_DECIDER_TURN_US)
+                budget = 0;
         }
         rt->dirty_since_us = 0;       /* the next change starts its own clock */
     }
@@ -570,23 +573,38 @@ size_t ss_decider_drain(ss_decider *d)
 
 size_t ss_decider_backlog(const ss_decider *d)
 {
-    return d->qlen;
+    return d->qlen + store_dirty_pending(d->store);
 }
 
 void ss_decider_evaluate_dirty(ss_decider *d)
 {
-    size_t n = store_take_dirty(d->store, d->dirty, d->n);
+    /* A flood can dirty thousands of clusters in one read: at most a budget
+     * of them a turn (by count and by time), the rest on the next turns,
+     * oldest first (the dirty queue is FIFO). */
+    size_t n = store_take_dirty(d->store, d->dirty, SS_DECIDER_EVAL_BUDGET);
     if (n == 0)
         return;
     int64_t now = ss_wall_ms();
+    int64_t t0 = ss_mono_us();
+    size_t done = 0;
     for (size_t i = 0; i < n; i++) {
         cluster_rt *rt = &d->rt[d->dirty[i].cluster];
         if (!rt->dirty_since_us)
-            rt->dirty_since_us = d->dirty[i].since_us;
+            rt->dirty_since_us = d->dirty[i].since_us;   /* the reaction clock */
+    }
+    for (size_t i = 0; i < n; i++) {
+        cluster_rt *rt = &d->rt[d->dirty[i].cluster];
+        if (i % 32 == 31 && ss_mono_us() - t0 > SS_DECIDER_TURN_US) {
+            /* out of time: the rest go back to the queue for the next turns */
+            for (size_t k = i; k < n; k++)
+                store_mark_dirty(d->store, d->dirty[k].cluster);
+            break;
+        }
         evaluate(d, rt, now, 1);
         rt->in_pass = 1;
-        d->order[i] = rt->index;
+        d->order[done++] = rt->index;
     }
+    n = done;
     /* Grants before any publish: a decision never exceeds its pool's budget,
      * not even until the next timer pass. */
     grant_pools(d, now, d->order, &n);
@@ -619,20 +637,9 @@ void ss_decider_tick(ss_decider *d)
             store_expire(d->store, (int)c, now, expiry_ms) > 0)
             rt->cache.valid = 0;
     }
-    /* What expired marked its cluster dirty: taken here, evaluated below
-     * with the rest of the slice (their inputs rebuilt). */
-    size_t ndirty = store_take_dirty(d->store, d->dirty, d->n);
+    /* What expired is dirty too (and evaluated again from the queue, a
+     * harmless repeat): here its inputs are rebuilt with the slice. */
     size_t norder = 0;
-    for (size_t i = 0; i < ndirty; i++) {
-        cluster_rt *rt = &d->rt[d->dirty[i].cluster];
-        rt->cache.valid = 0;
-        if (!rt->dirty_since_us)
-            rt->dirty_since_us = d->dirty[i].since_us;
-        if ((size_t)rt->index < first || (size_t)rt->index >= end) {
-            evaluate(d, rt, now, 1);
-            d->order[norder++] = rt->index;
-        }
-    }
     for (size_t c = first; c < end; c++) {
         evaluate(d, &d->rt[c], now, 0);
         d->order[norder++] = (int)c;

@@ -46,6 +46,10 @@ void ss_decider_on_delivery(void *ctx, void *cluster_ctx, uint64_t sequence, int
 /* Decisions published per loop turn at most: 10,000 clusters deciding (or
  * heartbeating) at once are spread over turns instead of stalling one. */
 #define SS_DECIDER_PUBLISH_BUDGET 256
+/* Dirty clusters evaluated in one loop turn at most, and the time after
+ * which a turn's evaluating or publishing stops (the rest: next turns). */
+#define SS_DECIDER_EVAL_BUDGET 512
+#define SS_DECIDER_TURN_US 3000
 
 /* Evaluates the clusters the store marked dirty since the last call, then
  * their pools, then queues what changed and publishes up to the budget.

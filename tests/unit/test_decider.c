@@ -449,6 +449,25 @@ static void test_sliced_pass(void **state)
     assert_int_equal(st.evaluations, (uint64_t)N + 834 + 1);
     assert_true(f->npub > before);
     assert_string_equal(f->pub[f->npub - 1].cluster, "c0002");
+    /* 1,200 clusters changed in one read: a budget of them a turn, the
+     * rest on the next turns, none lost */
+    for (int c = 100; c < 1300; c++)
+        alive(f, c, 2);
+    uint64_t e0 = st.evaluations;
+    ss_decider_evaluate_dirty(f->dec);
+    ss_decider_get_stats(f->dec, &st);
+    assert_true(st.evaluations - e0 <= SS_DECIDER_EVAL_BUDGET);
+    assert_true(ss_decider_backlog(f->dec) >= 1200 - SS_DECIDER_EVAL_BUDGET);
+    int turns = 1;
+    while (ss_decider_backlog(f->dec) > 0 && turns < 100) {
+        ss_decider_evaluate_dirty(f->dec);
+        ss_decider_drain(f->dec);
+        turns++;
+    }
+    ss_decider_get_stats(f->dec, &st);
+    assert_int_equal(ss_decider_backlog(f->dec), 0);
+    assert_true(st.evaluations - e0 >= 1200);
+    assert_true(turns >= 3);
     stop(f);
     free(f);
 }

@@ -811,9 +811,10 @@ static void run_until(replay *r, feeder *f, int64_t to_ms)
             if (f->have && f->rec.t_ms < batch)
                 f->rec.t_ms = batch;   /* a clock that stepped back: keep time monotonic */
         }
-        ss_decider_evaluate_dirty(r->dec);
-        while (ss_decider_drain(r->dec) > 0)
-            ;
+        do {
+            ss_decider_evaluate_dirty(r->dec);
+            ss_decider_drain(r->dec);
+        } while (ss_decider_backlog(r->dec) > 0);
     }
 }
 
@@ -858,9 +859,10 @@ static int run(replay *r)
             demand = truth_demand(&r->truth, t);
             r->secs[i].data = truth_had_data(&r->truth, t, GRAPHITE_LOOKBACK_MS);
         }
-        ss_decider_evaluate_dirty(r->dec);
-        while (ss_decider_drain(r->dec) > 0)
-            ;
+        do {
+            ss_decider_evaluate_dirty(r->dec);
+            ss_decider_drain(r->dec);
+        } while (ss_decider_backlog(r->dec) > 0);
         run_until(r, &f, t + 1000);
         int data = r->secs[i].data;
         sample_second(r, &r->secs[i], t, demand);
