@@ -138,6 +138,18 @@ static json_t *decision_json(const ss_cluster_view *v)
 }
 
 /* history: ring samples of app and master gauges, and recent decisions. */
+static json_t *worker_json(const store_worker *wk)
+{
+    json_t *wo = json_object();
+    json_object_set_new(wo, "source", json_string(store_worker_source(wk)));
+    json_object_set_new(wo, "last_seen_ms", json_integer(store_worker_last_seen_ms(wk)));
+    json_object_set_new(wo, "gauges", gauges_json(wk, store_worker_series_count(wk), worker_series, 0));
+    return wo;
+}
+
+/* A cluster's entry without its "apps" and "worker_sources" lists, which
+ * can be long (64 apps, 1,024 worker sources): those are streamed one
+ * element at a time after it (page_more). */
 static json_t *cluster_json(const ss_status *d, int c, int64_t now_ms, int history)
 {
     const ss_cluster_conf *cc = &d->cfg->clusters[c];
@@ -186,28 +198,12 @@ static json_t *cluster_json(const ss_status *d, int c, int64_t now_ms, int histo
     if (history)
         json_object_set_new(o, "decisions", decisions_json(ss_decider_log(d->decider), c));
 
-    json_t *apps = json_array();
-    for (size_t i = 0; i < store_app_count(d->store, c); i++)
-        json_array_append_new(apps, app_json(store_app_at(d->store, c, i), history));
-    json_object_set_new(o, "apps", apps);
-
     master_ref mr = { d->store, c };
     json_t *m = json_object();
     json_object_set_new(m, "gauges", gauges_json(&mr, store_master_series_count(d->store, c),
                                                  master_series, history));
     json_object_set_new(o, "master", m);
 
-    json_t *ws = json_array();
-    for (size_t i = 0; i < store_worker_count(d->store, c); i++) {
-        const store_worker *wk = store_worker_at(d->store, c, i);
-        json_t *wo = json_object();
-        json_object_set_new(wo, "source", json_string(store_worker_source(wk)));
-        json_object_set_new(wo, "last_seen_ms", json_integer(store_worker_last_seen_ms(wk)));
-        json_object_set_new(wo, "gauges",
-                            gauges_json(wk, store_worker_series_count(wk), worker_series, 0));
-        json_array_append_new(ws, wo);
-    }
-    json_object_set_new(o, "worker_sources", ws);
     json_object_set_new(o, "spark_master", master_view_json(d->masters, c, now_ms, stale_ms));
     json_object_set_new(o, "pollers", poller_cluster_json(d->poller, c));
     return o;
@@ -257,7 +253,13 @@ typedef struct page_stream {
     size_t written;   /* clusters written so far */
     int64_t now;
     int history;
+    int phase;        /* of the cluster next: its entry, its apps, its worker sources */
+    size_t item;      /* next app or worker source */
 } page_stream;
+
+enum { PHASE_ENTRY, PHASE_APPS, PHASE_WORKERS };
+
+#define APPEND_LIT(res, lit) ss_http_response_append((res), (lit), sizeof(lit) - 1)
 
 static int append_json(ss_http_response *res, json_t *j)
 {
@@ -270,16 +272,56 @@ static int append_json(ss_http_response *res, json_t *j)
     return 0;
 }
 
+/* One element of the page: a cluster's entry (its closing brace held
+ * back), one of its apps, one of its worker sources, or the list ends.
+ * Between parts the store may change: an app that expires meanwhile can be
+ * left out or, moved by the removal, listed twice; each entry is whole. */
+static int page_step(page_stream *st, ss_http_response *res)
+{
+    const ss_store *store = st->d->store;
+    int c = (int)st->next;
+    if (st->phase == PHASE_ENTRY) {
+        if (st->written++)
+            ss_http_response_append(res, ",", 1);
+        char *text = json_dumps(cluster_json(st->d, c, st->now, st->history) , JSON_COMPACT);
+        if (!text)
+            return -1;
+        size_t n = strlen(text);
+        ss_http_response_append(res, text, n - 1);   /* without the '}' */
+        free(text);
+        APPEND_LIT(res, ",\"apps\":[");
+        st->phase = PHASE_APPS;
+        st->item = 0;
+    } else if (st->phase == PHASE_APPS && st->item < store_app_count(store, c)) {
+        if (st->item)
+            ss_http_response_append(res, ",", 1);
+        if (append_json(res, app_json(store_app_at(store, c, st->item), st->history)) < 0)
+            return -1;
+        st->item++;
+    } else if (st->phase == PHASE_APPS) {
+        APPEND_LIT(res, "],\"worker_sources\":[");
+        st->phase = PHASE_WORKERS;
+        st->item = 0;
+    } else if (st->item < store_worker_count(store, c)) {
+        if (st->item)
+            ss_http_response_append(res, ",", 1);
+        if (append_json(res, worker_json(store_worker_at(store, c, st->item))) < 0)
+            return -1;
+        st->item++;
+    } else {
+        APPEND_LIT(res, "]}");
+        st->phase = PHASE_ENTRY;
+        st->next++;
+    }
+    return 0;
+}
+
 static int page_more(void *state, ss_http_response *res)
 {
     page_stream *st = state;
-    while (st->next < st->end && ss_http_response_len(res) < STATUS_PART_JSON) {
-        if (st->written++)
-            ss_http_response_append(res, ",", 1);
-        if (append_json(res, cluster_json(st->d, (int)st->next, st->now, st->history)) < 0)
+    while (st->next < st->end && ss_http_response_len(res) < STATUS_PART_JSON)
+        if (page_step(st, res) < 0)
             return -1;
-        st->next++;
-    }
     if (st->next < st->end)
         return 1;
     ss_http_response_append(res, "]}\n", 3);
@@ -299,12 +341,16 @@ static void clusters_handler(const ss_status *d, const ss_http_request *req, ss_
             ss_http_response_printf(res, "no cluster named '%s'\n", buf);
             return;
         }
-        json_t *o = json_object();
-        json_object_set_new(o, "generated_at_ms", json_integer(now));
-        json_t *list = json_array();
-        json_array_append_new(list, cluster_json(d, c, now, history));
-        json_object_set_new(o, "clusters", list);
-        send_json(res, 200, o);
+        page_stream *st = calloc(1, sizeof *st);
+        if (!st) {
+            ss_http_response_status(res, 503, "text/plain");
+            return;
+        }
+        *st = (page_stream){ .d = d, .now = now, .history = history, .next = (size_t)c,
+                             .end = (size_t)c + 1 };
+        ss_http_response_status(res, 200, "application/json");
+        ss_http_response_printf(res, "{\"generated_at_ms\":%lld,\"clusters\":[", (long long)now);
+        ss_http_response_stream(res, page_more, st, free);
         return;
     }
     long offset = 0, limit = STATUS_PAGE_DEFAULT;
