@@ -12,35 +12,15 @@ build=${1:-build/bench}
 clusters=${CLUSTERS:-10000}
 decisions=${DECISIONS:-10}
 
-scripts/install-deps.sh build
-if [ ! -x "$build/ingest/sparkscaled" ]; then
-  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$build" -j2 --target sparkscaled >/dev/null
-fi
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. tests/bench/lib.sh
+bench_build "$build"
+bench_work
 cport=$(free_port); hport=$(free_port)
-
-python3 - "$work/ss.yaml" "$clusters" "$cport" "$hport" <<'PY'
-import sys
-path, n, cport, hport = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-with open(path, "w") as f:
-    f.write(f'ingest: {{ carbon_tcp: "127.0.0.1:{cport}", carbon_udp: "off", http: "127.0.0.1:{hport}" }}\n')
-    f.write("kafka: { brokers: embedded, max_pending: 100000, heartbeat_s: 3600 }\n")
-    f.write(f"store: {{ max_apps: {n * 10} }}\n")
-    f.write("policy: { max_workers: 1000 }\n")
-    f.write("clusters:\n")
-    for i in range(n):
-        f.write(f"  - {{ name: c{i:05d}, worker: {{ cores: 4, memory_mb: 8192 }}, "
-                f"executor: {{ cores: 2, memory_mb: 4096 }} }}\n")
-PY
-"$build/ingest/sparkscaled" --config "$work/ss.yaml" --log-level warn &
-pid=$!
-for _ in $(seq 300); do curl -sf "http://127.0.0.1:$hport/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+bench_config "$work/ss.yaml" "$clusters" "$cport" "$hport" \
+  "kafka: { brokers: embedded, max_pending: 100000, heartbeat_s: 3600 }" \
+  "store: { max_apps: $((clusters * 10)) }" "policy: { max_workers: 1000 }"
+bench_start "$build" "$work/ss.yaml" "$hport"
 sleep 2
-rss_kb() { awk '/VmRSS/{print $2}' "/proc/$pid/status"; }
-metric() { curl -s "http://127.0.0.1:$hport/metrics" | awk -v m="$1" '$1==m{print $2}'; }
 echo "clusters configured: $clusters; RSS after start: $(rss_kb) kB;" \
      "decision_log_bytes: $(metric sparkscale_decision_log_bytes)"
 
