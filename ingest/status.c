@@ -283,7 +283,9 @@ static int page_step(page_stream *st, ss_http_response *res)
     if (st->phase == PHASE_ENTRY) {
         if (st->written++)
             ss_http_response_append(res, ",", 1);
-        char *text = json_dumps(cluster_json(st->d, c, st->now, st->history) , JSON_COMPACT);
+        json_t *entry = cluster_json(st->d, c, st->now, st->history);
+        char *text = json_dumps(entry, JSON_COMPACT);
+        json_decref(entry);
         if (!text)
             return -1;
         size_t n = strlen(text);
