@@ -31,7 +31,9 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-scripts/install-deps.sh build
+deps=build
+for a in "${args[@]+"${args[@]}"}"; do [ "$a" = --spark ] && deps=spark; done
+scripts/install-deps.sh "$deps"
 if [ -z "$build_dir" ]; then
   build_dir=build/demo
   echo "demo: building into $build_dir (Release) ..."

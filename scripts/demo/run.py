@@ -312,6 +312,9 @@ class Run:
         st = (get_json(self.http + "/v1/clusters?name=demo") or {}).get("clusters") or [{}]
         st = st[0]
         w = st.get("workers") or {}
+        if snap["wanted"] is None:   # real Spark: the drivers' demand as sparkscaled has it
+            snap["wanted"] = sum(int(((a.get("gauges") or {}).get("numberTargetExecutors") or {})
+                                     .get("value") or 0) for a in st.get("apps") or [])
         events = self.cluster.take_events() + (self.follower.take() if self.follower else [])
         av = (get_json(self.act + "/v1/clusters?name=demo") or {}).get("clusters") or [{}]
         av = av[0]
@@ -330,6 +333,8 @@ class Run:
             extra.append("+%d starting" % snap["starting"])
         if snap["decommissioned"]:
             extra.append("%d decom." % snap["decommissioned"])
+        if snap.get("stopping"):
+            extra.append("%d stopping" % snap["stopping"])
         if extra:
             ws += " (%s)" % ", ".join(extra)
 
@@ -362,7 +367,7 @@ class Run:
             # whole scale-down window (so no decision is still coming).
             state = (snap["size"], dec.get("sequence"))
             quiet = (snap["story_done"] and dec.get("desired") == snap["size"]
-                     and snap["starting"] == 0 and snap["decommissioned"] == 0
+                     and snap["starting"] == 0 and snap["decommissioned"] == 0 and not snap.get("stopping")
                      and not av.get("in_flight") and last.get("sequence") == dec.get("sequence"))
             if quiet and state == settled_state:
                 if time.monotonic() - settled_since >= cl.window_s + cl.expiry_s + 2:
@@ -638,6 +643,11 @@ def main():
         os.makedirs(a.work, exist_ok=True)
     else:
         a.work = tempfile.mkdtemp(prefix="sparkscale-demo.")
+    if a.spark:
+        import sparkcluster
+        if not sparkcluster.ensure_pyspark():
+            sys.stdout.write(sparkcluster.NOT_CACHED)
+            return 3
     a.work = os.path.abspath(a.work)
     # Everything we start inherits this: what is left behind can be found by it.
     os.environ["SS_DEMO_RUN"] = a.work
