@@ -4,7 +4,8 @@
 #     Kubernetes ConfigMap go through --check-config;
 #  2. the systemd units (check_systemd.py: hardening, restart and stop against the
 #     daemons' shutdown bounds, cmake --install, systemd-analyze verify/security);
-#  3. the Containerfile's references (check_containerfile.py).
+#  3. the Containerfile's references (check_containerfile.py);
+#  4. the Spark settings: deploy/spark/ is their one place (check_spark_conf.py).
 # Usage: tests/deploy/check_deploy.sh BUILD_DIR
 set -uo pipefail
 build=$(cd "${1:?usage: check_deploy.sh BUILD_DIR}" && pwd)
@@ -35,5 +36,6 @@ configs() {
 configs || { echo "deploy configs: FAIL"; failed=$((failed + 1)); }
 python3 "$here/check_systemd.py" "$build" || failed=$((failed + 1))
 python3 "$here/check_containerfile.py" "$build" || failed=$((failed + 1))
+python3 "$here/check_spark_conf.py" || failed=$((failed + 1))
 [ "$failed" -eq 0 ] && echo "deploy: PASS" || echo "deploy: $failed part(s) failed"
 [ "$failed" -eq 0 ]
