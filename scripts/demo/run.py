@@ -18,7 +18,6 @@ Exit status: 0 the loop worked, 1 a check failed or something did not start,
 import argparse
 import json
 import os
-import shutil
 import signal
 import socket
 import statistics
@@ -237,7 +236,7 @@ class Run:
             c, h, a = free_ports(3)
             self.ports = {"carbon": c, "http": h, "act": a}
             if not self.args.free_ports:
-                say("ports 2003/9090/9091 are taken here: using free ones instead")
+                say("one of the ports 2003, 9090, 9091 is taken here: using free ones instead")
 
     def write_config(self, cl):
         p = self.ports
@@ -363,9 +362,10 @@ class Run:
             snap, st, av = self.row()
             dec = st.get("decision") or {}
             last = av.get("last_result") or {}
-            # Settled: the story is over, its apps have expired, and nothing has moved for a
-            # whole scale-down window (so no decision is still coming).
-            state = (snap["size"], dec.get("sequence"))
+            # Settled: the story is over, its apps have expired, and neither the size nor the
+            # desired count has moved for a whole scale-down window (so no change is still
+            # coming; heartbeats, the same decision republished every 30 s, do not count).
+            state = (snap["size"], dec.get("desired"))
             quiet = (snap["story_done"] and dec.get("desired") == snap["size"]
                      and snap["starting"] == 0 and snap["decommissioned"] == 0 and not snap.get("stopping")
                      and not av.get("in_flight") and last.get("sequence") == dec.get("sequence"))
