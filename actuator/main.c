@@ -1,7 +1,6 @@
 /* main.c: the sparkscale-actuator command line: load the config (the same
  * file as sparkscaled), run the daemon until SIGTERM/SIGINT, stop cleanly
  * (the action in flight finished or abandoned safely, audits committed). */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 
 #include "actuator/actuator.h"
 #include "lib/base/log.h"
+#include "lib/config/cli.h"
 #include "lib/config/config.h"
 
 /* Long enough for a resize in flight (exec timeout_s, HTTP calls) to end. */
@@ -83,56 +83,16 @@ static void on_fatal_done(void *ctx)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' },
-        { "check-config", no_argument, NULL, 'C' },
-        { "log-level", required_argument, NULL, 'l' },
-        { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },
-        { NULL, 0, NULL, 0 },
-    };
-    const char *config_path = NULL, *log_level = NULL;
-    int check = 0, c;
-    while ((c = getopt_long(argc, argv, "c:l:hV", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c': config_path = optarg; break;
-        case 'C': check = 1; break;
-        case 'l': log_level = optarg; break;
-        case 'h': usage(stdout); return 0;
-        case 'V': printf("sparkscale-actuator 0.1.0\n"); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "sparkscale-actuator: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return 2;
-    }
-
-    char err[1024];
-    ss_config *cfg = NULL;
-    int rc = config_path
-        ? ss_config_load_file(config_path, &cfg, err, sizeof err)
-        : ss_config_load_string(ss_config_embedded_yaml, "(embedded defaults)", &cfg, err, sizeof err);
-    if (rc != 0) {
-        fprintf(stderr, "sparkscale-actuator: %s\n", err);
+    ss_cli cli = { .prog = "sparkscale-actuator" };
+    int rc = ss_cli_parse(&cli, argc, argv, usage);
+    if (rc >= 0)
+        return rc;
+    ss_config *cfg = ss_cli_load(&cli);
+    if (!cfg)
         return 1;
-    }
-    if (check) {
-        ss_config_print(cfg, stdout);
-        fprintf(stderr, "sparkscale-actuator: configuration %s is valid\n", cfg->source);
-        ss_config_free(cfg);
-        return 0;
-    }
-    const char *level = log_level ? log_level : cfg->log_level;
-    int lv = ss_log_parse_level(level);
-    if (lv < 0) {
-        fprintf(stderr, "sparkscale-actuator: unknown log level '%s'\n", level);
-        ss_config_free(cfg);
-        return 2;
-    }
-    ss_log_set_level((ss_log_level)lv);
-    signal(SIGPIPE, SIG_IGN);
+    char err[1024];
+    if ((rc = ss_cli_setup(&cli, cfg)) >= 0)
+        return rc;
 
     app a = { 0 };
     uv_loop_init(&a.loop);

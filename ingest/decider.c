@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "carbon/spark_path.h"
+#include "ingest/decision_log.h"
 #include "ingest/master_view.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
@@ -30,6 +31,7 @@ typedef struct input_cache {
     int current;                  /* master aliveWorkers gauge, -1 unknown */
     int valid;
     int64_t oldest_seen_ms;       /* oldest app/worker last-seen at the last evaluation */
+    int64_t ended_fetch_ms;       /* master answer the apps' ended flags come from */
 } input_cache;
 
 /* Per-cluster decision state kept between evaluations. */
@@ -85,9 +87,13 @@ struct ss_decider {
     size_t demand_cap;
     ss_worker_ref *idle;          /* scratch: removable workers of one decision */
     size_t idle_cap;
+    size_t slices;                /* the timer pass visits n / slices clusters a tick */
+    size_t cursor;                /* first cluster of the next slice */
+    int64_t rotation_acc_us;      /* slices so far of the current rotation */
     ss_reaction_fn reaction_hook;
     void *reaction_ctx;
     const ss_master_view *masters; /* polled master answers, NULL = none */
+    ss_decision_log *log;         /* changed decisions, for the status page */
     ss_decider_stats st;
 };
 
@@ -193,7 +199,38 @@ static policy_app policy_app_of(const store_app *a)
         .target_executors = gauge_int(a, SPARK_G_TARGET_EXECUTORS),
         .max_needed_executors = gauge_int(a, SPARK_G_MAX_NEEDED_EXECUTORS),
         .last_seen_ms = store_app_last_seen_ms(a),
+        .all_executors = gauge_int(a, SPARK_G_ALL_EXECUTORS),
     };
+}
+
+/* ---- apps that ended (issue 13) ----
+ * A finished app leaves its master's activeapps at once. An app counts as
+ * ended when the cluster's newest master answer (fresh or not: an app never
+ * comes back) does not list it, provided that
+ *  - its id is a standalone app id (app-...): the metrics namespace is the
+ *    app id unless spark.metrics.namespace says otherwise, and a local-mode
+ *    or renamed app is never in a master's list;
+ *  - the answer was fetched more than one request timeout after the app's
+ *    first sample (an app registers with the master before it reports, so
+ *    a later answer that misses it is no race);
+ *  - the decoder skipped no app of that answer.
+ * Recomputed when the answer or the cached apps change. */
+static void mark_ended_apps(const ss_decider *d, int c, input_cache *ic, int64_t now_ms,
+                            int rebuilt)
+{
+    const ss_master_state *ms = master_view_fresh(d->masters, c, now_ms, INT64_MAX);
+    int64_t fetched = ms ? master_view_fetched_ms(d->masters, c) : 0;
+    if (!rebuilt && fetched == ic->ended_fetch_ms)
+        return;
+    ic->ended_fetch_ms = fetched;
+    int64_t after_ms = fetched - d->cfg->clusters[c].poll.timeout_ms;
+    for (size_t i = 0; i < ic->napps; i++) {
+        policy_app *a = &ic->apps[i];
+        a->ended = ms && ms->apps_skipped == 0 && a->id && strncmp(a->id, "app-", 4) == 0 &&
+                   policy_app_start_ms(a->id, -1) >= 0 &&
+                   after_ms > store_app_first_seen_ms(ic->refs[i]) &&
+                   !master_view_lists_app(ms, a->id);
+    }
 }
 
 static int cache_rebuild(const ss_store *s, int c, input_cache *ic)
@@ -232,10 +269,12 @@ static int build_input(ss_decider *d, cluster_rt *rt, int64_t now_ms, int rebuil
 {
     const ss_cluster_conf *cc = &d->cfg->clusters[rt->index];
     input_cache *ic = &rt->cache;
-    if ((rebuild || !ic->valid) && cache_rebuild(d->store, rt->index, ic) != 0) {
+    int rebuilt = rebuild || !ic->valid;
+    if (rebuilt && cache_rebuild(d->store, rt->index, ic) != 0) {
         ic->valid = 0;
         return -ENOMEM;
     }
+    mark_ended_apps(d, rt->index, ic, now_ms, rebuilt);
     /* The policy reads last-seen only to expire apps. Cached times are never
      * newer than the real ones, so while even the oldest cached one is within
      * the expiry every app is active and a refresh (a cache miss per app)
@@ -444,6 +483,8 @@ static void publish(ss_decider *d, cluster_rt *rt, int64_t now_ms, int heartbeat
     rt->pub_delivery = SS_DELIVERY_PENDING;
     rt->pub_trigger_us = dec.trigger_us;
     set_text(&rt->pub_reason, dec.reason);
+    if (!heartbeat)   /* the status page's history: changes, not heartbeats */
+        decision_log_add(d->log, rt->index, &dec, seq, r->demand_executors);
     if (!heartbeat)
         ss_info("cluster %s: desired %d workers (#%llu): %s", cc->name, desired,
                 (unsigned long long)seq, dec.reason);
@@ -517,6 +558,9 @@ size_t ss_decider_drain(ss_decider *d)
         if (kind) {
             publish(d, rt, now, kind == 2);
             budget--;
+            /* a decision naming a thousand removable workers is costly */
+            if (budget % 16 == 0 && ss_mono_us() - t0 > SS_DECIDER_TURN_US)
+                budget = 0;
         }
         rt->dirty_since_us = 0;       /* the next change starts its own clock */
     }
@@ -529,23 +573,38 @@ size_t ss_decider_drain(ss_decider *d)
 
 size_t ss_decider_backlog(const ss_decider *d)
 {
-    return d->qlen;
+    return d->qlen + store_dirty_pending(d->store);
 }
 
 void ss_decider_evaluate_dirty(ss_decider *d)
 {
-    size_t n = store_take_dirty(d->store, d->dirty, d->n);
+    /* A flood can dirty thousands of clusters in one read: at most a budget
+     * of them a turn (by count and by time), the rest on the next turns,
+     * oldest first (the dirty queue is FIFO). */
+    size_t n = store_take_dirty(d->store, d->dirty, SS_DECIDER_EVAL_BUDGET);
     if (n == 0)
         return;
     int64_t now = ss_wall_ms();
+    int64_t t0 = ss_mono_us();
+    size_t done = 0;
     for (size_t i = 0; i < n; i++) {
         cluster_rt *rt = &d->rt[d->dirty[i].cluster];
         if (!rt->dirty_since_us)
-            rt->dirty_since_us = d->dirty[i].since_us;
+            rt->dirty_since_us = d->dirty[i].since_us;   /* the reaction clock */
+    }
+    for (size_t i = 0; i < n; i++) {
+        cluster_rt *rt = &d->rt[d->dirty[i].cluster];
+        if (i % 32 == 31 && ss_mono_us() - t0 > SS_DECIDER_TURN_US) {
+            /* out of time: the rest go back to the queue for the next turns */
+            for (size_t k = i; k < n; k++)
+                store_mark_dirty(d->store, d->dirty[k].cluster);
+            break;
+        }
         evaluate(d, rt, now, 1);
         rt->in_pass = 1;
-        d->order[i] = rt->index;
+        d->order[done++] = rt->index;
     }
+    n = done;
     /* Grants before any publish: a decision never exceeds its pool's budget,
      * not even until the next timer pass. */
     grant_pools(d, now, d->order, &n);
@@ -555,37 +614,48 @@ void ss_decider_evaluate_dirty(ss_decider *d)
     ss_decider_drain(d);
 }
 
+size_t ss_decider_slices(const ss_decider *d)
+{
+    return d->slices;
+}
+
 void ss_decider_tick(ss_decider *d)
 {
+    /* New data first, as between loop turns. */
+    ss_decider_evaluate_dirty(d);
     int64_t now = ss_wall_ms();
     int64_t t0 = ss_mono_us();
-    for (size_t c = 0; c < d->n; c++) {
+    size_t per = (d->n + d->slices - 1) / d->slices;
+    size_t first = d->cursor, end = first + per < d->n ? first + per : d->n;
+    for (size_t c = first; c < end; c++) {
         cluster_rt *rt = &d->rt[c];
         const policy_conf *pc = &d->cfg->clusters[c].policy;
         int64_t expiry_ms = (int64_t)pc->app_expiry_s * 1000;
         /* Only walk the store where something may have gone silent. */
         if (pc->app_expiry_s > 0 &&
-            (!rt->cache.valid || now - rt->cache.oldest_seen_ms > expiry_ms))
-            store_expire(d->store, (int)c, now, expiry_ms);
+            (!rt->cache.valid || now - rt->cache.oldest_seen_ms > expiry_ms) &&
+            store_expire(d->store, (int)c, now, expiry_ms) > 0)
+            rt->cache.valid = 0;
     }
-    /* Every cluster is evaluated below; the dirty ones from fresh inputs. */
-    size_t ndirty = store_take_dirty(d->store, d->dirty, d->n);
-    for (size_t i = 0; i < ndirty; i++) {
-        cluster_rt *rt = &d->rt[d->dirty[i].cluster];
-        rt->cache.valid = 0;
-        if (!rt->dirty_since_us)
-            rt->dirty_since_us = d->dirty[i].since_us;
-    }
-    for (size_t c = 0; c < d->n; c++) {
+    /* What expired is dirty too (and evaluated again from the queue, a
+     * harmless repeat): here its inputs are rebuilt with the slice. */
+    size_t norder = 0;
+    for (size_t c = first; c < end; c++) {
         evaluate(d, &d->rt[c], now, 0);
-        d->order[c] = (int)c;
+        d->order[norder++] = (int)c;
     }
     grant_pools(d, now, NULL, NULL);
-    enqueue_due(d, d->order, d->n, now);
+    enqueue_due(d, d->order, norder, now);
+    d->cursor = end < d->n ? end : 0;
     d->st.pass_us = ss_mono_us() - t0;
     ss_hist_add(&d->st.passes, d->st.pass_us);
     if (d->st.pass_us > d->st.pass_max_us)
         d->st.pass_max_us = d->st.pass_us;
+    d->rotation_acc_us += d->st.pass_us;
+    if (d->cursor == 0) {
+        d->st.rotation_us = d->rotation_acc_us;
+        d->rotation_acc_us = 0;
+    }
     ss_decider_drain(d);
 }
 
@@ -711,10 +781,23 @@ ss_decider *ss_decider_create(const ss_config *cfg, ss_store *store,
     d->queue = calloc(one, sizeof *d->queue);
     d->demand_cap = cfg->store.max_apps_per_cluster > 0 ? (size_t)cfg->store.max_apps_per_cluster : 64;
     d->demand = calloc(d->demand_cap, sizeof *d->demand);
+    /* The timer pass in slices of about SS_DECIDER_SLICE_CLUSTERS, the
+     * timer running that many times per evaluate_interval_ms (at most every
+     * 10 ms): each cluster is still visited once an interval, and no tick
+     * holds the loop for the whole configuration. */
+    int every = cfg->policy.evaluate_interval_ms > 0 ? cfg->policy.evaluate_interval_ms : 1000;
+    size_t max_slices = every / 10 > 0 ? (size_t)every / 10 : 1;
+    d->slices = (d->n + SS_DECIDER_SLICE_CLUSTERS - 1) / SS_DECIDER_SLICE_CLUSTERS;
+    if (d->slices < 1)
+        d->slices = 1;
+    if (d->slices > max_slices)
+        d->slices = max_slices;
     d->idle_cap = cfg->store.max_workers_per_cluster > 0
                 ? (size_t)cfg->store.max_workers_per_cluster : 1024;
     d->idle = calloc(d->idle_cap, sizeof *d->idle);
     if (!d->rt || !d->by_name || !d->dirty || !d->order || !d->queue || !d->demand || !d->idle)
+        goto nomem;
+    if (!(d->log = decision_log_create(n)))
         goto nomem;
     int64_t now = ss_wall_ms();
     for (size_t c = 0; c < n; c++) {
@@ -767,6 +850,7 @@ void ss_decider_destroy(ss_decider *d)
     free(d->queue);
     free(d->demand);
     free(d->idle);
+    decision_log_destroy(d->log);
     free(d);
 }
 
@@ -801,4 +885,9 @@ void ss_decider_view(const ss_decider *d, int cluster, ss_cluster_view *out)
 void ss_decider_get_stats(const ss_decider *d, ss_decider_stats *out)
 {
     *out = d->st;
+}
+
+const ss_decision_log *ss_decider_log(const ss_decider *d)
+{
+    return d->log;
 }

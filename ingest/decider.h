@@ -46,16 +46,25 @@ void ss_decider_on_delivery(void *ctx, void *cluster_ctx, uint64_t sequence, int
 /* Decisions published per loop turn at most: 10,000 clusters deciding (or
  * heartbeating) at once are spread over turns instead of stalling one. */
 #define SS_DECIDER_PUBLISH_BUDGET 256
+/* Dirty clusters evaluated in one loop turn at most, and the time after
+ * which a turn's evaluating or publishing stops (the rest: next turns). */
+#define SS_DECIDER_EVAL_BUDGET 512
+#define SS_DECIDER_TURN_US 3000
 
 /* Evaluates the clusters the store marked dirty since the last call, then
  * their pools, then queues what changed and publishes up to the budget.
  * Run after every loop turn. */
 void ss_decider_evaluate_dirty(ss_decider *d);
 
-/* Expires silent apps, evaluates every cluster (staleness, the window,
- * heartbeats), then pools, then queues and publishes up to the budget.
- * Run on a timer. */
+/* The timer pass, one slice of the clusters a call (round robin): expires
+ * their silent apps, evaluates them (staleness, the window, heartbeats),
+ * then pools, then queues and publishes up to the budget. Run on a timer of
+ * evaluate_interval_ms / ss_decider_slices(): every cluster is visited once
+ * an interval. */
 void ss_decider_tick(ss_decider *d);
+/* Clusters per slice: 10,000 clusters are visited in 10 ticks. */
+#define SS_DECIDER_SLICE_CLUSTERS 1000
+size_t ss_decider_slices(const ss_decider *d);
 
 /* Publishes up to the budget from the queue (what is due as of now);
  * returns how many clusters still wait. Run on the next loop turns while
@@ -105,8 +114,9 @@ void ss_decider_view(const ss_decider *d, int cluster, ss_cluster_view *out);
 typedef struct ss_decider_stats {
     uint64_t evaluations;
     uint64_t published;           /* decisions handed to the bus */
-    int64_t pass_us;              /* last timer pass over every cluster */
+    int64_t pass_us;              /* last timer pass (one slice of the clusters) */
     int64_t pass_max_us;
+    int64_t rotation_us;          /* the slices of the last full rotation, summed */
     int64_t publish_us;           /* last publishing turn (at most the budget) */
     int64_t publish_max_us;
     ss_hist passes;               /* every timer pass */
@@ -115,5 +125,10 @@ typedef struct ss_decider_stats {
 } ss_decider_stats;
 
 void ss_decider_get_stats(const ss_decider *d, ss_decider_stats *out);
+
+/* The changed decisions published, per cluster and across clusters
+ * (heartbeats are not kept). Owned by the decider. */
+typedef struct ss_decision_log ss_decision_log;
+const ss_decision_log *ss_decider_log(const ss_decider *d);
 
 #endif

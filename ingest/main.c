@@ -1,6 +1,5 @@
 /* main.c: the sparkscaled command line: load the config, run the reactor
  * until SIGTERM/SIGINT, shut down cleanly (Kafka flushed first). */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +8,7 @@
 #include <uv.h>
 
 #include "ingest/daemon.h"
+#include "lib/config/cli.h"
 #include "lib/config/config.h"
 #include "lib/base/log.h"
 #include "lib/bus/kafka.h"
@@ -70,42 +70,14 @@ static void on_signal(uv_signal_t *h, int signum)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' },
-        { "check-config", no_argument, NULL, 'C' },
-        { "log-level", required_argument, NULL, 'l' },
-        { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },
-        { NULL, 0, NULL, 0 },
-    };
-    const char *config_path = NULL, *log_level = NULL;
-    int check = 0, c;
-    while ((c = getopt_long(argc, argv, "c:l:hV", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c': config_path = optarg; break;
-        case 'C': check = 1; break;
-        case 'l': log_level = optarg; break;
-        case 'h': usage(stdout); return 0;
-        case 'V': printf("sparkscaled 0.1.0\n"); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "sparkscaled: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return 2;
-    }
-
-    char err[1024];
-    ss_config *cfg = NULL;
-    int rc = config_path
-        ? ss_config_load_file(config_path, &cfg, err, sizeof err)
-        : ss_config_load_string(ss_config_embedded_yaml, "(embedded defaults)", &cfg,
-                                err, sizeof err);
-    if (rc != 0) {
-        fprintf(stderr, "sparkscaled: %s\n", err);
+    ss_cli cli = { .prog = "sparkscaled" };
+    int rc = ss_cli_parse(&cli, argc, argv, usage);
+    if (rc >= 0)
+        return rc;
+    ss_config *cfg = ss_cli_load(&cli);
+    if (!cfg)
         return 1;
-    }
+    char err[1024];
     /* kafka.properties are checked the way the daemon would use them (each
      * value, then a client built without brokers), so a bad one fails here
      * and not at start. */
@@ -116,21 +88,8 @@ int main(int argc, char **argv)
         return 1;
     }
     ss_config_warn_secrets(cfg);
-    if (check) {
-        ss_config_print(cfg, stdout);
-        fprintf(stderr, "sparkscaled: configuration %s is valid\n", cfg->source);
-        ss_config_free(cfg);
-        return 0;
-    }
-    const char *level = log_level ? log_level : cfg->log_level;
-    int lv = ss_log_parse_level(level);
-    if (lv < 0) {
-        fprintf(stderr, "sparkscaled: unknown log level '%s'\n", level);
-        ss_config_free(cfg);
-        return 2;
-    }
-    ss_log_set_level((ss_log_level)lv);
-    signal(SIGPIPE, SIG_IGN);
+    if ((rc = ss_cli_setup(&cli, cfg)) >= 0)
+        return rc;
 
     app a = { 0 };
     uv_loop_init(&a.loop);

@@ -1,5 +1,6 @@
-/* status.c: the status API: /healthz, /metrics (Prometheus text format
- * 0.0.4), /v1/clusters and /v1/kafka (JSON). Read-only over daemon state. */
+/* status.c: the status API: the dashboard page (/), /healthz, /metrics
+ * (Prometheus text format 0.0.4), /v1/clusters, /v1/decisions and /v1/kafka
+ * (JSON). Read-only over daemon state. */
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -9,6 +10,8 @@
 
 #include <jansson.h>
 
+#include "ingest/dashboard.h"
+#include "ingest/decision_log.h"
 #include "ingest/poller.h"
 #include "ingest/status.h"
 #include "lib/base/clock.h"
@@ -27,28 +30,43 @@ static json_t *json_int_or_null(int v)
     return v < 0 ? json_null() : json_integer(v);
 }
 
-static json_t *series_json(const store_series *se)
+/* A series' newest sample and, with history, every sample held as
+ * [[ts_ms, value], ...] oldest first (ring gauges hold store.ring_size). */
+static json_t *series_json(const store_series *se, int history)
 {
     int64_t ts;
     double v;
     json_t *o = json_object();
+    size_t n = store_series_len(se);
     if (store_series_sample(se, 0, &ts, &v) == 0) {
         json_object_set_new(o, "value", json_number(v));
         json_object_set_new(o, "ts_ms", json_integer(ts));
     }
-    json_object_set_new(o, "samples", json_integer((json_int_t)store_series_len(se)));
+    json_object_set_new(o, "samples", json_integer((json_int_t)n));
+    if (history) {
+        json_t *h = json_array();
+        for (size_t i = n; i-- > 0;) {
+            if (store_series_sample(se, i, &ts, &v) != 0)
+                continue;
+            json_t *p = json_array();
+            json_array_append_new(p, json_integer(ts));
+            json_array_append_new(p, json_number(v));
+            json_array_append_new(h, p);
+        }
+        json_object_set_new(o, "history", h);
+    }
     return o;
 }
 
 /* {"<gauge>": {...}, ...} over the n series that at() returns for owner. */
 typedef const store_series *(*series_at_fn)(const void *owner, size_t i);
 
-static json_t *gauges_json(const void *owner, size_t n, series_at_fn at)
+static json_t *gauges_json(const void *owner, size_t n, series_at_fn at, int history)
 {
     json_t *g = json_object();
     for (size_t i = 0; i < n; i++) {
         const store_series *se = at(owner, i);
-        json_object_set_new(g, store_series_name(se), series_json(se));
+        json_object_set_new(g, store_series_name(se), series_json(se, history));
     }
     return g;
 }
@@ -63,14 +81,43 @@ static const store_series *master_series(const void *m, size_t i)
     return store_master_series_at(r->store, r->cluster, i);
 }
 
-static json_t *app_json(const store_app *a)
+static json_t *app_json(const store_app *a, int history)
 {
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(store_app_id(a)));
     json_object_set_new(o, "first_seen_ms", json_integer(store_app_first_seen_ms(a)));
     json_object_set_new(o, "last_seen_ms", json_integer(store_app_last_seen_ms(a)));
-    json_object_set_new(o, "gauges", gauges_json(a, store_app_series_count(a), app_series));
+    json_object_set_new(o, "gauges", gauges_json(a, store_app_series_count(a), app_series,
+                                                 history));
     return o;
+}
+
+/* One recorded decision; reason is NULL once its text left the log. */
+static json_t *decision_rec_json(const ss_decision_rec *r, const char *reason)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "sequence", json_integer((json_int_t)r->sequence));
+    json_object_set_new(o, "decided_at_ms", json_integer(r->at_ms));
+    json_object_set_new(o, "desired", json_int_or_null(r->desired));
+    json_object_set_new(o, "current", json_int_or_null(r->current));
+    json_object_set_new(o, "busy", json_int_or_null(r->busy));
+    json_object_set_new(o, "recommended", json_int_or_null(r->recommended));
+    json_object_set_new(o, "demand_executors", json_integer(r->demand_executors));
+    json_object_set_new(o, "executors_per_worker", json_integer(r->per_worker));
+    json_object_set_new(o, "code", json_string(ss_reason_code_name(r->code)));
+    json_object_set_new(o, "reason", reason ? json_string(reason) : json_null());
+    return o;
+}
+
+/* Cluster c's recent changed decisions, newest first. */
+static json_t *decisions_json(const ss_decision_log *log, int c)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < decision_log_count(log, c); i++) {
+        const ss_decision_rec *r = decision_log_at(log, c, i);
+        json_array_append_new(a, decision_rec_json(r, decision_log_reason(log, c, r->sequence)));
+    }
+    return a;
 }
 
 static json_t *decision_json(const ss_cluster_view *v)
@@ -90,7 +137,20 @@ static json_t *decision_json(const ss_cluster_view *v)
     return o;
 }
 
-static json_t *cluster_json(const ss_status *d, int c, int64_t now_ms)
+/* history: ring samples of app and master gauges, and recent decisions. */
+static json_t *worker_json(const store_worker *wk)
+{
+    json_t *wo = json_object();
+    json_object_set_new(wo, "source", json_string(store_worker_source(wk)));
+    json_object_set_new(wo, "last_seen_ms", json_integer(store_worker_last_seen_ms(wk)));
+    json_object_set_new(wo, "gauges", gauges_json(wk, store_worker_series_count(wk), worker_series, 0));
+    return wo;
+}
+
+/* A cluster's entry without its "apps" and "worker_sources" lists, which
+ * can be long (64 apps, 1,024 worker sources): those are streamed one
+ * element at a time after it (page_more). */
+static json_t *cluster_json(const ss_status *d, int c, int64_t now_ms, int history)
 {
     const ss_cluster_conf *cc = &d->cfg->clusters[c];
     ss_cluster_view v;
@@ -123,6 +183,8 @@ static json_t *cluster_json(const ss_status *d, int c, int64_t now_ms)
         json_object_set_new(rec, "desired", json_int_or_null(r->desired));
         json_object_set_new(rec, "demand_executors", json_integer((json_int_t)r->demand_executors));
         json_object_set_new(rec, "executors_per_worker", json_integer(r->per_worker));
+        json_object_set_new(rec, "demand", json_string(cc->policy.demand == POLICY_DEMAND_MAX_NEEDED
+                                                       ? "max_needed" : "target"));
         json_object_set_new(rec, "code", json_string(policy_reason_name(r->reason)));
         json_object_set_new(rec, "reason", json_string(r->reason_text));
     }
@@ -133,29 +195,15 @@ static json_t *cluster_json(const ss_status *d, int c, int64_t now_ms)
     }
     json_object_set_new(o, "recommendation", rec);
     json_object_set_new(o, "decision", decision_json(&v));
-
-    json_t *apps = json_array();
-    for (size_t i = 0; i < store_app_count(d->store, c); i++)
-        json_array_append_new(apps, app_json(store_app_at(d->store, c, i)));
-    json_object_set_new(o, "apps", apps);
+    if (history)
+        json_object_set_new(o, "decisions", decisions_json(ss_decider_log(d->decider), c));
 
     master_ref mr = { d->store, c };
     json_t *m = json_object();
     json_object_set_new(m, "gauges", gauges_json(&mr, store_master_series_count(d->store, c),
-                                                 master_series));
+                                                 master_series, history));
     json_object_set_new(o, "master", m);
 
-    json_t *ws = json_array();
-    for (size_t i = 0; i < store_worker_count(d->store, c); i++) {
-        const store_worker *wk = store_worker_at(d->store, c, i);
-        json_t *wo = json_object();
-        json_object_set_new(wo, "source", json_string(store_worker_source(wk)));
-        json_object_set_new(wo, "last_seen_ms", json_integer(store_worker_last_seen_ms(wk)));
-        json_object_set_new(wo, "gauges",
-                            gauges_json(wk, store_worker_series_count(wk), worker_series));
-        json_array_append_new(ws, wo);
-    }
-    json_object_set_new(o, "worker_sources", ws);
     json_object_set_new(o, "spark_master", master_view_json(d->masters, c, now_ms, stale_ms));
     json_object_set_new(o, "pollers", poller_cluster_json(d->poller, c));
     return o;
@@ -204,7 +252,14 @@ typedef struct page_stream {
     size_t next, end;
     size_t written;   /* clusters written so far */
     int64_t now;
+    int history;
+    int phase;        /* of the cluster next: its entry, its apps, its worker sources */
+    size_t item;      /* next app or worker source */
 } page_stream;
+
+enum { PHASE_ENTRY, PHASE_APPS, PHASE_WORKERS };
+
+#define APPEND_LIT(res, lit) ss_http_response_append((res), (lit), sizeof(lit) - 1)
 
 static int append_json(ss_http_response *res, json_t *j)
 {
@@ -217,16 +272,56 @@ static int append_json(ss_http_response *res, json_t *j)
     return 0;
 }
 
+/* One element of the page: a cluster's entry (its closing brace held
+ * back), one of its apps, one of its worker sources, or the list ends.
+ * Between parts the store may change: an app that expires meanwhile can be
+ * left out or, moved by the removal, listed twice; each entry is whole. */
+static int page_step(page_stream *st, ss_http_response *res)
+{
+    const ss_store *store = st->d->store;
+    int c = (int)st->next;
+    if (st->phase == PHASE_ENTRY) {
+        if (st->written++)
+            ss_http_response_append(res, ",", 1);
+        char *text = json_dumps(cluster_json(st->d, c, st->now, st->history) , JSON_COMPACT);
+        if (!text)
+            return -1;
+        size_t n = strlen(text);
+        ss_http_response_append(res, text, n - 1);   /* without the '}' */
+        free(text);
+        APPEND_LIT(res, ",\"apps\":[");
+        st->phase = PHASE_APPS;
+        st->item = 0;
+    } else if (st->phase == PHASE_APPS && st->item < store_app_count(store, c)) {
+        if (st->item)
+            ss_http_response_append(res, ",", 1);
+        if (append_json(res, app_json(store_app_at(store, c, st->item), st->history)) < 0)
+            return -1;
+        st->item++;
+    } else if (st->phase == PHASE_APPS) {
+        APPEND_LIT(res, "],\"worker_sources\":[");
+        st->phase = PHASE_WORKERS;
+        st->item = 0;
+    } else if (st->item < store_worker_count(store, c)) {
+        if (st->item)
+            ss_http_response_append(res, ",", 1);
+        if (append_json(res, worker_json(store_worker_at(store, c, st->item))) < 0)
+            return -1;
+        st->item++;
+    } else {
+        APPEND_LIT(res, "]}");
+        st->phase = PHASE_ENTRY;
+        st->next++;
+    }
+    return 0;
+}
+
 static int page_more(void *state, ss_http_response *res)
 {
     page_stream *st = state;
-    while (st->next < st->end && ss_http_response_len(res) < STATUS_PART_JSON) {
-        if (st->written++)
-            ss_http_response_append(res, ",", 1);
-        if (append_json(res, cluster_json(st->d, (int)st->next, st->now)) < 0)
+    while (st->next < st->end && ss_http_response_len(res) < STATUS_PART_JSON)
+        if (page_step(st, res) < 0)
             return -1;
-        st->next++;
-    }
     if (st->next < st->end)
         return 1;
     ss_http_response_append(res, "]}\n", 3);
@@ -238,6 +333,7 @@ static void clusters_handler(const ss_status *d, const ss_http_request *req, ss_
     int64_t now = ss_wall_ms();
     size_t n = d->cfg->nclusters;
     char buf[SS_NAME_MAX];
+    int history = query_param(req->query, "history", buf, sizeof buf) == 0 && strcmp(buf, "1") == 0;
     if (query_param(req->query, "name", buf, sizeof buf) == 0) {
         int c = ss_decider_cluster_index(d->decider, buf);
         if (c < 0) {
@@ -245,12 +341,16 @@ static void clusters_handler(const ss_status *d, const ss_http_request *req, ss_
             ss_http_response_printf(res, "no cluster named '%s'\n", buf);
             return;
         }
-        json_t *o = json_object();
-        json_object_set_new(o, "generated_at_ms", json_integer(now));
-        json_t *list = json_array();
-        json_array_append_new(list, cluster_json(d, c, now));
-        json_object_set_new(o, "clusters", list);
-        send_json(res, 200, o);
+        page_stream *st = calloc(1, sizeof *st);
+        if (!st) {
+            ss_http_response_status(res, 503, "text/plain");
+            return;
+        }
+        *st = (page_stream){ .d = d, .now = now, .history = history, .next = (size_t)c,
+                             .end = (size_t)c + 1 };
+        ss_http_response_status(res, 200, "application/json");
+        ss_http_response_printf(res, "{\"generated_at_ms\":%lld,\"clusters\":[", (long long)now);
+        ss_http_response_stream(res, page_more, st, free);
         return;
     }
     long offset = 0, limit = STATUS_PAGE_DEFAULT;
@@ -270,6 +370,7 @@ static void clusters_handler(const ss_status *d, const ss_http_request *req, ss_
     }
     st->d = d;
     st->now = now;
+    st->history = history;
     st->next = (size_t)offset < n ? (size_t)offset : n;
     st->end = n - st->next < (size_t)limit ? n : st->next + (size_t)limit;
     ss_http_response_status(res, 200, "application/json");
@@ -287,6 +388,56 @@ static void kafka_handler(const ss_status *d, ss_http_response *res)
     json_object_set_new(o, "embedded", json_boolean(strcmp(d->cfg->kafka.brokers, "embedded") == 0));
     json_object_set_new(o, "decisions_topic", json_string(d->cfg->kafka.decisions_topic));
     json_object_set_new(o, "audit_topic", json_string(d->cfg->kafka.audit_topic));
+    /* The producer's counters, as /metrics has them. */
+    ss_bus_stats bs;
+    ss_bus_get_stats(d->bus, &bs);
+    json_t *st = json_object();
+    json_object_set_new(st, "brokers_up", json_integer(bs.broker_state < 0 ? -1 : bs.brokers_up));
+    json_object_set_new(st, "published", json_integer((json_int_t)bs.published));
+    json_object_set_new(st, "delivered", json_integer((json_int_t)bs.delivered));
+    json_object_set_new(st, "failed", json_integer((json_int_t)bs.failed));
+    json_object_set_new(st, "superseded", json_integer((json_int_t)bs.superseded));
+    json_object_set_new(st, "dropped", json_integer((json_int_t)bs.dropped));
+    json_object_set_new(st, "retried", json_integer((json_int_t)bs.retried));
+    json_object_set_new(st, "pending", json_integer((json_int_t)bs.pending));
+    json_object_set_new(st, "held", json_integer((json_int_t)bs.held));
+    json_object_set_new(st, "delivery_last_ms", json_real(bs.latency.last_us / 1e3));
+    json_object_set_new(st, "delivery_mean_ms",
+                        json_real(bs.latency.count ? bs.latency.sum_us / 1e3 / bs.latency.count : 0));
+    json_object_set_new(st, "last_error", json_string(bs.last_error));
+    json_object_set_new(o, "stats", st);
+    send_json(res, 200, o);
+}
+
+/* /v1/decisions[?limit=N]: the newest changed decisions of all clusters,
+ * newest first, with their reasons (at most DECISION_LOG_TEXTS). */
+#define DECISIONS_DEFAULT 50
+
+static void decisions_handler(const ss_status *d, const ss_http_request *req,
+                              ss_http_response *res)
+{
+    const ss_decision_log *log = ss_decider_log(d->decider);
+    char buf[32];
+    long limit = DECISIONS_DEFAULT;
+    if (query_param(req->query, "limit", buf, sizeof buf) == 0)
+        limit = strtol(buf, NULL, 10);
+    if (limit < 1 || limit > DECISION_LOG_TEXTS) {
+        ss_http_response_status(res, 400, "text/plain");
+        ss_http_response_printf(res, "limit must be 1..%d\n", DECISION_LOG_TEXTS);
+        return;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "generated_at_ms", json_integer(ss_wall_ms()));
+    json_t *a = json_array();
+    for (size_t i = 0; i < decision_log_recent_count(log) && i < (size_t)limit; i++) {
+        int c;
+        const char *reason;
+        const ss_decision_rec *r = decision_log_recent(log, i, &c, &reason);
+        json_t *e = decision_rec_json(r, reason);
+        json_object_set_new(e, "cluster", json_string(d->cfg->clusters[c].name));
+        json_array_append_new(a, e);
+    }
+    json_object_set_new(o, "decisions", a);
     send_json(res, 200, o);
 }
 
@@ -444,12 +595,18 @@ static void decider_metrics(ss_http_response *res, const ss_decider *decider)
     metric_u64(res, "sparkscale_policy_evaluations_total", "counter", "Policy evaluations.",
                ds.evaluations);
     metric_head(res, "sparkscale_policy_pass_seconds", "gauge",
-                "Duration of the last timer pass over every cluster (store read, policy, pools).");
+                "Duration of the last timer pass: one slice of the clusters (store read, policy, pools); sparkscale_policy_rotation_seconds sums a rotation over all.");
     P("sparkscale_policy_pass_seconds %.6f\n", ds.pass_us / 1e6);
+    metric_head(res, "sparkscale_policy_rotation_seconds", "gauge",
+                "The timer passes of the last full rotation over every cluster, summed.");
+    P("sparkscale_policy_rotation_seconds %.6f\n", ds.rotation_us / 1e6);
     metric_head(res, "sparkscale_policy_pass_max_seconds", "gauge", "Longest timer pass since start.");
     P("sparkscale_policy_pass_max_seconds %.6f\n", ds.pass_max_us / 1e6);
     metric_u64(res, "sparkscale_pool_apps_truncated_total", "counter",
                "Apps left out of a pool grant because its scratch was full.", ds.pool_apps_truncated);
+    metric_u64(res, "sparkscale_decision_log_bytes", "gauge",
+               "Memory held by the recent-decision history (/v1/decisions, the dashboard).",
+               decision_log_bytes(ss_decider_log(decider)));
     histogram(res, "sparkscale_policy_pass_duration_seconds",
               "Timer passes over every cluster, by duration.", &ds.passes);
     histogram(res, "sparkscale_publish_duration_seconds",
@@ -610,7 +767,10 @@ static void metrics_handler(const ss_status *d, const ss_http_request *req, ss_h
 void ss_status_handle(void *ctx, const ss_http_request *req, ss_http_response *res)
 {
     const ss_status *d = ctx;
-    if (strcmp(req->path, "/healthz") == 0) {
+    if (strcmp(req->path, "/") == 0) {
+        ss_http_response_status(res, 200, "text/html; charset=utf-8");
+        ss_http_response_append(res, (const char *)ss_dashboard_html, ss_dashboard_html_len);
+    } else if (strcmp(req->path, "/healthz") == 0) {
         ss_http_response_status(res, 200, "text/plain");
         ss_http_response_printf(res, "ok\n");
     } else if (strcmp(req->path, "/metrics") == 0) {
@@ -619,8 +779,10 @@ void ss_status_handle(void *ctx, const ss_http_request *req, ss_http_response *r
         clusters_handler(d, req, res);
     } else if (strcmp(req->path, "/v1/kafka") == 0) {
         kafka_handler(d, res);
+    } else if (strcmp(req->path, "/v1/decisions") == 0) {
+        decisions_handler(d, req, res);
     } else {
         ss_http_response_status(res, 404, "text/plain");
-        ss_http_response_printf(res, "not found: try /healthz /metrics /v1/clusters /v1/kafka\n");
+        ss_http_response_printf(res, "not found: try / /healthz /metrics /v1/clusters /v1/decisions /v1/kafka\n");
     }
 }

@@ -1,6 +1,7 @@
-/* status.h: sparkscaled's status API on the HTTP server: /healthz,
- * /metrics (Prometheus text), /v1/clusters and /v1/kafka (JSON). It only
- * reads: every part it shows is borrowed and read through its accessors. */
+/* status.h: sparkscaled's status API on the HTTP server: the dashboard
+ * page (/), /healthz, /metrics (Prometheus text), /v1/clusters,
+ * /v1/decisions and /v1/kafka (JSON). It only reads: every part it shows
+ * is borrowed and read through its accessors. */
 #ifndef SS_STATUS_H
 #define SS_STATUS_H
 

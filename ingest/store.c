@@ -890,6 +890,8 @@ size_t store_take_dirty(ss_store *s, store_dirty *out, size_t max)
     return n;
 }
 
+size_t store_dirty_pending(const ss_store *s) { return s->dq_len; }
+
 void store_set_clock(ss_store *s, int64_t now_us) { s->now_us = now_us; }
 
 void store_mark_dirty(ss_store *s, int cluster)

@@ -100,6 +100,8 @@ typedef struct store_dirty {
 /* Dirty clusters (changed since last taken), each once, in the order they
  * became dirty. Writes up to max entries into out and clears them. */
 size_t store_take_dirty(ss_store *s, store_dirty *out, size_t max);
+/* Clusters marked dirty and not yet taken. */
+size_t store_dirty_pending(const ss_store *s);
 /* Marks a cluster dirty by hand (e.g. a timer). */
 void store_mark_dirty(ss_store *s, int cluster);
 

@@ -9,7 +9,7 @@ build_pkgs=(build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev
             libprotobuf-c-dev protobuf-c-compiler librdkafka-dev libcmocka-dev
             libjansson-dev libyaml-dev curl python3 ca-certificates)
 test_pkgs=(clang libclang-rt-14-dev valgrind carbon-c-relay default-jre-headless maven
-           python3-venv python3-pip procps etcd-server openssl strace)
+           python3-venv python3-pip procps etcd-server openssl chromium fonts-dejavu-core strace)
 
 spark_pkgs=(default-jre-headless python3-venv python3-pip)
 

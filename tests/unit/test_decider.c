@@ -14,7 +14,7 @@
 #include "lib/base/clock.h"
 #include "tests/unit/fixture.h"
 
-#define MAX_PUB 256
+#define MAX_PUB 3000
 
 typedef struct published {
     char cluster[SS_BUS_NAME_MAX];
@@ -32,8 +32,8 @@ typedef struct fx {
     ss_config *cfg;
     ss_store *store;
     ss_decider *dec;
-    char names[8][SS_BUS_NAME_MAX];
-    void *ctx[8];
+    char names[2600][SS_BUS_NAME_MAX];
+    void *ctx[2600];
     int nnames;
     published pub[MAX_PUB];
     int npub;
@@ -47,7 +47,7 @@ static fx *g;
 static void *rec_add_cluster(void *sink, const char *name, void *cluster_ctx)
 {
     fx *f = sink;
-    assert_true(f->nnames < 8);
+    assert_true(f->nnames < 2600);
     snprintf(f->names[f->nnames], SS_BUS_NAME_MAX, "%s", name);
     f->ctx[f->nnames] = cluster_ctx;
     return f->names[f->nnames++];
@@ -412,6 +412,139 @@ static void test_master_answer_is_data(void **state)
     master_view_destroy(mv);
 }
 
+/* 2,500 clusters: the timer pass visits them in 3 slices, each cluster
+ * once per rotation, and a change in a cluster outside the slice is still
+ * decided in the next tick. */
+static void test_sliced_pass(void **state)
+{
+    (void)state;
+    enum { N = 2500 };
+    size_t cap = 200 + (size_t)N * 120;
+    char *yaml = malloc(cap);
+    assert_non_null(yaml);
+    size_t k = (size_t)snprintf(yaml, cap, "kafka: { heartbeat_s: 3600 }\nclusters:\n");
+    for (int i = 0; i < N; i++)
+        k += (size_t)snprintf(yaml + k, cap - k,
+                              "  - { name: c%04d, worker: { cores: 4, memory_mb: 8192 }, "
+                              "executor: { cores: 2, memory_mb: 4096 } }\n", i);
+    fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    start(f, yaml);
+    free(yaml);
+    assert_int_equal(ss_decider_slices(f->dec), 3);
+    ss_decider_stats st;
+    for (int t = 1; t <= 3; t++) {
+        ss_decider_tick(f->dec);
+        ss_decider_get_stats(f->dec, &st);
+        assert_int_equal(st.evaluations, (uint64_t)(t < 3 ? t * 834 : N));
+    }
+    assert_true(st.rotation_us > 0);
+    /* cluster 2 is in the first slice; the next tick visits the second: a
+     * change to cluster 2 is evaluated and published all the same */
+    int before = f->npub;
+    app_target(f, 2, "app-20261121093000-0001", 8);
+    alive(f, 2, 1);
+    ss_decider_tick(f->dec);
+    ss_decider_get_stats(f->dec, &st);
+    assert_int_equal(st.evaluations, (uint64_t)N + 834 + 1);
+    assert_true(f->npub > before);
+    assert_string_equal(f->pub[f->npub - 1].cluster, "c0002");
+    /* 1,200 clusters changed in one read: a budget of them a turn, the
+     * rest on the next turns, none lost */
+    for (int c = 100; c < 1300; c++)
+        alive(f, c, 2);
+    uint64_t e0 = st.evaluations;
+    ss_decider_evaluate_dirty(f->dec);
+    ss_decider_get_stats(f->dec, &st);
+    assert_true(st.evaluations - e0 <= SS_DECIDER_EVAL_BUDGET);
+    assert_true(ss_decider_backlog(f->dec) >= 1200 - SS_DECIDER_EVAL_BUDGET);
+    int turns = 1;
+    while (ss_decider_backlog(f->dec) > 0 && turns < 100) {
+        ss_decider_evaluate_dirty(f->dec);
+        ss_decider_drain(f->dec);
+        turns++;
+    }
+    ss_decider_get_stats(f->dec, &st);
+    assert_int_equal(ss_decider_backlog(f->dec), 0);
+    assert_true(st.evaluations - e0 >= 1200);
+    assert_true(turns >= 3);
+    stop(f);
+    free(f);
+}
+
+/* An app its master no longer lists has ended (issue 13): out of the demand
+ * at once, and for good, also once the answer is stale. Only standalone app
+ * ids, only answers fetched a request timeout after the app's first sample. */
+static void test_master_ended_apps(void **state)
+{
+    static const char yaml[] =
+        "kafka: { heartbeat_s: 3600 }\n"
+        "clusters:\n"
+        "  - name: alpha\n"
+        "    worker:   { cores: 2, memory_mb: 1024 }\n"
+        "    executor: { cores: 2, memory_mb: 512 }\n"
+        "    poll:     { timeout_ms: 3000 }\n"
+        "    policy:   { min_workers: 1, max_workers: 20, idle_workers: 0, idle_mode: need,\n"
+        "                scale_down_window_s: 0, stale_after_s: 30, app_expiry_s: 600 }\n";
+    fx f;
+    (void)state;
+    const int64_t t0 = 1795253400000LL;
+    ss_wall_set_virtual(t0);
+    start(&f, yaml);
+    ss_master_view *mv = master_view_create(1);
+    ss_decider_set_master_view(f.dec, mv);
+    alive(&f, 0, 3);
+    app_target(&f, 0, "app-20261201143622-0000", 2);    /* listed by app_running.json */
+    app_target(&f, 0, "app-20261201143622-0001", 4);    /* not listed */
+    app_target(&f, 0, "team.etl", 6);                   /* a namespace, never listed */
+    ss_cluster_view v;
+    /* An answer fetched too soon after the apps' first samples: no verdict. */
+    master_view_put(mv, 0, master_fixture("app_running.json"), "http://m", t0 + 3000);
+    ss_wall_set_virtual(t0 + 3000);
+    ss_decider_tick(f.dec);
+    ss_decider_view(f.dec, 0, &v);
+    assert_int_equal(v.result->demand_executors, 12);
+    /* A later one: app-...-0001 has ended, the namespace app still counts. */
+    ss_wall_set_virtual(t0 + 5000);
+    assert_int_equal(master_view_put(mv, 0, master_fixture("app_running.json"), "http://m",
+                                     t0 + 5000), 0);
+    ss_decider_tick(f.dec);
+    ss_decider_view(f.dec, 0, &v);
+    assert_int_equal(v.result->demand_executors, 8);
+    assert_int_equal(v.result->expired_apps, 1);
+    /* The last listed app completes: the answer changed, decided at once. */
+    ss_wall_set_virtual(t0 + 10000);
+    assert_int_equal(master_view_put(mv, 0, master_fixture("app_completed.json"), "http://m",
+                                     t0 + 10000), 1);
+    store_mark_dirty(f.store, 0);           /* what poll_master_answer does on a change */
+    ss_decider_evaluate_dirty(f.dec);
+    ss_decider_view(f.dec, 0, &v);
+    assert_int_equal(v.result->demand_executors, 6);
+    assert_int_equal(v.result->expired_apps, 2);
+    assert_non_null(strstr(v.result->reason_text, "[2 finished]"));
+    /* The polls fail for minutes; the apps stay ended while their (old)
+     * samples are kept, a fresh sample of the namespace app keeps data fresh. */
+    ss_wall_set_virtual(t0 + 120000);
+    app_target(&f, 0, "team.etl", 6);
+    ss_decider_evaluate_dirty(f.dec);
+    ss_decider_tick(f.dec);
+    ss_decider_view(f.dec, 0, &v);
+    assert_false(v.result->stale);
+    assert_int_equal(v.result->demand_executors, 6);
+    assert_int_equal(v.result->expired_apps, 2);
+    /* An answer that skipped an app proves nothing: every app counts. */
+    ss_master_state *st = master_fixture("app_completed.json");
+    st->apps_skipped = 1;
+    master_view_put(mv, 0, st, "http://m", t0 + 121000);
+    ss_wall_set_virtual(t0 + 121000);
+    ss_decider_tick(f.dec);
+    ss_decider_view(f.dec, 0, &v);
+    assert_int_equal(v.result->demand_executors, 12);
+    stop(&f);
+    master_view_destroy(mv);
+    ss_wall_set_virtual(0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -419,8 +552,10 @@ int main(void)
         cmocka_unit_test(test_scale_in_names_idle_workers),
         cmocka_unit_test(test_master_answer_drives_workers),
         cmocka_unit_test(test_master_answer_is_data),
+        cmocka_unit_test(test_master_ended_apps),
         cmocka_unit_test(test_dry_run_from_config),
         cmocka_unit_test(test_pool_grant_before_publish),
+        cmocka_unit_test(test_sliced_pass),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
