@@ -60,17 +60,41 @@ def port_free(port, kind=socket.SOCK_STREAM):
         s.close()
 
 
+_handed = set()   # ports free_ports gave out in this run
+
+
 def free_ports(n):
-    socks, ports = [], []
+    """n distinct ports free now (and not given out before in this run), below the kernel's ephemeral range when it leaves room:
+    a port picked by binding port 0 is an ephemeral one, which the kernel may hand to
+    the next socket bound to port 0 (the embedded Kafka's brokers in sparkscaled, an
+    outgoing connection) before the daemon that was told to listen there does."""
+    import random
+    try:
+        lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        lo = 0
+    ports = []
+    if lo > 11000:
+        rnd = random.Random()
+        for _ in range(1000):
+            p = rnd.randrange(10000, lo)
+            if p not in ports and p not in _handed and port_free(p):
+                ports.append(p)
+                if len(ports) == n:
+                    _handed.update(ports)
+                    return ports
+    socks = []
     try:
         while len(ports) < n:
             s = socket.socket()
             s.bind(("127.0.0.1", 0))
             socks.append(s)
-            ports.append(s.getsockname()[1])
+            if s.getsockname()[1] not in ports and s.getsockname()[1] not in _handed:
+                ports.append(s.getsockname()[1])
     finally:
         for s in socks:
             s.close()
+    _handed.update(ports)
     return ports
 
 
@@ -261,7 +285,8 @@ class Run:
         if a.spark:
             import sparkcluster
             self.cluster = sparkcluster.SparkDemo(self.work, short=a.short,
-                                                  carbon=("127.0.0.1", self.ports["carbon"]))
+                                                  carbon=("127.0.0.1", self.ports["carbon"]),
+                                                  ports=free_ports(2))
         else:
             self.cluster = SimDemo(self.work, short=a.short, carbon=("127.0.0.1", self.ports["carbon"]))
         cl = self.cluster

@@ -71,7 +71,7 @@ class SparkDemo:
     title = ("a real Spark %s standalone cluster (pyspark wheel) whose Worker processes only "
              "sparkscale-actuator starts and stops" % PYSPARK_VERSION)
 
-    def __init__(self, work, short, carbon):
+    def __init__(self, work, short, carbon, ports):
         sys.path.insert(0, SPARK_TESTS)
         import sparklib
         self.sparklib = sparklib
@@ -87,7 +87,7 @@ class SparkDemo:
         self.exec_timeout_s = 30
         self.story_budget_s = 300
         self.state = os.path.join(work, "spark")
-        self.master_port, self.master_rpc = sparklib.free_ports(2)
+        self.master_port, self.master_rpc = ports      # web UI (/json/), RPC
         tool = os.path.join(HERE, "spark-workers")
         self.command = [tool, self.state, "resize"]
         self.size_command = [tool, self.state, "count"]
