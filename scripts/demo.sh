@@ -1,37 +1,45 @@
 #!/usr/bin/env bash
-# The main job: builds sparkscale, runs sparkscaled on its embedded defaults
-# (carbon on 127.0.0.1:2003, status on http://127.0.0.1:9090, an embedded
-# Kafka broker) and plays a Spark cluster whose demand rises and falls, so
-# you see the worker count follow it; then prints the decisions from Kafka.
-# Usage: scripts/demo.sh [seconds]        (default 100)
+# The main job: builds sparkscale (installing missing Debian packages first)
+# and runs the whole loop on one machine: a Spark standalone cluster whose
+# workers only sparkscale-actuator adds and removes (through an exec command),
+# sparkscaled deciding from that cluster's GraphiteSink and master, decisions
+# and audit records through sparkscaled's embedded Kafka. Prints the dashboard
+# URL and a live table, then the audit trail and a summary; about 2 minutes.
+#
+# Usage: scripts/demo.sh [--short] [--spark] [--build-dir DIR] [--free-ports] [--work DIR]
+#   --short          the story twice as fast (about 1 minute; the test runs this)
+#   --spark          real Spark (the pyspark wheel of tests/spark/) instead of the
+#                    simulated cluster; needs the wheel cached (it says how if not)
+#   --build-dir DIR  use the executables already built in DIR (no build)
+#   --free-ports     free ports instead of 2003/9090/9091 (used anyway when those are taken)
+#   --work DIR       where logs, configuration and the audit go (default: new dir in /tmp)
+# Exit 0 when the loop worked (the worker count followed every decision, one audit
+# record per decision); everything started is stopped on exit and on Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=${1:-100}
 
-scripts/install-deps.sh build
-cmake -S . -B build/demo -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build/demo -j"${SS_JOBS:-2}" >/dev/null
-bin=build/demo
-
-log=$(mktemp /tmp/sparkscaled.XXXXXX.log)
-"$bin/ingest/sparkscaled" >"$log" 2>&1 &
-pid=$!
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true' EXIT
-
-for _ in $(seq 100); do
-  curl -sf http://127.0.0.1:9090/healthz >/dev/null 2>&1 && break
-  if ! kill -0 "$pid" 2>/dev/null; then
-    echo "sparkscaled did not start:"; cat "$log"; exit 1
-  fi
-  sleep 0.1
+build_dir=""
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --short|--spark|--free-ports) args+=("$1") ;;
+    --work) args+=("$1" "${2:?--work needs a directory}"); shift ;;
+    --build-dir) build_dir=${2:?--build-dir needs a directory}; shift ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "demo.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
 done
-echo "sparkscaled is up (pid $pid, log $log); status: http://127.0.0.1:9090/v1/clusters"
-echo
-python3 scripts/demo_driver.py --seconds "$seconds"
 
-brokers=$(curl -sf http://127.0.0.1:9090/v1/kafka | python3 -c 'import json,sys; print(json.load(sys.stdin)["brokers"])')
-echo
-echo "Decisions as Kafka holds them (sparkscalectl audit --brokers $brokers):"
-"$bin/tools/sparkscalectl/sparkscalectl" audit --brokers "$brokers" | tail -n 20
-echo
-curl -s http://127.0.0.1:9090/metrics | grep -E '^sparkscale_(carbon_lines_total|decisions_published_total|cluster_workers)' || true
+deps=build
+for a in "${args[@]+"${args[@]}"}"; do [ "$a" = --spark ] && deps=spark; done
+scripts/install-deps.sh "$deps"
+if [ -z "$build_dir" ]; then
+  build_dir=build/demo
+  echo "demo: building into $build_dir (Release) ..."
+  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$build_dir" -j"${SS_JOBS:-2}" --target sparkscaled sparkscale-actuator sparkscalectl >/dev/null
+fi
+
+# exec: Ctrl-C at the terminal reaches run.py, which stops what it started.
+exec python3 scripts/demo/run.py --bin "$build_dir" "${args[@]+"${args[@]}"}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages sparkscale needs to build, test and demo,
-# skipping those already present. Usage: scripts/install-deps.sh [build|test|all]
+# skipping those already present. Usage: scripts/install-deps.sh [build|spark|test|all]
+#   spark: build + what `scripts/demo.sh --spark` needs (a JRE, python3-venv)
 set -euo pipefail
 
 what=${1:-all}
@@ -8,10 +9,16 @@ build_pkgs=(build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev
             libprotobuf-c-dev protobuf-c-compiler librdkafka-dev libcmocka-dev
             libjansson-dev libyaml-dev curl python3 ca-certificates)
 test_pkgs=(clang libclang-rt-14-dev valgrind carbon-c-relay default-jre-headless maven
-           python3-venv python3-pip procps etcd-server openssl chromium fonts-dejavu-core)
+           python3-venv python3-pip procps etcd-server openssl chromium fonts-dejavu-core strace)
+
+spark_pkgs=(default-jre-headless python3-venv python3-pip)
 
 pkgs=("${build_pkgs[@]}")
-if [ "$what" != build ]; then pkgs+=("${test_pkgs[@]}"); fi
+case "$what" in
+  build) ;;
+  spark) pkgs+=("${spark_pkgs[@]}") ;;
+  *) pkgs+=("${test_pkgs[@]}") ;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,5 +1,7 @@
-/* log.h: leveled logging to stderr, one line per event, with a UTC timestamp.
- * Safe to call from any thread (one fprintf per line). */
+/* log.h: leveled logging to stderr, one line per event, with a UTC timestamp;
+ * when stderr is the systemd journal's stream (JOURNAL_STREAM), with the
+ * journal's <priority> prefix instead. Safe to call from any thread (one
+ * fprintf per line). */
 #ifndef SS_LOG_H
 #define SS_LOG_H
 
