@@ -12,6 +12,7 @@
 #include "ingest/decider.h"
 #include "ingest/master_view.h"
 #include "lib/base/clock.h"
+#include "lib/base/log.h"
 #include "tests/unit/fixture.h"
 
 #define MAX_PUB 3000
@@ -143,7 +144,7 @@ static const char one_cluster[] =
  * delivery report reaches the view and the reaction hook. */
 static void test_change_published_once(void **state)
 {
-    fx f;
+    static fx f;   /* several MB: not on the stack */
     start(&f, one_cluster);
     store_set_clock(f.store, 777);
     alive(&f, 0, 2);
@@ -205,7 +206,7 @@ static void test_scale_in_names_idle_workers(void **state)
         "    executor: { cores: 2, memory_mb: 4096 }\n"
         "    policy:   { min_workers: 1, max_workers: 20, idle_workers: 0, idle_mode: need,\n"
         "                scale_down_window_s: 0 }\n";
-    fx f;
+    static fx f;   /* several MB: not on the stack */
     start(&f, yaml);
     alive(&f, 0, 4);
     app_target(&f, 0, "app-20261121093000-0001", 2);    /* 1 worker needed */
@@ -232,7 +233,7 @@ static void test_dry_run_from_config(void **state)
         "  - name: alpha\n"
         "    worker:   { cores: 4, memory_mb: 8192 }\n"
         "    executor: { cores: 2, memory_mb: 4096 }\n";
-    fx f;
+    static fx f;   /* several MB: not on the stack */
     start(&f, yaml);
     alive(&f, 0, 1);
     app_target(&f, 0, "app-20261121093000-0001", 8);
@@ -271,7 +272,7 @@ static int last_desired(const fx *f, const char *cluster)
  * shrink is published before a growth. */
 static void test_pool_grant_before_publish(void **state)
 {
-    fx f;
+    static fx f;   /* several MB: not on the stack */
     start(&f, pooled);
     alive(&f, 0, 0);
     alive(&f, 1, 0);
@@ -339,7 +340,7 @@ static void test_master_answer_drives_workers(void **state)
         "    executor: { cores: 2, memory_mb: 512 }\n"
         "    policy:   { min_workers: 1, max_workers: 20, idle_workers: 0, idle_mode: need,\n"
         "                scale_down_window_s: 0, stale_after_s: 30 }\n";
-    fx f;
+    static fx f;   /* several MB: not on the stack */
     (void)state;
     start(&f, yaml);
     ss_master_view *mv = master_view_create(1);
@@ -387,7 +388,7 @@ static void test_master_answer_drives_workers(void **state)
  * is not stale; an old answer is, and the policy holds. */
 static void test_master_answer_is_data(void **state)
 {
-    fx f;
+    static fx f;   /* several MB: not on the stack */
     (void)state;
     start(&f, one_cluster);
     ss_master_view *mv = master_view_create(1);
@@ -429,6 +430,8 @@ static void test_sliced_pass(void **state)
                               "executor: { cores: 2, memory_mb: 4096 } }\n", i);
     fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
+    ss_log_level was = ss_log_get_level();
+    ss_log_set_level(SS_LOG_WARN);   /* not 1,200 "desired" lines in the test log */
     start(f, yaml);
     free(yaml);
     assert_int_equal(ss_decider_slices(f->dec), 3);
@@ -470,6 +473,7 @@ static void test_sliced_pass(void **state)
     assert_true(turns >= 3);
     stop(f);
     free(f);
+    ss_log_set_level(was);
 }
 
 /* An app its master no longer lists has ended (issue 13): out of the demand
@@ -486,7 +490,7 @@ static void test_master_ended_apps(void **state)
         "    poll:     { timeout_ms: 3000 }\n"
         "    policy:   { min_workers: 1, max_workers: 20, idle_workers: 0, idle_mode: need,\n"
         "                scale_down_window_s: 0, stale_after_s: 30, app_expiry_s: 600 }\n";
-    fx f;
+    static fx f;   /* several MB: not on the stack */
     (void)state;
     const int64_t t0 = 1795253400000LL;
     ss_wall_set_virtual(t0);
