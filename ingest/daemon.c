@@ -19,6 +19,7 @@
 #include "ingest/master_view.h"
 #include "ingest/pipeline.h"
 #include "ingest/poller.h"
+#include "ingest/recorder.h"
 #include "ingest/source.h"
 #include "ingest/status.h"
 #include "ingest/store.h"
@@ -36,6 +37,8 @@ struct ss_daemon {
     const ss_config *cfg;
     ss_bus_conf bus_conf;          /* borrowed by the bus */
     ss_store *store;
+    ss_recorder *rec;              /* ingest.record; NULL = off */
+    const char **rec_names;        /* cluster names the recording uses */
     spark_prefixes *prefixes;
     ss_master_view *masters;       /* polled master answers */
     ss_pipeline pipe;
@@ -77,6 +80,8 @@ static void finish(void *ctx)
     free(d->allow);
     free(d->refused);
     ss_cidr_list_free(&d->any_allow);
+    ss_recorder_close(d->rec);
+    free(d->rec_names);
     master_view_destroy(d->masters);
     store_destroy(d->store);
     spark_prefixes_destroy(d->prefixes);
@@ -151,6 +156,7 @@ static void on_timer(uv_timer_t *h)
     ss_daemon *d = h->data;
     ss_decider_tick(d->decider);
     keep_draining(d);
+    ss_recorder_flush(d->rec);
     maybe_trim(d, d->lag.heap_trims == 0);
 }
 
@@ -330,6 +336,33 @@ static int open_store(ss_daemon *d, char *err, size_t errlen)
     return 0;
 }
 
+/* ingest.record: what the pipeline and the pollers take in, to a file. */
+static int open_recorder(ss_daemon *d, char *err, size_t errlen)
+{
+    const ss_config *cfg = d->cfg;
+    if (!cfg->ingest.record || !cfg->ingest.record[0])
+        return 0;
+    size_t n = cfg->nclusters;
+    d->rec_names = calloc(n ? n : 1, sizeof *d->rec_names);
+    if (!d->rec_names) {
+        ss_errf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t c = 0; c < n; c++)
+        d->rec_names[c] = cfg->clusters[c].name;
+    char why[600];
+    d->rec = ss_recorder_open(cfg->ingest.record, (uint64_t)cfg->ingest.record_max_mb << 20,
+                              d->rec_names, n, why, sizeof why);
+    if (!d->rec) {
+        ss_errf(err, errlen, "ingest.record: %s", why);
+        return -1;
+    }
+    d->pipe.rec = d->rec;
+    ss_info("recording what is ingested to %s (rotated to %s.1 at %d MB)", cfg->ingest.record,
+            cfg->ingest.record, cfg->ingest.record_max_mb);
+    return 0;
+}
+
 ss_daemon *ss_daemon_create(uv_loop_t *loop, const ss_config *cfg, char *err, size_t errlen)
 {
     ss_daemon *d = calloc(1, sizeof *d);
@@ -342,7 +375,8 @@ ss_daemon *ss_daemon_create(uv_loop_t *loop, const ss_config *cfg, char *err, si
     d->flush_timeout_ms = 1000;
     ss_join_init(&d->parts, finish, d);
 
-    if (open_store(d, err, errlen) != 0 || open_allowlists(d, err, errlen) != 0)
+    if (open_store(d, err, errlen) != 0 || open_allowlists(d, err, errlen) != 0 ||
+        open_recorder(d, err, errlen) != 0)
         goto fail;
     ss_config_bus_conf(cfg, &d->bus_conf);
     d->bus = ss_bus_create(loop, &d->bus_conf, err, errlen);

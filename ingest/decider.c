@@ -30,6 +30,7 @@ typedef struct input_cache {
     int current;                  /* master aliveWorkers gauge, -1 unknown */
     int valid;
     int64_t oldest_seen_ms;       /* oldest app/worker last-seen at the last evaluation */
+    int64_t ended_fetch_ms;       /* master answer the apps' ended flags come from */
 } input_cache;
 
 /* Per-cluster decision state kept between evaluations. */
@@ -193,7 +194,38 @@ static policy_app policy_app_of(const store_app *a)
         .target_executors = gauge_int(a, SPARK_G_TARGET_EXECUTORS),
         .max_needed_executors = gauge_int(a, SPARK_G_MAX_NEEDED_EXECUTORS),
         .last_seen_ms = store_app_last_seen_ms(a),
+        .all_executors = gauge_int(a, SPARK_G_ALL_EXECUTORS),
     };
+}
+
+/* ---- apps that ended (issue 13) ----
+ * A finished app leaves its master's activeapps at once. An app counts as
+ * ended when the cluster's newest master answer (fresh or not: an app never
+ * comes back) does not list it, provided that
+ *  - its id is a standalone app id (app-...): the metrics namespace is the
+ *    app id unless spark.metrics.namespace says otherwise, and a local-mode
+ *    or renamed app is never in a master's list;
+ *  - the answer was fetched more than one request timeout after the app's
+ *    first sample (an app registers with the master before it reports, so
+ *    a later answer that misses it is no race);
+ *  - the decoder skipped no app of that answer.
+ * Recomputed when the answer or the cached apps change. */
+static void mark_ended_apps(const ss_decider *d, int c, input_cache *ic, int64_t now_ms,
+                            int rebuilt)
+{
+    const ss_master_state *ms = master_view_fresh(d->masters, c, now_ms, INT64_MAX);
+    int64_t fetched = ms ? master_view_fetched_ms(d->masters, c) : 0;
+    if (!rebuilt && fetched == ic->ended_fetch_ms)
+        return;
+    ic->ended_fetch_ms = fetched;
+    int64_t after_ms = fetched - d->cfg->clusters[c].poll.timeout_ms;
+    for (size_t i = 0; i < ic->napps; i++) {
+        policy_app *a = &ic->apps[i];
+        a->ended = ms && ms->apps_skipped == 0 && a->id && strncmp(a->id, "app-", 4) == 0 &&
+                   policy_app_start_ms(a->id, -1) >= 0 &&
+                   after_ms > store_app_first_seen_ms(ic->refs[i]) &&
+                   !master_view_lists_app(ms, a->id);
+    }
 }
 
 static int cache_rebuild(const ss_store *s, int c, input_cache *ic)
@@ -232,10 +264,12 @@ static int build_input(ss_decider *d, cluster_rt *rt, int64_t now_ms, int rebuil
 {
     const ss_cluster_conf *cc = &d->cfg->clusters[rt->index];
     input_cache *ic = &rt->cache;
-    if ((rebuild || !ic->valid) && cache_rebuild(d->store, rt->index, ic) != 0) {
+    int rebuilt = rebuild || !ic->valid;
+    if (rebuilt && cache_rebuild(d->store, rt->index, ic) != 0) {
         ic->valid = 0;
         return -ENOMEM;
     }
+    mark_ended_apps(d, rt->index, ic, now_ms, rebuilt);
     /* The policy reads last-seen only to expire apps. Cached times are never
      * newer than the real ones, so while even the oldest cached one is within
      * the expiry every app is active and a refresh (a cache miss per app)

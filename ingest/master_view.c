@@ -15,6 +15,7 @@ typedef struct mv_entry {
     int alive, busy;
     uint64_t idle_sum;            /* order-free digest of the idle workers */
     size_t nidle;
+    uint64_t apps_sum;            /* order-free digest of the active apps */
 } mv_entry;
 
 struct ss_master_view {
@@ -87,6 +88,23 @@ static uint64_t idle_digest(const ss_master_state *st, size_t *n)
     return sum;
 }
 
+/* Sum of per-app hashes (and their count): an app that ended changes it. */
+static uint64_t apps_digest(const ss_master_state *st)
+{
+    uint64_t sum = st->nactiveapps;
+    for (size_t i = 0; i < st->nactiveapps; i++)
+        sum += fnv(0xcbf29ce484222325ull, st->activeapps[i].id) * 0x9e3779b97f4a7c15ull;
+    return sum;
+}
+
+int master_view_lists_app(const ss_master_state *st, const char *id)
+{
+    for (size_t i = 0; st && id && i < st->nactiveapps; i++)
+        if (strcmp(st->activeapps[i].id, id) == 0)
+            return 1;
+    return 0;
+}
+
 int master_view_put(ss_master_view *v, int c, ss_master_state *st, const char *url,
                     int64_t fetched_ms)
 {
@@ -98,11 +116,12 @@ int master_view_put(ss_master_view *v, int c, ss_master_state *st, const char *u
     int alive = master_view_alive(st), busy = master_view_busy(st);
     size_t nidle;
     uint64_t sum = idle_digest(st, &nidle);
+    uint64_t apps = apps_digest(st);
     int changed = !e->st || e->alive != alive || e->busy != busy || e->idle_sum != sum ||
-                  e->nidle != nidle;
+                  e->nidle != nidle || e->apps_sum != apps;
     ss_master_state_free(e->st);
     *e = (mv_entry){ .st = st, .url = url, .fetched_ms = fetched_ms, .alive = alive,
-                     .busy = busy, .idle_sum = sum, .nidle = nidle };
+                     .busy = busy, .idle_sum = sum, .nidle = nidle, .apps_sum = apps };
     return changed;
 }
 

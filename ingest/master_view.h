@@ -24,8 +24,8 @@ void master_view_destroy(ss_master_view *v);
  * is freed), an ALIVE master's answer fetched at fetched_ms (wall clock)
  * from url (borrowed: must outlive v, e.g. the configuration's string).
  * Returns 1 when what the decider reads changed (ALIVE workers, busy
- * workers, the set of idle ones) or the cluster had no state, 0 if not,
- * -EINVAL for a bad cluster (st is freed). */
+ * workers, the set of idle ones, the set of active apps) or the cluster
+ * had no state, 0 if not, -EINVAL for a bad cluster (st is freed). */
 int master_view_put(ss_master_view *v, int c, ss_master_state *st, const char *url,
                     int64_t fetched_ms);
 
@@ -41,6 +41,10 @@ int master_view_fresh_counts(const ss_master_view *v, int c, int64_t now_ms, int
 
 /* When cluster c's state was fetched (wall ms), 0 = never. NULL v gives 0. */
 int64_t master_view_fetched_ms(const ss_master_view *v, int c);
+
+/* Non-zero when st's activeapps lists the app id (borrowed; NULL st or id
+ * gives 0). A finished app leaves activeapps at once. */
+int master_view_lists_app(const ss_master_state *st, const char *id);
 
 /* Workers of st whose state is ALIVE, and those of them running something
  * (coresused > 0). */

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "ingest/recorder.h"
 #include "lib/base/clock.h"
 #include "lib/base/str.h"
 
@@ -204,6 +205,8 @@ void pipeline_on_line(void *ctx, const char *line, size_t len, int err)
         p->stats.rejected[rc]++;
         return;
     }
+    if (p->rec)
+        ss_recorder_carbon(p->rec, p->now_ms, src->peer, line, len);
     pipeline_put_hinted(p, &m, src->peer, cl.timestamp_ms, cl.value, &src->hint);
 }
 

@@ -42,9 +42,12 @@ typedef struct pipeline_stats {
     uint64_t dropped[PIPE_DROP_COUNT];
 } pipeline_stats;
 
+struct ss_recorder;
+
 typedef struct ss_pipeline {
     const spark_prefixes *prefixes;      /* not owned */
     ss_store *store;                     /* not owned */
+    struct ss_recorder *rec;             /* ingest.record: lines taken are recorded; NULL = off */
     pipeline_stats stats;
     int64_t now_ms;                      /* wall clock of the current read batch */
     int64_t max_skew_ms;                 /* samples further from now are dropped; 0 = off */

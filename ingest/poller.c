@@ -13,6 +13,7 @@
 #include "ingest/poll_jolokia.h"
 #include "ingest/poll_master.h"
 #include "ingest/poll_sched.h"
+#include "ingest/recorder.h"
 #include "lib/base/clock.h"
 #include "lib/base/join.h"
 #include "lib/base/log.h"
@@ -248,8 +249,11 @@ static poll_result judge(endpoint *e, const ss_http_client_response *res, char *
     }
     p->st.bytes[e->kind] += res->body_len;
     int c = e->cluster;
+    pipeline_begin_batch(p->pipe);       /* the store's clock, for reaction times */
+    if (p->pipe->rec)
+        ss_recorder_answer(p->pipe->rec, e->kind == KIND_MASTER ? 'm' : 'j', p->pipe->now_ms, c,
+                           res->body, res->body_len);
     if (e->kind == KIND_MASTER) {
-        pipeline_begin_batch(p->pipe);   /* the store's clock, for reaction times */
         return poll_master_answer(p->mv, p->pipe->store, c, e->conf_urls[e->asking], res->body,
                                   res->body_len, p->pipe->now_ms, max_age_ms(p, c), err,
                                   errlen);

@@ -16,6 +16,8 @@ int policy_app_demand(const policy_conf *conf, const policy_app *app)
 
 int policy_app_active(const policy_conf *conf, const policy_app *app, int64_t now_ms)
 {
+    if (app->ended)
+        return 0;
     if (conf->app_expiry_s <= 0)
         return 1;
     return now_ms - app->last_seen_ms <= (int64_t)conf->app_expiry_s * 1000;

@@ -327,8 +327,12 @@ static void decide_hold(eval *v, int no_data)
         /* A held size that is real fills the window: when data comes back
          * nothing shrinks for W. An invented one never enters it. */
         policy_window_push(&st->window, now, hold);
-        st->seeded |= current >= 0;
+        if (!st->seeded && current >= 0) {
+            st->seeded = 1;
+            st->seeded_ms = now;
+        }
     }
+    st->zero_since_ms = 0;    /* demand unknown: an idle spell starts over */
     out->desired = hold;
     if (no_data)
         put(&v->t, "no data since start");
@@ -424,8 +428,36 @@ static void decide_down(eval *v, int wmax)
     put(&v->t, "; down %d -> %d", v->base, d);
     if (wmax > v->rec)
         put(&v->t, " (window max %d over %ds)", wmax, c->scale_down_window_s);
+    else if (v->flags & POLICY_F_RELEASED)
+        put(&v->t, " (idle: no app wants or holds executors; window released)");
     if (v->flags & POLICY_F_STEP_LIMITED)
         put(&v->t, " (step %d)", c->max_step_down);
+}
+
+/* Idle release (policy.h): every app finished, or asking for nothing and
+ * holding no executor with the demand 0 for idle_release_s. Spark has then
+ * already waited its executorIdleTimeout before letting the executors go:
+ * holding the window on top of it only pays for idle workers. Never within
+ * W of the first known size (restart safety), never on unknown gauges. */
+static int idle_released(const eval *v)
+{
+    const policy_conf *c = v->c;
+    const policy_state *st = v->st;
+    const int64_t now = v->in->now_ms;
+    if (c->idle_release_s <= 0 || !st->seeded ||
+        now - st->seeded_ms < (int64_t)c->scale_down_window_s * 1000)
+        return 0;
+    int active = 0;
+    for (size_t i = 0; i < v->in->napps; i++) {
+        const policy_app *a = &v->in->apps[i];
+        if (!policy_app_active(c, a, now))
+            continue;
+        if (policy_app_demand(c, a) != 0 || a->all_executors != 0)
+            return 0;   /* wants executors, holds some, or unknown (< 0) */
+        active++;
+    }
+    return active == 0 ||
+           (st->zero_since_ms > 0 && now - st->zero_since_ms >= (int64_t)c->idle_release_s * 1000);
 }
 
 /* Fresh data: the window, then up, steady or down from base. */
@@ -441,7 +473,18 @@ static void decide_fresh(eval *v)
          * never enters the window. */
         policy_window_push(&st->window, now, v->in->current_workers);
         st->seeded = 1;
+        st->seeded_ms = now;
         v->flags |= POLICY_F_RESTART_HOLD;
+    }
+    if (v->out->demand_executors != 0)
+        st->zero_since_ms = 0;
+    else if (st->zero_since_ms == 0)
+        st->zero_since_ms = now;
+    if (idle_released(v)) {
+        /* What the window held was demand that is gone for good. */
+        policy_window_init(&st->window, st->window.window_ms);
+        v->rec_tol = v->rec;
+        v->flags |= POLICY_F_RELEASED;
     }
     policy_window_push(&st->window, now, v->rec);
     int wmax = policy_window_max(&st->window, now, v->rec);

@@ -19,6 +19,10 @@ typedef struct policy_app {
     int target_executors;         /* numberTargetExecutors; < 0 = unknown = 0 */
     int max_needed_executors;     /* numberMaxNeededExecutors; < 0 = unknown */
     int64_t last_seen_ms;         /* newest gauge of this app */
+    int all_executors;            /* numberAllExecutors: executors it holds in any state;
+                                   * < 0 = unknown. Read only with idle_release_s > 0 */
+    int ended;                    /* != 0: finished for sure (its master no longer lists
+                                   * it): out of the demand at once, like an expired app */
 } policy_app;
 
 /* Everything one evaluation looks at. Nothing here is kept by the policy:
@@ -66,7 +70,9 @@ enum {
     POLICY_F_BUSY_UNKNOWN  = 1 << 7,  /* busy_workers was -1, counted as 0 */
     POLICY_F_CURRENT_UNKNOWN = 1 << 8,/* current_workers was -1: the decision may only grow */
     POLICY_F_BUSY_OVER_MAX = 1 << 9,  /* A > max_workers: desired is max, no busy worker goes */
-    POLICY_F_RESTART_HOLD  = 1 << 10  /* no shrink within W of the first known size */
+    POLICY_F_RESTART_HOLD  = 1 << 10, /* no shrink within W of the first known size */
+    POLICY_F_RELEASED      = 1 << 11  /* cluster idle (see idle_release_s): the window
+                                       * and the tolerance hold nothing */
 };
 
 typedef struct policy_result {
@@ -100,6 +106,8 @@ typedef struct policy_state {
     int seeded;               /* the first known size was put in the window */
     int fresh_data_seen;      /* fresh data has been seen since init */
     uint32_t evaluations;
+    int64_t seeded_ms;        /* when seeded was set */
+    int64_t zero_since_ms;    /* fresh demand has been 0 since then; 0 = it is not */
 } policy_state;
 
 /* Starts a cluster's state: no history, so nothing will shrink before fresh
@@ -131,7 +139,15 @@ void policy_state_init(policy_state *st, int64_t now_ms);
  *        learns its size (a first report may cover only some apps), in
  *        whatever order lines arrive; an unknown size never enters it;
  *  current unknown with fresh data: desired = window max (POLICY_R_INITIAL),
- *        flagged POLICY_F_CURRENT_UNKNOWN: actuators only grow on it.
+ *        flagged POLICY_F_CURRENT_UNKNOWN: actuators only grow on it;
+ *  idle release (idle_release_s > 0, fresh data, and W after the first
+ *        known size): when every app is finished (ended or expired) or asks
+ *        for 0 executors and holds none (numberAllExecutors 0, so Spark has
+ *        already let its executors go after its own executorIdleTimeout),
+ *        and the demand has been 0 for idle_release_s (at once when no app
+ *        is active), the drop is no oscillation: the window is emptied and
+ *        the tolerance holds nothing (POLICY_F_RELEASED), so the size goes
+ *        down to the recommendation now (still never below A, min, steps).
  * Returns 0, -EINVAL (NULL or nonsense input: negative sizes, min > max),
  * or -EDOM (an executor does not fit in a worker: E < 1). On error st is
  * untouched, out->desired = -1 and out->reason_text says what is wrong. */
@@ -147,7 +163,8 @@ int policy_executors_per_worker(int worker_cores, int worker_memory_mb,
  * alone when max-needed is unknown; target still carries minExecutors). */
 int policy_app_demand(const policy_conf *conf, const policy_app *app);
 
-/* Non-zero while the app counts: seen within app_expiry_s (0 = never expires). */
+/* Non-zero while the app counts: not ended, and seen within app_expiry_s
+ * (0 = never expires). */
 int policy_app_active(const policy_conf *conf, const policy_app *app, int64_t now_ms);
 
 /* Start time of a Spark app from its id: standalone "app-YYYYMMDDHHMMSS-NNNN"

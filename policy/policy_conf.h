@@ -30,6 +30,8 @@ typedef struct policy_conf {
     policy_demand_source demand; /* which gauge is the demand */
     char pool[64];               /* capacity pool name, "" = none */
     policy_idle_mode idle_mode;  /* 0 = the original rule (README, "The decision") */
+    int idle_release_s;          /* demand 0 this long, no executors held: shrink without
+                                  * the window (policy.h); 0 = never */
 } policy_conf;
 
 #endif

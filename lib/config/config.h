@@ -117,6 +117,8 @@ typedef struct ss_config {
         int max_clients_per_peer;         /* carbon TCP connections one address may hold */
         char **allowed_sources;           /* CIDRs: the default of every cluster; none = any */
         size_t nallowed_sources;
+        char *record;                     /* record what is ingested to this file; "" = off */
+        int record_max_mb;                /* rotate the recording at this size */
     } ingest;
 
     struct {

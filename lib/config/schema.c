@@ -62,6 +62,11 @@ static const cfg_field ingest_fields[] = {
             "carbon TCP connections one address may hold, 0 = no limit"),
     FLD_STRLIST("allowed_sources", ss_config, ingest.allowed_sources, ingest.nallowed_sources,
                 4096, F_CIDR, "networks that may send carbon lines (clusters' default), [] = any"),
+    FLD_STRP("record", ss_config, ingest.record, "", F_PATH,
+             "append what is ingested (carbon lines, master and Jolokia answers, with their "
+             "arrival times) to this file for sparkscalectl replay, \"\" = off"),
+    FLD_INT("record_max_mb", ss_config, ingest.record_max_mb, 1, 1048576, "64",
+            "the recording is rotated to FILE.1 at this size (at most about twice it on disk)"),
     FLD_END
 };
 
@@ -124,8 +129,12 @@ static const cfg_field policy_fields[] = {
     FLD_ENUM("demand", policy_conf, demand, demand_opts, "target",
              "target = numberTargetExecutors, max_needed = numberMaxNeededExecutors"),
     FLD_STR("pool", policy_conf, pool, "", F_NAME, "capacity pool (declared under pools), \"\" = none"),
-    FLD_ENUM("idle_mode", policy_conf, idle_mode, idle_mode_opts, "busy",
-             "busy = max(N, A) + I idle workers; need = max(N + I, A), no ratchet under executor churn"),
+    FLD_INT("idle_release_s", policy_conf, idle_release_s, 0, 86400, "5",
+            "every app finished, or wanting and holding no executor for this long: "
+            "shrink without waiting for the window, 0 = never"),
+    FLD_ENUM("idle_mode", policy_conf, idle_mode, idle_mode_opts, "need",
+             "need = max(N + I, A): I workers of room over the need; busy = max(N, A) + I, "
+             "which creeps up under Spark's placement"),
     FLD_END
 };
 

@@ -58,6 +58,8 @@ static void test_defaults(void **state)
     assert_string_equal(cfg->ingest.http.host, "127.0.0.1");
     assert_int_equal(cfg->ingest.http.port, 9090);
     assert_int_equal(cfg->ingest.max_line_bytes, 4096);
+    assert_string_equal(cfg->ingest.record, "");       /* recording is off by default */
+    assert_int_equal(cfg->ingest.record_max_mb, 64);
     assert_int_equal(cfg->ingest.max_clients, 1024);
     assert_int_equal(cfg->ingest.client_idle_timeout_s, 120);
     assert_int_equal(cfg->ingest.read_buffer_bytes, 65536);
@@ -103,6 +105,7 @@ static void test_defaults(void **state)
     assert_int_equal(p->tolerance_executors, 1);
     assert_int_equal(p->app_min_executors, 1);
     assert_int_equal(p->demand, POLICY_DEMAND_TARGET);
+    assert_int_equal(p->idle_mode, POLICY_IDLE_OVER_NEED);   /* issue 13: need, not busy */
     assert_string_equal(p->pool, "");
     assert_memory_equal(p, &cfg->policy.defaults, sizeof *p);
     assert_int_equal(cl->target.kind, SS_TARGET_NONE);

@@ -412,6 +412,79 @@ static void test_master_answer_is_data(void **state)
     master_view_destroy(mv);
 }
 
+/* An app its master no longer lists has ended (issue 13): out of the demand
+ * at once, and for good, also once the answer is stale. Only standalone app
+ * ids, only answers fetched a request timeout after the app's first sample. */
+static void test_master_ended_apps(void **state)
+{
+    static const char yaml[] =
+        "kafka: { heartbeat_s: 3600 }\n"
+        "clusters:\n"
+        "  - name: alpha\n"
+        "    worker:   { cores: 2, memory_mb: 1024 }\n"
+        "    executor: { cores: 2, memory_mb: 512 }\n"
+        "    poll:     { timeout_ms: 3000 }\n"
+        "    policy:   { min_workers: 1, max_workers: 20, idle_workers: 0, idle_mode: need,\n"
+        "                scale_down_window_s: 0, stale_after_s: 30, app_expiry_s: 600 }\n";
+    fx f;
+    (void)state;
+    const int64_t t0 = 1795253400000LL;
+    ss_wall_set_virtual(t0);
+    start(&f, yaml);
+    ss_master_view *mv = master_view_create(1);
+    ss_decider_set_master_view(f.dec, mv);
+    alive(&f, 0, 3);
+    app_target(&f, 0, "app-20261201143622-0000", 2);    /* listed by app_running.json */
+    app_target(&f, 0, "app-20261201143622-0001", 4);    /* not listed */
+    app_target(&f, 0, "team.etl", 6);                   /* a namespace, never listed */
+    ss_cluster_view v;
+    /* An answer fetched too soon after the apps' first samples: no verdict. */
+    master_view_put(mv, 0, master_fixture("app_running.json"), "http://m", t0 + 3000);
+    ss_wall_set_virtual(t0 + 3000);
+    ss_decider_tick(f.dec);
+    ss_decider_view(f.dec, 0, &v);
+    assert_int_equal(v.result->demand_executors, 12);
+    /* A later one: app-...-0001 has ended, the namespace app still counts. */
+    ss_wall_set_virtual(t0 + 5000);
+    assert_int_equal(master_view_put(mv, 0, master_fixture("app_running.json"), "http://m",
+                                     t0 + 5000), 0);
+    ss_decider_tick(f.dec);
+    ss_decider_view(f.dec, 0, &v);
+    assert_int_equal(v.result->demand_executors, 8);
+    assert_int_equal(v.result->expired_apps, 1);
+    /* The last listed app completes: the answer changed, decided at once. */
+    ss_wall_set_virtual(t0 + 10000);
+    assert_int_equal(master_view_put(mv, 0, master_fixture("app_completed.json"), "http://m",
+                                     t0 + 10000), 1);
+    store_mark_dirty(f.store, 0);           /* what poll_master_answer does on a change */
+    ss_decider_evaluate_dirty(f.dec);
+    ss_decider_view(f.dec, 0, &v);
+    assert_int_equal(v.result->demand_executors, 6);
+    assert_int_equal(v.result->expired_apps, 2);
+    assert_non_null(strstr(v.result->reason_text, "[2 finished]"));
+    /* The polls fail for minutes; the apps stay ended while their (old)
+     * samples are kept, a fresh sample of the namespace app keeps data fresh. */
+    ss_wall_set_virtual(t0 + 120000);
+    app_target(&f, 0, "team.etl", 6);
+    ss_decider_evaluate_dirty(f.dec);
+    ss_decider_tick(f.dec);
+    ss_decider_view(f.dec, 0, &v);
+    assert_false(v.result->stale);
+    assert_int_equal(v.result->demand_executors, 6);
+    assert_int_equal(v.result->expired_apps, 2);
+    /* An answer that skipped an app proves nothing: every app counts. */
+    ss_master_state *st = master_fixture("app_completed.json");
+    st->apps_skipped = 1;
+    master_view_put(mv, 0, st, "http://m", t0 + 121000);
+    ss_wall_set_virtual(t0 + 121000);
+    ss_decider_tick(f.dec);
+    ss_decider_view(f.dec, 0, &v);
+    assert_int_equal(v.result->demand_executors, 12);
+    stop(&f);
+    master_view_destroy(mv);
+    ss_wall_set_virtual(0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -419,6 +492,7 @@ int main(void)
         cmocka_unit_test(test_scale_in_names_idle_workers),
         cmocka_unit_test(test_master_answer_drives_workers),
         cmocka_unit_test(test_master_answer_is_data),
+        cmocka_unit_test(test_master_ended_apps),
         cmocka_unit_test(test_dry_run_from_config),
         cmocka_unit_test(test_pool_grant_before_publish),
     };

@@ -115,6 +115,22 @@ static void test_fresh_and_changes(void **state)
     assert_int_equal(master_view_put(v, 0, load("app_running_decommissioned.json"), url, 41000), 1);
     /* App gone, same ALIVE count but busy and idle differ: a change. */
     assert_int_equal(master_view_put(v, 0, load("app_completed.json"), url, 42000), 1);
+    assert_false(master_view_lists_app(master_view_fresh(v, 0, 42000, 30000),
+                                       "app-20261201143622-0000"));
+    /* Only the active apps differ (workers all idle in both): a change too,
+     * so an app that ended is decided on at once. */
+    ss_master_state *st = load("app_completed.json");
+    free(st->activeapps);
+    st->activeapps = calloc(1, sizeof *st->activeapps);
+    st->activeapps[0].id = strdup("app-20261201143622-0001");
+    st->nactiveapps = 1;
+    assert_true(master_view_lists_app(st, "app-20261201143622-0001"));
+    assert_false(master_view_lists_app(st, "app-20261201143622-0000"));
+    assert_false(master_view_lists_app(NULL, "app-20261201143622-0001"));
+    assert_false(master_view_lists_app(st, NULL));
+    assert_int_equal(master_view_put(v, 0, st, url, 42500), 1);
+    assert_int_equal(master_view_put(v, 0, load("app_completed.json"), url, 43000), 1);
+    assert_int_equal(master_view_put(v, 0, load("app_completed.json"), url, 43500), 0);
     /* Bad arguments free what they were given. */
     assert_int_equal(master_view_put(v, 2, load("no_app.json"), url, 1), -EINVAL);
     assert_int_equal(master_view_put(v, -1, load("no_app.json"), url, 1), -EINVAL);

@@ -712,6 +712,228 @@ static void test_idle_over_need(void **unused)
                                            "+1 idle; 9 busy -> 9 (max 20); steady");
 }
 
+/* ---- what Spark and the master say beyond the demand (issue 13) ---- */
+
+/* An app the master no longer lists has ended: it leaves the demand at once,
+ * not app_expiry_s after its last report. */
+static void test_ended_app_leaves_at_once(void **unused)
+{
+    (void)unused;
+    fx f;
+    fx_init(&f, T0);
+    f.conf.idle_mode = POLICY_IDLE_OVER_NEED;
+    f.conf.scale_down_window_s = 0;
+    f.in.busy_workers = 0;
+    f.in.current_workers = 8;
+    fx_app(&f, 0, "app-20261121093000-0001", 10, -1);
+    fx_app(&f, 1, "app-20261121093000-0002", 4, -1);
+    assert_int_equal(fx_eval_at(&f, T0), 0);
+    assert_int_equal(f.res.demand_executors, 14);
+    f.apps[0].ended = 1;                       /* reported a second ago, but gone */
+    assert_int_equal(fx_eval_at(&f, T0 + SEC), 0);
+    assert_int_equal(f.res.demand_executors, 4);
+    assert_int_equal(f.res.active_apps, 1);
+    assert_int_equal(f.res.expired_apps, 1);
+    assert_int_equal(f.res.desired, 3);        /* 2 + 1 idle */
+    assert_string_equal(f.res.reason_text,
+                        "app-20261121093000-0002 wants 4 executors [1 finished] = 2 workers; "
+                        "+1 idle; 0 busy -> 3 (max 20); down 8 -> 3");
+    assert_false(policy_app_active(&f.conf, &f.apps[0], T0 + SEC));
+}
+
+/* A fixture past its restart hold: W 60 s, idle_release_s 5, 10 workers
+ * sized for 18 executors since T0; returns at T0 + 70 s. */
+static void fx_busy_then(fx *f)
+{
+    fx_init(f, T0);
+    f->conf.idle_mode = POLICY_IDLE_OVER_NEED;
+    f->conf.idle_release_s = 5;
+    f->conf.tolerance_executors = 1;
+    f->in.busy_workers = 0;
+    f->in.current_workers = 10;
+    fx_app(f, 0, "app-20261121093000-0001", 12, -1);
+    fx_app(f, 1, "app-20261121093000-0002", 6, -1);
+    f->apps[0].all_executors = 12;
+    f->apps[1].all_executors = 6;
+    for (int64_t t = 0; t <= 70 * SEC; t += SEC) {
+        assert_int_equal(fx_eval_at(f, T0 + t), 0);
+        assert_int_equal(f->res.desired, 10);
+    }
+}
+
+static void fx_idle(fx *f, int all0, int all1)
+{
+    f->apps[0].target_executors = 0;
+    f->apps[1].target_executors = 0;
+    f->apps[0].all_executors = all0;
+    f->apps[1].all_executors = all1;
+}
+
+/* Demand falls to 0 and numberAllExecutors follows: no oscillation, the
+ * size goes down without waiting for the window. */
+static void test_idle_release(void **unused)
+{
+    (void)unused;
+    fx f;
+    fx_busy_then(&f);
+    /* targets 0, executors still held (Spark's executorIdleTimeout): hold */
+    fx_idle(&f, 12, 6);
+    for (int64_t t = 71; t <= 100; t++) {
+        assert_int_equal(fx_eval_at(&f, T0 + t * SEC), 0);
+        assert_int_equal(f.res.desired, 10);
+        assert_int_equal(f.res.reason, POLICY_R_HOLD_WINDOW);
+        assert_false(f.res.flags & POLICY_F_RELEASED);
+    }
+    /* one app let its executors go, the other holds some: still the window */
+    fx_idle(&f, 0, 2);
+    assert_int_equal(fx_eval_at(&f, T0 + 101 * SEC), 0);
+    assert_int_equal(f.res.reason, POLICY_R_HOLD_WINDOW);
+    /* both: demand 0 for 31 s and nothing held: down now, not at 131 s */
+    fx_idle(&f, 0, 0);
+    assert_int_equal(fx_eval_at(&f, T0 + 102 * SEC), 0);
+    assert_int_equal(f.res.reason, POLICY_R_DOWN);
+    assert_int_equal(f.res.desired, 1);
+    assert_true(f.res.flags & POLICY_F_RELEASED);
+    assert_non_null(strstr(f.res.reason_text, "down 10 -> 1 (idle: no app wants or holds "
+                                              "executors; window released)"));
+    /* busy workers stay all the same */
+    f.in.current_workers = 10;
+    f.in.busy_workers = 4;
+    assert_int_equal(fx_eval_at(&f, T0 + 103 * SEC), 0);
+    assert_int_equal(f.res.desired, 4);
+    /* the tolerance holds nothing either: 2 workers for 0 executors go to 1 */
+    f.in.current_workers = 2;
+    f.in.busy_workers = 0;
+    assert_int_equal(fx_eval_at(&f, T0 + 104 * SEC), 0);
+    assert_int_equal(f.res.reason, POLICY_R_DOWN);
+    assert_int_equal(f.res.desired, 1);
+
+    /* numberAllExecutors unknown: no evidence, the window holds */
+    fx_busy_then(&f);
+    fx_idle(&f, -1, -1);
+    for (int64_t t = 71; t <= 120; t++) {
+        assert_int_equal(fx_eval_at(&f, T0 + t * SEC), 0);
+        assert_int_equal(f.res.desired, 10);
+    }
+    /* idle_release_s 0: the old rule, the window holds */
+    fx_busy_then(&f);
+    f.conf.idle_release_s = 0;
+    fx_idle(&f, 0, 0);
+    for (int64_t t = 71; t <= 120; t++) {
+        assert_int_equal(fx_eval_at(&f, T0 + t * SEC), 0);
+        assert_int_equal(f.res.desired, 10);
+    }
+}
+
+/* The zero must last idle_release_s: a dip to 0 shorter than that (Spark
+ * releasing executors fast) is oscillation, and the window holds it. */
+static void test_idle_release_waits(void **unused)
+{
+    (void)unused;
+    fx f;
+    fx_busy_then(&f);
+    fx_idle(&f, 0, 0);
+    for (int64_t t = 71; t <= 75; t++) {      /* zero since 71 s: 4 s at 75 s */
+        assert_int_equal(fx_eval_at(&f, T0 + t * SEC), 0);
+        assert_int_equal(f.res.desired, 10);
+    }
+    assert_int_equal(fx_eval_at(&f, T0 + 76 * SEC), 0);
+    assert_int_equal(f.res.desired, 1);
+
+    /* demand back within the spell: the spell starts over */
+    fx_busy_then(&f);
+    fx_idle(&f, 0, 0);
+    assert_int_equal(fx_eval_at(&f, T0 + 71 * SEC), 0);
+    assert_int_equal(fx_eval_at(&f, T0 + 74 * SEC), 0);
+    f.apps[0].target_executors = 2;
+    assert_int_equal(fx_eval_at(&f, T0 + 75 * SEC), 0);
+    fx_idle(&f, 0, 0);
+    assert_int_equal(fx_eval_at(&f, T0 + 77 * SEC), 0);
+    assert_int_equal(f.res.desired, 10);
+    assert_int_equal(f.res.reason, POLICY_R_HOLD_WINDOW);
+
+    /* Demand swinging 14 -> 0 every 8 s, executors following at once: the
+     * zeros last 4 s, so the window absorbs them as before. */
+    fx_busy_then(&f);
+    int resizes = 0;
+    for (int t = 71; t < 371; t++) {
+        int on = ((t - 71) / 4) % 2 == 0;
+        f.apps[0].target_executors = f.apps[0].all_executors = on ? 14 : 0;
+        f.apps[1].target_executors = f.apps[1].all_executors = 0;
+        assert_int_equal(fx_eval_at(&f, T0 + t * SEC), 0);
+        if (f.res.desired != f.in.current_workers)
+            resizes++;
+        f.in.current_workers = f.res.desired;
+    }
+    assert_true(resizes <= 1);
+}
+
+/* Every app finished (ended, or expired): released at once, whatever their
+ * last gauges said. */
+static void test_idle_release_all_finished(void **unused)
+{
+    (void)unused;
+    fx f;
+    fx_busy_then(&f);
+    f.apps[0].ended = 1;
+    assert_int_equal(fx_eval_at(&f, T0 + 71 * SEC), 0);
+    assert_int_equal(f.res.reason, POLICY_R_HOLD_WINDOW);   /* the other still wants 6 */
+    f.apps[1].ended = 1;
+    assert_int_equal(fx_eval_at(&f, T0 + 72 * SEC), 0);
+    assert_int_equal(f.res.reason, POLICY_R_DOWN);
+    assert_int_equal(f.res.desired, 1);
+    assert_true(f.res.flags & POLICY_F_RELEASED);
+    assert_int_equal(f.res.active_apps, 0);
+    assert_int_equal(f.res.expired_apps, 2);
+}
+
+/* After a restart, the first known size holds for W even when every app is
+ * idle and holds nothing: release never beats restart safety. */
+static void test_idle_release_after_restart(void **unused)
+{
+    (void)unused;
+    fx f;
+    fx_init(&f, T0);
+    f.conf.idle_mode = POLICY_IDLE_OVER_NEED;
+    f.conf.idle_release_s = 5;
+    f.in.busy_workers = 0;
+    f.in.current_workers = 10;
+    fx_app(&f, 0, "app-20261121093000-0001", 0, -1);
+    f.apps[0].all_executors = 0;
+    for (int64_t t = 0; t < 60; t++) {
+        assert_int_equal(fx_eval_at(&f, T0 + t * SEC), 0);
+        assert_int_equal(f.res.desired, 10);
+        assert_false(f.res.flags & POLICY_F_RELEASED);
+    }
+    assert_int_equal(fx_eval_at(&f, T0 + 60 * SEC), 0);
+    assert_int_equal(f.res.desired, 1);
+    /* the same when the size was first known after a stale spell */
+    fx_init(&f, T0);
+    f.conf.idle_mode = POLICY_IDLE_OVER_NEED;
+    f.conf.idle_release_s = 5;
+    f.in.busy_workers = 0;
+    f.in.current_workers = 10;
+    f.in.last_data_ms = 0;
+    assert_int_equal(policy_evaluate(&f.in, &f.st, &f.res), 0);   /* no data: hold, seeded */
+    fx_app(&f, 0, "app-20261121093000-0001", 0, -1);
+    f.apps[0].ended = 1;
+    for (int64_t t = 1; t < 60; t++) {
+        assert_int_equal(fx_eval_at(&f, T0 + t * SEC), 0);
+        assert_int_equal(f.res.desired, 10);
+    }
+    /* unknown size: grow-only, released or not */
+    fx_init(&f, T0);
+    f.conf.idle_release_s = 5;
+    f.in.current_workers = -1;
+    fx_app(&f, 0, "app-20261121093000-0001", 0, -1);
+    f.apps[0].ended = 1;
+    for (int64_t t = 0; t < 200; t++) {
+        assert_int_equal(fx_eval_at(&f, T0 + t * SEC), 0);
+        assert_true(f.res.flags & POLICY_F_CURRENT_UNKNOWN);   /* actuators only grow */
+        assert_false(f.res.flags & POLICY_F_RELEASED);
+    }
+}
+
 static void test_app_start_ms(void **unused)
 {
     (void)unused;
@@ -783,6 +1005,7 @@ static void test_invariants_random(void **unused)
     enum { HIST = 4096 };
     static int64_t hist_t[HIST];
     static int hist_rec[HIST];
+    int releases = 0;
     for (int run = 0; run < 40; run++) {
         fx f;
         fx_init(&f, T0);
@@ -793,16 +1016,22 @@ static void test_invariants_random(void **unused)
         f.conf.max_step_up = (int)rnd(3);
         f.conf.max_step_down = (int)rnd(3);
         f.conf.tolerance_executors = (int)rnd(3);
+        f.conf.idle_release_s = run % 2 ? (int)rnd(8) : 0;   /* half the runs release */
         f.in.current_workers = (int)rnd(10);
         for (int i = 0; i < 4; i++)
             fx_app(&f, (size_t)i, "app-20261121093000-0001", 0, -1);
         int64_t now = T0;
         size_t nh = 0;
         int prev = -1;                                 /* the last desired size */
+        int idle_spell = 0;
         for (int step = 0; step < HIST; step++) {
             now += rnd(3000);
+            if (rnd(40) == 0)
+                idle_spell = !idle_spell;              /* spells of 0 demand, released or not */
             for (int i = 0; i < 4; i++) {
-                f.apps[i].target_executors = (int)rnd(40) - 2;
+                f.apps[i].target_executors = idle_spell ? (int)rnd(2) - 1 : (int)rnd(40) - 2;
+                f.apps[i].all_executors = idle_spell ? (int)rnd(3) - 1 : (int)rnd(40);
+                f.apps[i].ended = rnd(60) == 0;
                 if (rnd(10) != 0)
                     f.apps[i].last_seen_ms = now;
             }
@@ -826,8 +1055,22 @@ static void test_invariants_random(void **unused)
                     assert_true(r->desired <= base);              /* never grows on a drop */
                 if (r->desired > base)
                     assert_true(r->desired <= r->recommendation);
+                if (r->flags & POLICY_F_RELEASED) {
+                    /* released only on evidence: every app finished, or
+                     * asking for nothing and holding no executor */
+                    assert_true(f.conf.idle_release_s > 0);
+                    for (int i = 0; i < 4; i++)
+                        assert_true(!policy_app_active(&f.conf, &f.apps[i], now) ||
+                                    (f.apps[i].target_executors <= 0 &&
+                                     f.apps[i].all_executors == 0));
+                    releases++;
+                    hist_t[0] = now;                   /* what the window held is gone */
+                    hist_rec[0] = r->recommendation;
+                    nh = 1;
+                }
                 if (r->desired < base) {
-                    /* a shrink never undercuts a recommendation of the last W */
+                    /* a shrink never undercuts a recommendation of the last W
+                     * (since the last release) */
                     int64_t w = (int64_t)f.conf.scale_down_window_s * SEC;
                     for (size_t h = nh; h-- > 0 && hist_t[h] >= now - w;)
                         assert_true(r->desired >= hist_rec[h]);
@@ -848,6 +1091,8 @@ static void test_invariants_random(void **unused)
             f.in.current_workers = rnd(8) == 0 ? (int)rnd(30) : r->desired;
         }
     }
+    print_message("idle releases: %d\n", releases);
+    assert_true(releases > 0);
 }
 
 int main(void)
@@ -869,6 +1114,11 @@ int main(void)
         cmocka_unit_test(test_max_needed),
         cmocka_unit_test(test_reason_text),
         cmocka_unit_test(test_idle_over_need),
+        cmocka_unit_test(test_ended_app_leaves_at_once),
+        cmocka_unit_test(test_idle_release),
+        cmocka_unit_test(test_idle_release_waits),
+        cmocka_unit_test(test_idle_release_all_finished),
+        cmocka_unit_test(test_idle_release_after_restart),
         cmocka_unit_test(test_app_start_ms),
         cmocka_unit_test(test_no_reason),
         cmocka_unit_test(test_invariants_random),

@@ -197,7 +197,9 @@ typedef struct run {
 
 static run rr;
 
-static void replay(const policy_conf *conf, int restart_at, int idle_timeout_s)
+/* master != 0: a Spark master is polled every 5 s, and its answer shows
+ * which apps have ended (a finished app leaves its activeapps at once). */
+static void replay_with(const policy_conf *conf, int restart_at, int idle_timeout_s, int master)
 {
     static cluster c;
     memset(&c, 0, sizeof(c));
@@ -233,6 +235,8 @@ static void replay(const policy_conf *conf, int restart_at, int idle_timeout_s)
             if (v == NOT_SEEN) {
                 if (!tr.outage[t])
                     set_running(&c, a, 0, t, 1);   /* finished or not started */
+                if (master && seen[a] && !tr.outage[t] && t % 5 == 0)
+                    apps[a].ended = 1;
                 continue;
             }
             if (!seen[a]) {
@@ -245,6 +249,7 @@ static void replay(const policy_conf *conf, int restart_at, int idle_timeout_s)
             apps[a].target_executors = v;
             apps[a].last_seen_ms = now;
             set_running(&c, a, v, t, 0);
+            apps[a].all_executors = c.running[a];   /* numberAllExecutors */
             sum += v;
         }
         /* the master feed reports every second unless the whole feed is out */
@@ -284,6 +289,11 @@ static void replay(const policy_conf *conf, int restart_at, int idle_timeout_s)
     rr.busy_removed = c.busy_removed;
 }
 
+static void replay(const policy_conf *conf, int restart_at, int idle_timeout_s)
+{
+    replay_with(conf, restart_at, idle_timeout_s, 0);
+}
+
 static policy_conf sim_conf(policy_idle_mode mode)
 {
     policy_conf conf;
@@ -312,13 +322,15 @@ static int resizes_in(int seg)
  * executorIdleTimeout: 60 s (the default) lets executors outlive short dips,
  * so busy workers mask them; a short one makes busy follow the demand and
  * leaves the oscillation to the window alone. */
-static void check_replay(int idle_timeout_s, policy_idle_mode mode)
+static void check_replay_conf(int idle_timeout_s, policy_conf conf, int master)
 {
     load_trace();
-    policy_conf conf = sim_conf(mode);
-    print_message("executorIdleTimeout %d s, W %d s, idle over %s\n", idle_timeout_s, W_S,
-                  mode == POLICY_IDLE_OVER_NEED ? "need: max(N + I, A)" : "busy: max(N, A) + I");
-    replay(&conf, -1, idle_timeout_s);
+    print_message("executorIdleTimeout %d s, W %d s, idle over %s, idle release %d s%s\n",
+                  idle_timeout_s, W_S,
+                  conf.idle_mode == POLICY_IDLE_OVER_NEED ? "need: max(N + I, A)"
+                                                          : "busy: max(N, A) + I",
+                  conf.idle_release_s, master ? ", master polled" : "");
+    replay_with(&conf, -1, idle_timeout_s, master);
 
     /* 1. never below busy, and so never a busy worker removed */
     print_message("evaluations %d, desired < busy: %d, busy workers removed: %d\n", tr.n,
@@ -384,6 +396,20 @@ static void check_replay(int idle_timeout_s, policy_idle_mode mode)
     assert_true(stale >= 10);
 }
 
+static void check_replay(int idle_timeout_s, policy_idle_mode mode)
+{
+    check_replay_conf(idle_timeout_s, sim_conf(mode), 0);
+}
+
+/* The defaults of issue 13: idle over need, ended apps out at once (the
+ * master is polled), and an idle cluster released without the window. */
+static policy_conf new_default_conf(void)
+{
+    policy_conf conf = sim_conf(POLICY_IDLE_OVER_NEED);
+    conf.idle_release_s = 5;
+    return conf;
+}
+
 /* Spark's defaults and the original rule (README, "The decision"). */
 static void test_replay_spark_default(void **unused)
 {
@@ -397,6 +423,23 @@ static void test_replay_fast_release(void **unused)
 {
     (void)unused;
     check_replay(2, POLICY_IDLE_OVER_NEED);
+}
+
+/* The new defaults, with Spark's executorIdleTimeout and with a fast one:
+ * the same bars (the window still absorbs the oscillation, the outage
+ * holds), and fewer worker-seconds than the original rule. */
+static void test_replay_new_default(void **unused)
+{
+    (void)unused;
+    load_trace();
+    policy_conf old_conf = sim_conf(POLICY_IDLE_OVER_BUSY);
+    replay(&old_conf, -1, 60);
+    int64_t old_ws = rr.worker_seconds;
+    check_replay_conf(60, new_default_conf(), 1);
+    print_message("worker-seconds: new defaults %lld, original rule %lld\n",
+                  (long long)rr.worker_seconds, (long long)old_ws);
+    assert_true(rr.worker_seconds * 10 < old_ws * 8);   /* at least 20% fewer */
+    check_replay_conf(2, new_default_conf(), 1);
 }
 
 /* Why idle_mode exists: with executor churn, max(N, A) + I ratchets. Each
@@ -463,10 +506,30 @@ static void test_replay_restart(void **unused)
     assert_int_equal(rr.busy_removed, 0);
 }
 
+/* The restart test again under the new defaults: the idle release never
+ * beats restart safety. */
+static void test_replay_restart_new_default(void **unused)
+{
+    (void)unused;
+    load_trace();
+    policy_conf conf = new_default_conf();
+    for (int at = 380; at <= 940; at += 40) {
+        replay_with(&conf, at, 60, 1);
+        for (int t = at; t < at + W_S - 1 && t < tr.n; t++)
+            if (rr.desired[t] < rr.current[t])
+                fail_msg("restart at %d s: shrank at %d s (%d -> %d)", at, t, rr.current[t],
+                         rr.desired[t]);
+        assert_int_equal(rr.below_busy, 0);
+        assert_int_equal(rr.busy_removed, 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay_spark_default),
+        cmocka_unit_test(test_replay_new_default),
+        cmocka_unit_test(test_replay_restart_new_default),
         cmocka_unit_test(test_replay_fast_release),
         cmocka_unit_test(test_over_busy_ratchet_is_bounded),
         cmocka_unit_test(test_replay_restart),

@@ -16,5 +16,6 @@ void ctl_usage_error(const char *usage, const char *fmt, const char *arg)
 
 /* Subcommands: argv[0] is the subcommand's name. Return the exit status. */
 int ctl_audit(int argc, char **argv);
+int ctl_replay(int argc, char **argv);
 
 #endif

@@ -8,9 +8,14 @@
 
 static const char usage_text[] =
     "usage: sparkscalectl audit --brokers LIST [options]   (sparkscalectl audit --help)\n"
+    "       sparkscalectl replay --config FILE --input RECORDING [options]\n"
+    "                                                      (sparkscalectl replay --help)\n"
     "       sparkscalectl --help\n"
     "\n"
-    "audit: print the decision bus decoded, one record per line.\n";
+    "audit:  print the decision bus decoded, one record per line.\n"
+    "replay: a recording of sparkscaled (ingest.record), or a policy trace, through\n"
+    "        the policy of a configuration; table, chart, and worker-seconds against\n"
+    "        a static cluster and the Oshinko rule.\n";
 
 void ctl_usage_error(const char *usage, const char *fmt, const char *arg)
 {
@@ -35,5 +40,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "audit") == 0)
         return ctl_audit(argc - 1, argv + 1);
+    if (strcmp(argv[1], "replay") == 0)
+        return ctl_replay(argc - 1, argv + 1);
     ctl_usage_error(usage_text, "unknown command '%s'", argv[1]);
 }
