@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -795,6 +794,21 @@ def replay(env, run):
             "static_ws": int(g[4]), "oshinko_ws": int(g[6]), "oshinko_under": int(g[8])}
 
 
+def keep_recording(src, dst):
+    """Copies a recording with its master and Jolokia answers re-serialized without the master's
+    pretty-printing blanks (the same JSON, a third of the bytes): a fixture for replay."""
+    with open(src) as f, open(dst, "w") as g:
+        for line in f:
+            p = line.rstrip("\n").split(" ", 3)
+            if len(p) == 4 and p[1] in ("m", "j"):
+                try:
+                    p[3] = json.dumps(json.loads(p[3]), separators=(",", ":"))
+                except ValueError:
+                    pass
+                line = " ".join(p) + "\n"
+            g.write(line)
+
+
 def table(results, static, replays):
     lines = []
     hdr = ("run", "workers", "worker-s", "vs static", "makespan s", "vs static", "failed tasks",
@@ -883,7 +897,7 @@ def main():
     if a.keep_recording:
         need = next((r for r in runs if r.mode == "need"), None)
         if need and os.path.exists(need.record):
-            shutil.copyfile(need.record, a.keep_recording)
+            keep_recording(need.record, a.keep_recording)
     bars = []
     for r in results:
         problems += ["%s: %s" % (r["name"], p) for p in r["problems"]]
