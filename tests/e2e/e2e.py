@@ -611,9 +611,12 @@ clusters:
                         if s.get("failureReason") else ""))
                 shuffle_bytes += s.get("shuffleWriteBytes") or 0
             for x in doc.get("executors", []):
+                # Only the app's own dynamic allocation may take an executor away ("Executor
+                # decommission: spark scale down", or killed by the driver); one whose worker was
+                # decommissioned or went away would show another reason.
                 r = x.get("removeReason") or ""
-                if x.get("id") != "driver" and r and not re.search(r"idle|killed by driver|Stopped|"
-                                                                  r"finished|decommission", r, re.I):
+                if x.get("id") != "driver" and r and not re.search(r"spark scale down|killed by driver",
+                                                                  r, re.I):
                     lost.append("%s %s: %s" % (p.name, x.get("id"), r[:120]))
                 if x.get("failedTasks"):
                     lost.append("%s executor %s: %s failed tasks" % (p.name, x.get("id"), x["failedTasks"]))
