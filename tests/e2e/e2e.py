@@ -813,37 +813,38 @@ def keep_recording(src, dst):
 
 
 def table(results, static, replays):
-    lines = []
-    hdr = ("run", "workers", "worker-s", "vs static", "makespan s", "vs static", "failed tasks",
-           "stage retries", "decisions/audits", "results ok")
+    """One table: the runs, then the Oshinko rule and our policy replayed on each elastic run's
+    recorded demand (workers counted from registration there, from launch to stop in the runs)."""
+    hdr = ("run", "workers", "worker-s", "vs static", "under-provisioned s", "makespan s",
+           "vs static", "failed tasks", "stage retries", "decisions/audits", "results ok")
     rows = []
+    rep = dict(replays)
     for r in results:
-        ws = "%.0f" % r["worker_s"]
         rel_ws = "%.2f" % (r["worker_s"] / static["worker_s"]) if static else "-"
         rel_mk = "%.2f" % (r["makespan"] / static["makespan"]) if static else "-"
         workers = ("%d static" % r["peak"]) if r["mode"] == "static" else \
             "1..%d (%d starts)" % (r["peak"], r["starts"])
         da = "-" if r["mode"] == "static" else "%d/%d" % (r.get("decisions", 0), r.get("audits", 0))
+        under = "0" if r["mode"] == "static" else str(rep.get(r["name"], {}).get("policy_under", "?"))
         label = {"static": "static, sized for the peak", "need": "elastic, idle_mode need",
                  "busy": "elastic, idle_mode busy"}[r["mode"]]
-        rows.append((label, workers, ws, rel_ws, "%.1f" % r["makespan"], rel_mk,
-                     str(r.get("failed_tasks", "?")), str(r.get("retries", "?")), da,
+        rows.append((label, workers, "%.0f" % r["worker_s"], rel_ws, under, "%.1f" % r["makespan"],
+                     rel_mk, str(r.get("failed_tasks", "?")), str(r.get("retries", "?")), da,
                      "%d/%d" % (r.get("correct", 0), r.get("napps", 0))))
     for name, rp in replays:
         if "error" in rp:
             continue
-        rel = "%.2f" % (rp["oshinko_ws"] / static["worker_s"]) if static else "-"
-        rows.append(("Oshinko rule, replay of %s (%d s start)" % (name, rp["delay_s"]), "-",
-                     str(rp["oshinko_ws"]), rel,
-                     "-", "-", "under-provisioned %d s" % rp["oshinko_under"], "", "", ""))
-        rows.append(("  policy, same replay", "-", str(rp["policy_ws"]), "-", "-", "-",
-                     "under-provisioned %d s" % rp["policy_under"], "", "", ""))
+        for label, ws, under in (("replay of %s: Oshinko rule" % name, rp["oshinko_ws"],
+                                  rp["oshinko_under"]),
+                                 ("replay of %s: policy" % name, rp["policy_ws"], rp["policy_under"])):
+            rel = "%.2f" % (ws / static["worker_s"]) if static else "-"
+            start = "(%d s start)" % rp["delay_s"] if "Oshinko" in label else "(as run)"
+            rows.append((label, start, str(ws), rel, str(under),
+                         "", "", "", "", "", ""))
     w = [max(len(str(x[i])) for x in rows + [hdr]) for i in range(len(hdr))]
     fmt = "| " + " | ".join("%%-%ds" % n for n in w) + " |"
-    lines.append(fmt % hdr)
-    lines.append("|" + "|".join("-" * (n + 2) for n in w) + "|")
-    for x in rows:
-        lines.append(fmt % x)
+    lines = [fmt % hdr, "|" + "|".join("-" * (n + 2) for n in w) + "|"]
+    lines += [fmt % x for x in rows]
     return "\n".join(lines)
 
 
