@@ -564,7 +564,10 @@ clusters:
             self.env.master.poll() is None or self.fail_now("the Spark master exited")
             time.sleep(0.2)
         for p in apps:
-            ends.setdefault(p.name, time.time())
+            if p.name not in ends:
+                ends[p.name] = time.time()
+                log("%s: %s exited %d after %.1f s" % (self.name, p.name, p.returncode,
+                                                      ends[p.name] - p.submitted))
             self.env.procs.procs.remove(p)
         self.apps = apps
         self.t0, self.t_end = t0, max(ends.values())
