@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite: installs missing packages, builds with -Werror, runs
 # every ctest test (unit, runtime, fuzz-corpus replay), the same under
-# ASan+UBSan, the unit tests under valgrind, the real-Spark check, the
-# real-Kafka end-to-end check, the actuator's kill -9 and rebalance tests on
-# a real Kafka broker and the real-Kubernetes end-to-end check.
+# ASan+UBSan, the unit tests under valgrind, the real-Spark check, the real
+# Spark elasticity end to end (workers started and stopped by the actuator,
+# measured against a static cluster), the real-Kafka end-to-end check, the
+# actuator's kill -9 and rebalance tests on a real Kafka broker and the
+# real-Kubernetes end-to-end check.
 # Usage: scripts/test.sh            (everything)
 #        SS_TEST_QUICK=1 scripts/test.sh   (skip sanitizer, valgrind, Spark, Kafka, Kubernetes)
+#        SS_E2E_SCALE=2 scripts/test.sh    (a longer elasticity end-to-end: tests/e2e/run_e2e.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -70,6 +73,7 @@ if [ -z "${SS_TEST_QUICK:-}" ]; then
   stage "hostile-input soak (ASan)"     tests/soak/run_garbage_soak.sh "$root/build/asan/ingest/sparkscaled" 20
   stage "spoofing suite"                python3 tests/security/spoof.py "$root/build/ci/ingest/sparkscaled"
   stage "real Spark check"              tests/spark/run_spark_check.sh "$root/build/ci/ingest/sparkscaled"
+  stage "real Spark elasticity end-to-end" tests/e2e/run_e2e.sh "$root/build/ci"
   stage "real Kafka end-to-end"         tests/kafka/run_kafka_e2e.sh "$root/build/ci"
   stage "real Kubernetes end-to-end"    tests/kubernetes/run_k8s_e2e.sh "$root/build/ci"
   stage "real Kafka: actuator exactly-once" tests/kafka/run_actuator_kafka.sh "$root/build/ci"
