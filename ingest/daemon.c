@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -57,6 +58,8 @@ struct ss_daemon {
     uv_timer_t evaluate_timer;     /* periodic: expiry, staleness, heartbeat */
     uv_idle_t drain_idle;          /* runs while decisions wait to be published */
     uv_timer_t lag_timer;          /* loop-lag probe */
+    uv_prepare_t turn_prepare;     /* CPU time of each loop turn */
+    int64_t turn_cpu_us;
     uint64_t trim_at, trim_freed;  /* last heap trim: loop time, store bytes freed then */
     uint64_t lag_expect_ns;
     ss_loop_lag lag;
@@ -183,6 +186,33 @@ static void on_lag(uv_timer_t *h)
     d->lag_expect_ns = now + (uint64_t)LAG_PERIOD_MS * 1000000;
 }
 
+/* The CPU time the loop thread spent on one turn (timers, I/O callbacks,
+ * checks, closes: everything between two waits). Unlike the lag probe it
+ * does not count time the thread waited for a CPU that other processes
+ * held, so it tells a stall of our own making from a busy machine. */
+static int64_t thread_cpu_us(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void on_turn(uv_prepare_t *h)
+{
+    ss_daemon *d = h->data;
+    int64_t now = thread_cpu_us();
+    if (d->turn_cpu_us) {
+        int64_t us = now - d->turn_cpu_us;
+        ss_hist_add(&d->lag.turns, us);
+        if (us > d->lag.turn_max_us)
+            d->lag.turn_max_us = us;
+        if (us > 5000)
+            d->lag.turns_over_5ms++;
+    }
+    d->turn_cpu_us = now;
+}
+
 /* Closes the sources (their clients' last partial lines are processed) and
  * the status server. */
 static void close_inputs(ss_daemon *d)
@@ -210,7 +240,8 @@ static void close_core(ss_daemon *d)
         d->hooks_started = 0;
         uv_handle_t *hooks[] = { (uv_handle_t *)&d->evaluate_check,
                                  (uv_handle_t *)&d->evaluate_timer,
-                                 (uv_handle_t *)&d->drain_idle, (uv_handle_t *)&d->lag_timer };
+                                 (uv_handle_t *)&d->drain_idle, (uv_handle_t *)&d->lag_timer,
+                                 (uv_handle_t *)&d->turn_prepare };
         for (size_t i = 0; i < sizeof hooks / sizeof hooks[0]; i++) {
             ss_join_add(&d->parts);
             uv_close(hooks[i], on_handle_closed);
@@ -413,11 +444,14 @@ ss_daemon *ss_daemon_create(uv_loop_t *loop, const ss_config *cfg, char *err, si
     uv_timer_init(loop, &d->evaluate_timer);
     uv_idle_init(loop, &d->drain_idle);
     uv_timer_init(loop, &d->lag_timer);
+    uv_prepare_init(loop, &d->turn_prepare);
     d->evaluate_check.data = d->evaluate_timer.data = d;
-    d->drain_idle.data = d->lag_timer.data = d;
+    d->drain_idle.data = d->lag_timer.data = d->turn_prepare.data = d;
     d->hooks_started = 1;
     d->status.lag = &d->lag;
     uv_timer_start(&d->lag_timer, on_lag, LAG_PERIOD_MS, LAG_PERIOD_MS);
+    uv_prepare_start(&d->turn_prepare, on_turn);
+    uv_unref((uv_handle_t *)&d->turn_prepare);
     uv_check_start(&d->evaluate_check, on_check);
     uint64_t every = cfg->policy.evaluate_interval_ms > 0 ? (uint64_t)cfg->policy.evaluate_interval_ms : 1000;
     uint64_t tick = every / ss_decider_slices(d->decider);

@@ -749,6 +749,14 @@ static void metrics_handler(const ss_status *d, const ss_http_request *req, ss_h
                    "Probes the loop ran more than 5 ms late.", d->lag->over_5ms);
         histogram(res, "sparkscale_loop_lag_probe_seconds",
                   "How late each 50 ms probe ran, by lateness.", &d->lag->probes);
+        histogram(res, "sparkscale_loop_turn_cpu_seconds",
+                  "CPU time of the loop thread per loop turn (time waiting for a CPU excluded).",
+                  &d->lag->turns);
+        metric_head(res, "sparkscale_loop_turn_cpu_max_seconds", "gauge",
+                    "Largest CPU time of one loop turn since start.");
+        P("sparkscale_loop_turn_cpu_max_seconds %.6f\n", d->lag->turn_max_us / 1e6);
+        metric_u64(res, "sparkscale_loop_turns_over_5ms_total", "counter",
+                   "Loop turns that took more than 5 ms of CPU.", d->lag->turns_over_5ms);
         metric_u64(res, "sparkscale_heap_trims_total", "counter",
                    "Times freed heap (expired apps, the configuration's parse) was returned to the kernel.",
                    d->lag->heap_trims);

@@ -24,6 +24,9 @@ typedef struct ss_loop_lag {
     uint64_t over_5ms;            /* probes more than 5 ms late */
     uint64_t samples;
     ss_hist probes;               /* every probe's lateness */
+    ss_hist turns;                /* CPU time of each loop turn (daemon.c) */
+    int64_t turn_max_us;
+    uint64_t turns_over_5ms;
     uint64_t heap_trims;          /* freed heap returned to the kernel (daemon.c) */
     int64_t heap_trim_us;         /* the last one took */
 } ss_loop_lag;

@@ -67,6 +67,7 @@ typedef struct conn {
     uint64_t head_seq;     /* order of that start: uv_now is cached per loop turn */
     int requests;       /* answered on this connection */
     stream out;         /* a streamed reply in progress (reading paused meanwhile) */
+    int want_part;      /* its previous part is written: the next one on the next turn */
     struct sockaddr_storage peer;
     size_t len;         /* bytes buffered in in[] */
     size_t scan;        /* in[0..scan) holds no end of head */
@@ -85,6 +86,8 @@ struct ss_http_server {
     size_t max_per_peer;
     uint64_t head_seq;
     conn *conns;        /* every connection not yet freed, closing ones too */
+    uv_idle_t parts;    /* runs while a streamed reply waits for its next part */
+    size_t want_parts;  /* connections with want_part set */
     ss_join live;       /* listener + connections + rejected sockets not yet freed */
     ss_http_stats st;
     int closing;
@@ -266,6 +269,10 @@ static void conn_close(conn *c)
         return;
     c->state = C_CLOSED;
     c->srv->st.open--;
+    if (c->want_part) {
+        c->want_part = 0;
+        c->srv->want_parts--;
+    }
     uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
     uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
 }
@@ -369,6 +376,37 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 static void stream_next(conn *c);
 
+/* One part per streamed reply per loop turn. libuv runs a write's callback
+ * up to nine times in one turn when the socket takes every write at once,
+ * so producing the next part from the callback made nine parts (several
+ * milliseconds of /v1/clusters or /metrics) in a row. The idle handle runs
+ * once a turn and keeps the loop from blocking while a part is wanted. */
+static void on_parts(uv_idle_t *h)
+{
+    ss_http_server *s = h->data;
+    for (conn *c = s->conns, *next; c && s->want_parts > 0; c = next) {
+        next = c->next;
+        if (!c->want_part)
+            continue;
+        c->want_part = 0;
+        s->want_parts--;
+        if (c->state == C_OPEN && c->out.more && c->writes == 0)
+            stream_next(c);
+    }
+    if (s->want_parts == 0)
+        uv_idle_stop(h);
+}
+
+static void want_part(conn *c)
+{
+    ss_http_server *s = c->srv;
+    if (c->want_part)
+        return;
+    c->want_part = 1;
+    if (s->want_parts++ == 0)
+        uv_idle_start(&s->parts, on_parts);
+}
+
 static void on_write(uv_write_t *req, int status)
 {
     wreq *w = (wreq *)req;
@@ -387,7 +425,7 @@ static void on_write(uv_write_t *req, int status)
     if (c->out.more) {
         arm_timer(c, c->srv->timeout_ms);   /* the client reads: progress */
         if (c->writes == 0)
-            stream_next(c);
+            want_part(c);
         return;
     }
     /* The client is reading its replies: progress, but the next head keeps
@@ -866,6 +904,7 @@ static void on_connection(uv_stream_t *l, int status)
     start_reading(c);
 }
 
+/* The listener's and the idle handle's close callback. */
 static void on_listener_closed(uv_handle_t *h)
 {
     srv_unref(h->data);
@@ -905,6 +944,9 @@ ss_http_server *ss_http_server_create(uv_loop_t *loop, const char *host, int por
     }
     s->listener.data = s;
     ss_join_init(&s->live, srv_finish, s);   /* the listener's reference */
+    uv_idle_init(loop, &s->parts);
+    s->parts.data = s;
+    ss_join_add(&s->live);                   /* the idle handle's */
     r = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
     if (r == 0)
         r = uv_listen((uv_stream_t *)&s->listener, LISTEN_BACKLOG, on_connection);
@@ -918,6 +960,7 @@ ss_http_server *ss_http_server_create(uv_loop_t *loop, const char *host, int por
     if (r < 0) {
         ss_errf(err, errlen, "http: cannot listen on %s port %d: %s", host, port, uv_strerror(r));
         s->closing = 1;
+        uv_close((uv_handle_t *)&s->parts, on_listener_closed);
         uv_close((uv_handle_t *)&s->listener, on_listener_closed);
         return NULL;
     }
@@ -965,6 +1008,7 @@ void ss_http_server_close(ss_http_server *s, void (*done)(void *ctx), void *ctx)
     s->closing = 1;
     s->done = done;
     s->done_ctx = ctx;
+    uv_close((uv_handle_t *)&s->parts, on_listener_closed);
     uv_close((uv_handle_t *)&s->listener, on_listener_closed);
     for (conn *c = s->conns; c; c = c->next)
         conn_close(c);

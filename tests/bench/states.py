@@ -113,6 +113,7 @@ class Feeder(threading.Thread):
         self.mode = "changing"
         self.lines = 0
         self.report = 0
+        self.reconnects = 0
         self.stop = False
 
     def one_report(self, sock):
@@ -136,13 +137,23 @@ class Feeder(threading.Thread):
         self.report += 1
 
     def run(self):
-        sock = socket.create_connection(("127.0.0.1", self.port))
+        sock = None
         while not self.stop:
             t0 = time.time()
             if self.mode != "off":
-                self.one_report(sock)
+                # sparkscaled closes a connection idle for ingest.idle_timeout_s
+                # (the "off" state): a new one, as a real sender would open.
+                try:
+                    sock = sock or socket.create_connection(("127.0.0.1", self.port))
+                    self.one_report(sock)
+                except OSError:
+                    if sock:
+                        sock.close()
+                    sock = None
+                    self.reconnects += 1
             time.sleep(max(0.0, REPORT_S - (time.time() - t0)))
-        sock.close()
+        if sock:
+            sock.close()
 
 
 class Sampler(threading.Thread):
@@ -381,7 +392,7 @@ def main():
 
         print()
         print(f"{'state':<14}{'passes':>7}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}"
-              f"{'pub max':>9}{'lag>5ms':>8}{'lag p99':>9}{'lag max':>9}{'RSS MB':>8}")
+              f"{'pub max':>9}{'lag>5ms':>8}{'lag p99':>9}{'lag max':>9}{'turns':>9}{'cpu>5ms':>8}{'RSS MB':>8}")
         ok = True
         for st in ["cold", "fresh", "heartbeat", "stale", "expiring",
                    "flood-gauges", "flood-apps", "flood-workers", "flood-long"]:
@@ -393,6 +404,11 @@ def main():
             lag = hist_delta(a, b, "sparkscale_loop_lag_probe_seconds")
             p99le, probes = pct_bucket(lag, 0.99)
             late = over(lag, 0.005)
+            # Loop turns by the CPU they took (waiting for a CPU excluded): a
+            # late probe with no long turn is the machine's doing, not ours.
+            turns = hist_delta(a, b, "sparkscale_loop_turn_cpu_seconds")
+            nturns = int(turns[-1][1]) if turns else 0
+            long_turns = over(turns, 0.005)
             if ps:
                 p50, p99, mx = ps[len(ps) // 2], ps[min(len(ps) - 1, int(0.99 * len(ps)))], ps[-1]
             else:
@@ -400,13 +416,14 @@ def main():
             rss = sampler.rss.get(st, 0) / 2**20
             print(f"{st:<14}{len(ps):>7}{p50*1e3:>8.2f}{p99*1e3:>8.2f}{mx*1e3:>8.2f}"
                   f"{sampler.publish.get(st, 0)*1e3:>9.2f}{late:>8}{'<=' + format(p99le*1e3, 'g'):>9}"
-                  f"{sampler.lag_seen.get(st, 0)*1e3:>9.2f}{rss:>8.1f}")
+                  f"{sampler.lag_seen.get(st, 0)*1e3:>9.2f}{nturns:>9}{long_turns:>8}{rss:>8.1f}")
             if ps and mx > 0.010:
                 ok = False
             if late or rss > 256:
                 ok = False
         missed = sum(sampler.missed.values())
-        print(f"(passes not sampled one by one: {missed}; apps left after expiry: {int(apps_after)})")
+        print(f"(passes not sampled one by one: {missed}; apps left after expiry: {int(apps_after)}; "
+              f"feed reconnects after idle close: {feeder.reconnects})")
         print()
         print(f"{'flood':<14}{'sent':>10}{'counted':>10}{'stored':>10}{'skipped':>9}  refused by reason")
         for kind, (a, b, sent, feed) in floods.items():
