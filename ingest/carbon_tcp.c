@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "lib/base/addr.h"
+#include "lib/base/clock.h"
 #include "lib/base/join.h"
 #include "lib/base/log.h"
 #include "lib/base/str.h"
@@ -35,6 +36,7 @@ typedef struct carbon_tcp {
     uv_timer_t sweep;              /* closes idle clients once a second */
     uv_check_t turn;               /* after each loop turn: a new read budget */
     size_t turn_bytes;             /* read this loop turn, all clients */
+    int64_t turn_t0;               /* when the turn's first read began */
     size_t npaused;                /* clients waiting for the next turn */
     uv_loop_t *loop;
     ss_pipeline *pipe;
@@ -107,6 +109,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     client *c = s->data;
     carbon_tcp *t = c->owner;
     if (nread > 0) {
+        if (t->turn_bytes == 0)
+            t->turn_t0 = ss_mono_us();
         pipeline_begin_batch(t->pipe);
         t->pipe->stats.bytes += (uint64_t)nread;
         /* Only complete lines count as activity: trickled bytes do not
@@ -118,7 +122,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
          * turn's budget this client waits for the next turn (the kernel
          * holds the rest), so timers, replies and other clients run. */
         t->turn_bytes += (size_t)nread;
-        if (t->turn_bytes >= CARBON_TCP_TURN_BYTES && !c->paused) {
+        if ((t->turn_bytes >= CARBON_TCP_TURN_BYTES
+             || ss_mono_us() - t->turn_t0 >= CARBON_TCP_TURN_US) && !c->paused) {
             uv_read_stop(s);
             c->paused = 1;
             t->npaused++;

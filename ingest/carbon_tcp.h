@@ -13,6 +13,9 @@
 /* Bytes all clients together read in one loop turn before the rest waits
  * for the next turn: bounds how long a flood of costly lines holds the loop. */
 #define CARBON_TCP_TURN_BYTES (512u * 1024)
+/* ... and the time they may take (lines that create series cost ten times
+ * what a known series' sample does, so bytes alone do not bound it). */
+#define CARBON_TCP_TURN_US 1500
 /* Clients given a fixed 1 MiB receive buffer (the first ones); more get the
  * kernel's autotuned one. */
 #define CARBON_TCP_BIG_RCVBUF_CLIENTS 16

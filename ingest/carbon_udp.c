@@ -11,12 +11,14 @@
 #include <linux/sock_diag.h>
 
 #include "lib/base/addr.h"
+#include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/base/str.h"
 
 #define UDP_BUFFER 65536
 /* Bytes received in one loop turn before the rest waits for the next. */
 #define CARBON_UDP_TURN_BYTES (256u * 1024)
+#define CARBON_UDP_TURN_US 1000
 
 typedef struct carbon_udp_stats {
     uint64_t datagrams;
@@ -37,6 +39,7 @@ typedef struct carbon_udp {
     char *carry;                   /* max_line bytes, reused per datagram */
     uv_check_t turn;               /* after each loop turn: a new read budget */
     size_t turn_bytes;
+    int64_t turn_t0;               /* when the turn's first datagram began */
     int paused;                    /* over the budget: receiving again next turn */
     int closing;
     int handles;                   /* initialised handles not yet closed */
@@ -77,13 +80,16 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
     char peer[64];
     ss_sockaddr_host(addr, peer, sizeof peer);
     pipeline_source src = { .pipe = u->pipe, .peer = peer, .addr = addr };
+    if (u->turn_bytes == 0)
+        u->turn_t0 = ss_mono_us();
     pipeline_begin_batch(u->pipe);
     u->pipe->stats.bytes += (uint64_t)nread;
     pipeline_feed_datagram(&src, buf->base, (size_t)nread, u->carry, u->max_line);
     /* As for TCP: past the turn's budget, the rest waits in the socket
      * buffer for the next turn instead of holding the loop. */
     u->turn_bytes += (size_t)nread;
-    if (u->turn_bytes >= CARBON_UDP_TURN_BYTES && !u->paused) {
+    if ((u->turn_bytes >= CARBON_UDP_TURN_BYTES || ss_mono_us() - u->turn_t0 >= CARBON_UDP_TURN_US)
+        && !u->paused) {
         uv_udp_recv_stop(&u->handle);
         u->paused = 1;
     }

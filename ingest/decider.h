@@ -49,7 +49,7 @@ void ss_decider_on_delivery(void *ctx, void *cluster_ctx, uint64_t sequence, int
 /* Dirty clusters evaluated in one loop turn at most, and the time after
  * which a turn's evaluating or publishing stops (the rest: next turns). */
 #define SS_DECIDER_EVAL_BUDGET 512
-#define SS_DECIDER_TURN_US 3000
+#define SS_DECIDER_TURN_US 1500
 
 /* Evaluates the clusters the store marked dirty since the last call, then
  * their pools, then queues what changed and publishes up to the budget.

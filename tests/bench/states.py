@@ -381,8 +381,15 @@ def main():
             fl0 = feeder.lines
             print(f"  {kind}: {args.flood_s} s, scraped concurrently", flush=True)
             sent = flood(kind, cport, uport, n, apps, args.flood_s)
-            time.sleep(3)   # the daemon drains what is queued
-            after = m.get()
+            # The daemon drains what the kernel queued (its read budget per
+            # loop turn leaves a flood's tail there): until the count stops.
+            after, t_end = m.get(), time.time() + 60
+            while time.time() < t_end:
+                time.sleep(1)
+                nxt = m.get()
+                if nxt.get("sparkscale_carbon_lines_total") == after.get("sparkscale_carbon_lines_total"):
+                    break
+                after = nxt
             floods[kind] = (before, after, sent, feeder.lines - fl0)
         for s in scrapers:
             s.stop = True

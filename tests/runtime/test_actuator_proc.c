@@ -373,14 +373,13 @@ static void test_two_actuators(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        /* First: it holds requests in librdkafka's mock, so a real broker
+         * (SS_TEST_KAFKA) runs only the two after it; nothing is skipped. */
+        cmocka_unit_test_setup_teardown(test_kill9_stages, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_kill9_random, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_two_actuators, test_setup, test_teardown),
-        /* Last: it holds requests in librdkafka's mock, so a real broker
-         * (SS_TEST_KAFKA) runs only the two above; nothing is skipped. */
-        cmocka_unit_test_setup_teardown(test_kill9_stages, test_setup, test_teardown),
     };
-    size_t n = sizeof tests / sizeof tests[0];
-    if (ah_real_kafka())
-        n--;
-    return _cmocka_run_group_tests("test_actuator_proc", tests, n, group_setup, group_teardown);
+    size_t n = sizeof tests / sizeof tests[0], first = ah_real_kafka() ? 1 : 0;
+    return _cmocka_run_group_tests("test_actuator_proc", tests + first, n - first, group_setup,
+                                   group_teardown);
 }
