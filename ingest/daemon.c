@@ -338,34 +338,13 @@ static int open_allowlists(ss_daemon *d, char *err, size_t errlen)
 /* Prefixes, store and pipeline: the pure part of ingest. */
 static int open_store(ss_daemon *d, char *err, size_t errlen)
 {
-    const ss_config *cfg = d->cfg;
-    size_t n = cfg->nclusters;
-    store_limits lim = {
-        .max_apps_per_cluster = cfg->store.max_apps_per_cluster,
-        .max_apps = cfg->store.max_apps,
-        .max_series_per_app = cfg->store.max_series_per_app,
-        .max_workers_per_cluster = cfg->store.max_workers_per_cluster,
-        .ring_size = cfg->store.ring_size,
-        .max_bytes = (size_t)cfg->store.max_bytes,
-    };
-    d->store = store_create(&lim, n);
-    d->prefixes = spark_prefixes_create(n);
-    d->masters = master_view_create(n);
-    if (!d->store || !d->prefixes || !d->masters) {
-        ss_errf(err, errlen, "out of memory for %zu clusters", n);
+    if (pipeline_open(&d->pipe, d->cfg, &d->store, &d->prefixes, err, errlen) != 0)
+        return -1;
+    d->masters = master_view_create(d->cfg->nclusters);
+    if (!d->masters) {
+        ss_errf(err, errlen, "out of memory for %zu clusters", d->cfg->nclusters);
         return -1;
     }
-    for (size_t c = 0; c < n; c++) {
-        int rc = spark_prefixes_add(d->prefixes, cfg->clusters[c].metrics_prefix, (int)c);
-        if (rc != 0) {
-            ss_errf(err, errlen, "cluster %s: metrics_prefix '%s': %s", cfg->clusters[c].name,
-                    cfg->clusters[c].metrics_prefix,
-                    rc == -EEXIST ? "used by another cluster" : strerror(-rc));
-            return -1;
-        }
-    }
-    pipeline_init(&d->pipe, d->prefixes, d->store);
-    d->pipe.max_skew_ms = (int64_t)cfg->ingest.max_clock_skew_s * 1000;
     return 0;
 }
 

@@ -2,12 +2,14 @@
  * decoded before the numbers are parsed: most Spark lines are not ours. */
 #include "ingest/pipeline.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "ingest/recorder.h"
 #include "lib/base/clock.h"
 #include "lib/base/str.h"
+#include "lib/config/config.h"
 
 static const char *drop_names[PIPE_DROP_COUNT] = {
     "unknown_cluster", "bad_path", "cap_apps", "cap_series", "cap_workers",
@@ -27,6 +29,38 @@ void pipeline_init(ss_pipeline *p, const spark_prefixes *prefixes, ss_store *sto
     p->store = store;
     p->max_skew_ms = PIPELINE_DEFAULT_SKEW_MS;
     pipeline_begin_batch(p);
+}
+
+int pipeline_open(ss_pipeline *p, const ss_config *cfg, ss_store **store,
+                  spark_prefixes **prefixes, char *err, size_t errlen)
+{
+    size_t n = cfg->nclusters;
+    store_limits lim = {
+        .max_apps_per_cluster = cfg->store.max_apps_per_cluster,
+        .max_apps = cfg->store.max_apps,
+        .max_series_per_app = cfg->store.max_series_per_app,
+        .max_workers_per_cluster = cfg->store.max_workers_per_cluster,
+        .ring_size = cfg->store.ring_size,
+        .max_bytes = (size_t)cfg->store.max_bytes,
+    };
+    *store = store_create(&lim, n);
+    *prefixes = spark_prefixes_create(n);
+    if (!*store || !*prefixes) {
+        ss_errf(err, errlen, "out of memory for %zu clusters", n);
+        return -1;
+    }
+    for (size_t c = 0; c < n; c++) {
+        int rc = spark_prefixes_add(*prefixes, cfg->clusters[c].metrics_prefix, (int)c);
+        if (rc != 0) {
+            ss_errf(err, errlen, "cluster %s: metrics_prefix '%s': %s", cfg->clusters[c].name,
+                    cfg->clusters[c].metrics_prefix,
+                    rc == -EEXIST ? "used by another cluster" : strerror(-rc));
+            return -1;
+        }
+    }
+    pipeline_init(p, *prefixes, *store);
+    p->max_skew_ms = (int64_t)cfg->ingest.max_clock_skew_s * 1000;
+    return 0;
 }
 
 void pipeline_set_allowlists(ss_pipeline *p, const ss_cidr_list *allow, uint64_t *refused,

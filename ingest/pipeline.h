@@ -77,6 +77,15 @@ typedef struct pipeline_source {
 
 void pipeline_init(ss_pipeline *p, const spark_prefixes *prefixes, ss_store *store);
 
+typedef struct ss_config ss_config;
+/* The pure part of ingest as a configuration describes it, for sparkscaled
+ * and sparkscalectl replay alike: a store with the configuration's limits,
+ * every cluster's metrics prefix, and the pipeline over them (its clock-skew
+ * window set). *store and *prefixes are set as soon as made, so the caller
+ * frees them on failure too. Returns 0, or -1 with err set. */
+int pipeline_open(ss_pipeline *p, const ss_config *cfg, ss_store **store,
+                  spark_prefixes **prefixes, char *err, size_t errlen);
+
 /* Per-cluster allowlists for carbon lines: allow[c] (borrowed, nclusters
  * entries; an empty list allows anyone) is checked once a line's cluster is
  * known, before its numbers are parsed; refusals are counted in refused[c]

@@ -487,33 +487,16 @@ static int setup_engine(replay *r, char *err, size_t errlen)
 {
     const ss_config *cfg = r->cfg;
     size_t n = cfg->nclusters;
-    store_limits lim = {
-        .max_apps_per_cluster = cfg->store.max_apps_per_cluster,
-        .max_apps = cfg->store.max_apps,
-        .max_series_per_app = cfg->store.max_series_per_app,
-        .max_workers_per_cluster = cfg->store.max_workers_per_cluster,
-        .ring_size = cfg->store.ring_size,
-        .max_bytes = (size_t)cfg->store.max_bytes,
-    };
-    r->store = store_create(&lim, n);
-    r->prefixes = spark_prefixes_create(n);
+    if (pipeline_open(&r->pipe, cfg, &r->store, &r->prefixes, err, errlen) != 0)
+        return -1;
     r->mv = master_view_create(n);
     r->pub_desired = calloc(n ? n : 1, sizeof *r->pub_desired);
-    if (!r->store || !r->prefixes || !r->mv || !r->pub_desired) {
+    if (!r->mv || !r->pub_desired) {
         ss_errf(err, errlen, "out of memory");
         return -1;
     }
-    for (size_t c = 0; c < n; c++) {
+    for (size_t c = 0; c < n; c++)
         r->pub_desired[c] = -1;
-        int rc = spark_prefixes_add(r->prefixes, cfg->clusters[c].metrics_prefix, (int)c);
-        if (rc != 0) {
-            ss_errf(err, errlen, "cluster %s: metrics_prefix '%s': %s", cfg->clusters[c].name,
-                    cfg->clusters[c].metrics_prefix, strerror(-rc));
-            return -1;
-        }
-    }
-    pipeline_init(&r->pipe, r->prefixes, r->store);
-    r->pipe.max_skew_ms = (int64_t)cfg->ingest.max_clock_skew_s * 1000;
     ss_decision_sink sink = { .add_cluster = sink_add_cluster, .publish = sink_publish,
                               .sink = r, .epoch = 1 };
     r->dec = ss_decider_create(cfg, r->store, &sink, err, errlen);
