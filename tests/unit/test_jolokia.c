@@ -15,34 +15,18 @@
 #include "carbon/carbon.h"
 #include "carbon/spark_path.h"
 #include "lib/spark/jolokia.h"
+#include "tests/unit/fixture.h"
 
 #define APP "app-20261201143622-0000"
 #define EAMN APP ".driver.ExecutorAllocationManager.executors."
 
 static char *fixture(const char *name, size_t *len)
 {
-    const char *dir = getenv("SS_SOURCE_DIR");
-    char path[4096];
-    FILE *f;
-    long n;
-    char *buf;
-
-    if (dir)
-        snprintf(path, sizeof(path), "%s/tests/fixtures/jolokia/%s", dir, name);
-    else   /* by hand from a build dir: __FILE__ is absolute under CMake */
-        snprintf(path, sizeof(path), "%.*s/../fixtures/jolokia/%s",
-                 (int)(strrchr(__FILE__, '/') - __FILE__), __FILE__, name);
-    f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc(n > 0 ? (size_t)n : 1);   /* exact size: ASan sees overreads */
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
+    char rel[512];
+    snprintf(rel, sizeof rel, "jolokia/%s", name);
+    char *buf = fixture_read(rel, len);
+    if (!buf)
+        fail_msg("cannot read tests/fixtures/%s", rel);
     return buf;
 }
 

@@ -13,27 +13,15 @@
 #include <cmocka.h>
 
 #include "actuator/plan.h"
+#include "tests/unit/fixture.h"
 
 static char *fixture(const char *name, size_t *len)
 {
-    const char *dir = getenv("SS_SOURCE_DIR");
-    char path[4096];
-    if (dir)
-        snprintf(path, sizeof path, "%s/tests/fixtures/spark_master/%s", dir, name);
-    else
-        snprintf(path, sizeof path, "%.*s/../fixtures/spark_master/%s",
-                 (int)(strrchr(__FILE__, '/') - __FILE__), __FILE__, name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc(n > 0 ? (size_t)n : 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
+    char rel[512];
+    snprintf(rel, sizeof rel, "spark_master/%s", name);
+    char *buf = fixture_read(rel, len);
+    if (!buf)
+        fail_msg("cannot read tests/fixtures/%s", rel);
     return buf;
 }
 
