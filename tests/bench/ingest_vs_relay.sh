@@ -9,6 +9,7 @@
 # Usage: tests/bench/ingest_vs_relay.sh [BUILD_DIR] (env: LINES, CONNS, RUNS)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/lib.sh
 build=${1:-build/bench}
 lines=${LINES:-20000000}
 conns=${CONNS:-4}
@@ -19,11 +20,8 @@ if [ ! -x "$build/ingest/sparkscaled" ] || [ ! -x "$build/tests/bench/bench_inge
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$build" -j2 --target sparkscaled bench_ingest >/dev/null
 fi
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+bench_work
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
 # Waits until the process has used no CPU for 300 ms: its input is drained.
@@ -46,7 +44,6 @@ run_one() {  # run_one PID PORT -> prints "lines_per_cpu_s wall_lines_per_s"
   python3 -c "import sys; t=($t1-$t0)/$hz; print(f'{$sent/t:.0f} $wall {t:.3f}')"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # --- sparkscaled
 sport=$(free_port); hport=$(free_port)

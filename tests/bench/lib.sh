@@ -1,6 +1,7 @@
 # lib.sh: what the shell benchmarks share (sourced, not run): a Release
 # build, a work directory removed on exit, free ports, a configuration of N
-# clusters, a sparkscaled started on it, its RSS and its metrics.
+# clusters, a sparkscaled started on it, its RSS and its metrics, a
+# process's CPU ticks, a median.
 
 # bench_build DIR: sparkscaled built there (Release) unless it is already.
 bench_build() {
@@ -17,6 +18,9 @@ bench_work() {
 }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# CPU ticks (utime + stime) a process has used; median of numbers on stdin.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # bench_config FILE CLUSTERS CARBON_PORT HTTP_PORT [YAML LINE...]: clusters
 # c00000.. (worker 4 cores / 8 GiB, executor 2 cores / 4 GiB), the extra

@@ -11,6 +11,7 @@
 # Usage: tests/bench/poll_1000.sh [BUILD_DIR] (env: CLUSTERS, DURATION, RUNS, LAYOUTS)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/lib.sh
 build=${1:-build/bench}
 clusters=${CLUSTERS:-1000}
 duration=${DURATION:-60}
@@ -26,10 +27,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 write_config() {  # write_config FILE HTTP_PORT POLL(0|1) PORTS_FILE
   {

@@ -10,6 +10,7 @@
 # Usage: tests/bench/poll_vs_ingest.sh [BUILD_DIR] (env: LINES, CONNS, RUNS, ENDPOINTS)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/lib.sh
 build=${1:-build/bench}
 lines=${LINES:-20000000}
 conns=${CONNS:-4}
@@ -26,10 +27,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # Waits until the daemon's input is drained: at most one tick (10 ms) of CPU
 # in 300 ms (the polling daemon never goes fully quiet).
