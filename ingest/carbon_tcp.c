@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "lib/base/addr.h"
-#include "lib/base/clock.h"
 #include "lib/base/join.h"
 #include "lib/base/log.h"
 #include "lib/base/str.h"
@@ -35,8 +34,7 @@ typedef struct carbon_tcp {
     uv_tcp_t server;
     uv_timer_t sweep;              /* closes idle clients once a second */
     uv_check_t turn;               /* after each loop turn: a new read budget */
-    size_t turn_bytes;             /* read this loop turn, all clients */
-    int64_t turn_t0;               /* when the turn's first read began */
+    ss_turn_budget budget;         /* read this loop turn, all clients */
     size_t npaused;                /* clients waiting for the next turn */
     uv_loop_t *loop;
     ss_pipeline *pipe;
@@ -109,8 +107,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     client *c = s->data;
     carbon_tcp *t = c->owner;
     if (nread > 0) {
-        if (t->turn_bytes == 0)
-            t->turn_t0 = ss_mono_us();
+        ss_turn_budget_begin(&t->budget);
         pipeline_begin_batch(t->pipe);
         t->pipe->stats.bytes += (uint64_t)nread;
         /* Only complete lines count as activity: trickled bytes do not
@@ -121,9 +118,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
          * of costly lines would hold the loop for tens of ms. Past the
          * turn's budget this client waits for the next turn (the kernel
          * holds the rest), so timers, replies and other clients run. */
-        t->turn_bytes += (size_t)nread;
-        if ((t->turn_bytes >= CARBON_TCP_TURN_BYTES
-             || ss_mono_us() - t->turn_t0 >= CARBON_TCP_TURN_US) && !c->paused) {
+        if (ss_turn_budget_spend(&t->budget, (size_t)nread, CARBON_TCP_TURN_BYTES,
+                                 CARBON_TCP_TURN_US) && !c->paused) {
             uv_read_stop(s);
             c->paused = 1;
             t->npaused++;
@@ -147,7 +143,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static void on_turn(uv_check_t *h)
 {
     carbon_tcp *t = h->data;
-    t->turn_bytes = 0;
+    ss_turn_budget_reset(&t->budget);
     if (t->npaused == 0)
         return;
     for (client *c = t->clients; c; c = c->next)

@@ -11,7 +11,6 @@
 #include <linux/sock_diag.h>
 
 #include "lib/base/addr.h"
-#include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/base/str.h"
 
@@ -38,8 +37,7 @@ typedef struct carbon_udp {
     int port;
     char *carry;                   /* max_line bytes, reused per datagram */
     uv_check_t turn;               /* after each loop turn: a new read budget */
-    size_t turn_bytes;
-    int64_t turn_t0;               /* when the turn's first datagram began */
+    ss_turn_budget budget;         /* received this loop turn */
     int paused;                    /* over the budget: receiving again next turn */
     int closing;
     int handles;                   /* initialised handles not yet closed */
@@ -80,15 +78,13 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
     char peer[64];
     ss_sockaddr_host(addr, peer, sizeof peer);
     pipeline_source src = { .pipe = u->pipe, .peer = peer, .addr = addr };
-    if (u->turn_bytes == 0)
-        u->turn_t0 = ss_mono_us();
+    ss_turn_budget_begin(&u->budget);
     pipeline_begin_batch(u->pipe);
     u->pipe->stats.bytes += (uint64_t)nread;
     pipeline_feed_datagram(&src, buf->base, (size_t)nread, u->carry, u->max_line);
     /* As for TCP: past the turn's budget, the rest waits in the socket
      * buffer for the next turn instead of holding the loop. */
-    u->turn_bytes += (size_t)nread;
-    if ((u->turn_bytes >= CARBON_UDP_TURN_BYTES || ss_mono_us() - u->turn_t0 >= CARBON_UDP_TURN_US)
+    if (ss_turn_budget_spend(&u->budget, (size_t)nread, CARBON_UDP_TURN_BYTES, CARBON_UDP_TURN_US)
         && !u->paused) {
         uv_udp_recv_stop(&u->handle);
         u->paused = 1;
@@ -98,7 +94,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 static void on_turn(uv_check_t *h)
 {
     carbon_udp *u = h->data;
-    u->turn_bytes = 0;
+    ss_turn_budget_reset(&u->budget);
     if (u->paused && !u->closing) {
         u->paused = 0;
         uv_udp_recv_start(&u->handle, on_alloc, on_recv);

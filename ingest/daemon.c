@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -190,18 +189,10 @@ static void on_lag(uv_timer_t *h)
  * checks, closes: everything between two waits). Unlike the lag probe it
  * does not count time the thread waited for a CPU that other processes
  * held, so it tells a stall of our own making from a busy machine. */
-static int64_t thread_cpu_us(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
-        return 0;
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void on_turn(uv_prepare_t *h)
 {
     ss_daemon *d = h->data;
-    int64_t now = thread_cpu_us();
+    int64_t now = ss_thread_cpu_us();
     if (d->turn_cpu_us) {
         int64_t us = now - d->turn_cpu_us;
         ss_hist_add(&d->lag.turns, us);

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/base/clock.h"
+
 typedef struct ss_source ss_source;
 
 /* One counter or gauge for /metrics. Strings are static. */
@@ -38,6 +40,33 @@ typedef struct ss_source_ops {
 struct ss_source {
     const ss_source_ops *ops;
 };
+
+/* A listener's read budget for one loop turn, in bytes and in time (lines
+ * that create series cost ten times a known sample's, so bytes alone do not
+ * bound it). Past either, the listener stops reading until the next turn
+ * (the kernel holds the rest), so timers, replies and other clients run. */
+typedef struct ss_turn_budget {
+    size_t bytes;      /* read this turn */
+    int64_t t0_us;     /* when the turn's first read began */
+} ss_turn_budget;
+
+/* Before handling a read. */
+static inline void ss_turn_budget_begin(ss_turn_budget *b)
+{
+    if (b->bytes == 0)
+        b->t0_us = ss_mono_us();
+}
+
+/* After handling n bytes: 1 once the turn's budget is spent. */
+static inline int ss_turn_budget_spend(ss_turn_budget *b, size_t n, size_t max_bytes,
+                                       int64_t max_us)
+{
+    b->bytes += n;
+    return b->bytes >= max_bytes || ss_mono_us() - b->t0_us >= max_us;
+}
+
+/* At the end of a loop turn. */
+static inline void ss_turn_budget_reset(ss_turn_budget *b) { b->bytes = 0; }
 
 static inline const char *ss_source_kind(const ss_source *s) { return s->ops->kind; }
 static inline int ss_source_port(const ss_source *s) { return s->ops->port(s); }
