@@ -19,6 +19,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import expect, wait  # noqa: E402
 from kubelet_sim import Client, read_env_file  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -27,25 +28,6 @@ NS = "spark"
 COST = "controller.kubernetes.io/pod-deletion-cost"
 MARK = "sparkscale.io/victim"
 MERGE = "application/merge-patch+json"
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def expect(cond, what):
-    if not cond:
-        raise CheckFailed(what)
-
-
-def wait(what, fn, timeout=60.0, every=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(every)
-    raise CheckFailed(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 class E2E:

@@ -11,31 +11,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import CheckFailed, expect, wait  # noqa: E402
 from kubelet_sim import Client, read_env_file  # noqa: E402
 
 COST = "controller.kubernetes.io/pod-deletion-cost"
 MERGE = "application/merge-patch+json"
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def expect(cond, what):
-    if not cond:
-        raise CheckFailed(what)
-
-
-def wait(what, fn, timeout=60.0, every=0.2):
-    """Polls fn() until it returns something truthy; returns that."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(every)
-    raise CheckFailed(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 class Smoke:
