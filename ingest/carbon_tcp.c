@@ -99,7 +99,9 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     client *c = h->data;
     carbon_tcp *t = c->owner;
     (void)suggested;
-    *buf = uv_buf_init(t->rbuf, (unsigned)t->lim.read_buffer);
+    size_t len = ss_turn_budget_read_size(&t->budget, CARBON_TCP_TURN_US, CARBON_TCP_MIN_READ,
+                                          t->lim.read_buffer);
+    *buf = uv_buf_init(t->rbuf, (unsigned)len);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)

@@ -10,12 +10,16 @@
 #include "lib/base/addr.h"
 #include "ingest/source.h"
 
-/* Bytes all clients together read in one loop turn before the rest waits
- * for the next turn: bounds how long a flood of costly lines holds the loop. */
-#define CARBON_TCP_TURN_BYTES (512u * 1024)
-/* ... and the time they may take (lines that create series cost ten times
- * what a known series' sample does, so bytes alone do not bound it). */
+/* The time all clients together may read for in one loop turn before the
+ * rest waits for the next turn: bounds how long a flood of costly lines
+ * holds the loop. Each read is sized to the time left at the last read's
+ * cost per byte (at least CARBON_TCP_MIN_READ). */
 #define CARBON_TCP_TURN_US 1500
+#define CARBON_TCP_MIN_READ 4096u
+/* ... and a backstop in bytes, far above what known lines reach in that
+ * time (a lower one makes more, shorter turns: each costs a poll and two
+ * epoll_ctl calls per client, measurable in CPU per line). */
+#define CARBON_TCP_TURN_BYTES (4096u * 1024)
 /* Clients given a fixed 1 MiB receive buffer (the first ones); more get the
  * kernel's autotuned one. */
 #define CARBON_TCP_BIG_RCVBUF_CLIENTS 16

@@ -202,6 +202,7 @@ static void on_turn(uv_prepare_t *h)
             d->lag.turns_over_5ms++;
     }
     d->turn_cpu_us = now;
+    ss_decider_turn_begin(d->decider);
 }
 
 /* Closes the sources (their clients' last partial lines are processed) and

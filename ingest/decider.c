@@ -90,6 +90,9 @@ struct ss_decider {
     size_t slices;                /* the timer pass visits n / slices clusters a tick */
     size_t cursor;                /* first cluster of the next slice */
     int64_t rotation_acc_us;      /* slices so far of the current rotation */
+    int64_t turn_used_us;         /* evaluating and publishing this loop turn */
+    int turn_metered;             /* ss_decider_turn_begin is called: the budget is per turn */
+    int64_t turn_budget_us;       /* SS_DECIDER_TURN_US */
     ss_reaction_fn reaction_hook;
     void *reaction_ctx;
     const ss_master_view *masters; /* polled master answers, NULL = none */
@@ -542,12 +545,30 @@ static void enqueue_due(ss_decider *d, const int *idx, size_t n, int64_t now_ms)
     }
 }
 
+/* What is left of this loop turn's time budget (the whole of it for a
+ * caller that does not meter turns); a call may overrun it by one batch. */
+static int64_t turn_left_us(const ss_decider *d)
+{
+    return d->turn_budget_us - (d->turn_metered ? d->turn_used_us : 0);
+}
+
+void ss_decider_set_turn_budget_us(ss_decider *d, int64_t us)
+{
+    d->turn_budget_us = us;
+}
+
+void ss_decider_turn_begin(ss_decider *d)
+{
+    d->turn_metered = 1;
+    d->turn_used_us = 0;
+}
+
 size_t ss_decider_drain(ss_decider *d)
 {
     if (d->qlen == 0)
         return 0;
     int64_t now = ss_wall_ms();
-    int64_t t0 = ss_mono_us();
+    int64_t t0 = ss_mono_us(), left = turn_left_us(d);
     size_t budget = SS_DECIDER_PUBLISH_BUDGET;
     while (d->qlen > 0 && budget > 0) {
         cluster_rt *rt = &d->rt[d->queue[d->qhead]];
@@ -559,12 +580,13 @@ size_t ss_decider_drain(ss_decider *d)
             publish(d, rt, now, kind == 2);
             budget--;
             /* a decision naming a thousand removable workers is costly */
-            if (budget % 16 == 0 && ss_mono_us() - t0 > SS_DECIDER_TURN_US)
+            if (budget % 16 == 0 && ss_mono_us() - t0 >= left)
                 budget = 0;
         }
         rt->dirty_since_us = 0;       /* the next change starts its own clock */
     }
     d->st.publish_us = ss_mono_us() - t0;
+    d->turn_used_us += d->st.publish_us;
     ss_hist_add(&d->st.publishes, d->st.publish_us);
     if (d->st.publish_us > d->st.publish_max_us)
         d->st.publish_max_us = d->st.publish_us;
@@ -585,7 +607,7 @@ void ss_decider_evaluate_dirty(ss_decider *d)
     if (n == 0)
         return;
     int64_t now = ss_wall_ms();
-    int64_t t0 = ss_mono_us();
+    int64_t t0 = ss_mono_us(), left = turn_left_us(d);
     size_t done = 0;
     for (size_t i = 0; i < n; i++) {
         cluster_rt *rt = &d->rt[d->dirty[i].cluster];
@@ -594,7 +616,7 @@ void ss_decider_evaluate_dirty(ss_decider *d)
     }
     for (size_t i = 0; i < n; i++) {
         cluster_rt *rt = &d->rt[d->dirty[i].cluster];
-        if (i % 32 == 31 && ss_mono_us() - t0 > SS_DECIDER_TURN_US) {
+        if (i % 32 == 31 && ss_mono_us() - t0 >= left) {
             /* out of time: the rest go back to the queue for the next turns */
             for (size_t k = i; k < n; k++)
                 store_mark_dirty(d->store, d->dirty[k].cluster);
@@ -611,6 +633,7 @@ void ss_decider_evaluate_dirty(ss_decider *d)
     enqueue_due(d, d->order, n, now);
     for (size_t i = 0; i < n; i++)
         d->rt[d->order[i]].in_pass = 0;
+    d->turn_used_us += ss_mono_us() - t0;
     ss_decider_drain(d);
 }
 
@@ -652,6 +675,7 @@ void ss_decider_tick(ss_decider *d)
     if (d->st.pass_us > d->st.pass_max_us)
         d->st.pass_max_us = d->st.pass_us;
     d->rotation_acc_us += d->st.pass_us;
+    d->turn_used_us += d->st.pass_us;
     if (d->cursor == 0) {
         d->st.rotation_us = d->rotation_acc_us;
         d->rotation_acc_us = 0;
@@ -774,6 +798,7 @@ ss_decider *ss_decider_create(const ss_config *cfg, ss_store *store,
     d->store = store;
     d->out = *out;
     d->n = n;
+    d->turn_budget_us = SS_DECIDER_TURN_US;
     d->rt = calloc(one, sizeof *d->rt);
     d->by_name = calloc(one, sizeof *d->by_name);
     d->dirty = calloc(one, sizeof *d->dirty);

@@ -47,9 +47,19 @@ void ss_decider_on_delivery(void *ctx, void *cluster_ctx, uint64_t sequence, int
  * heartbeating) at once are spread over turns instead of stalling one. */
 #define SS_DECIDER_PUBLISH_BUDGET 256
 /* Dirty clusters evaluated in one loop turn at most, and the time after
- * which a turn's evaluating or publishing stops (the rest: next turns). */
+ * which a turn's evaluating or publishing stops (the rest: next turns):
+ * the timer pass, the check after I/O and the drain share it when the
+ * loop meters its turns with ss_decider_turn_begin. */
 #define SS_DECIDER_EVAL_BUDGET 512
 #define SS_DECIDER_TURN_US 1500
+
+/* A new loop turn: evaluating and publishing in it share SS_DECIDER_TURN_US
+ * (sparkscaled calls it before each poll). Without it, every call has the
+ * whole budget to itself. */
+void ss_decider_turn_begin(ss_decider *d);
+/* Another budget than SS_DECIDER_TURN_US (tests). A call past it still
+ * evaluates a batch of 31 dirty clusters, or publishes 16 decisions. */
+void ss_decider_set_turn_budget_us(ss_decider *d, int64_t us);
 
 /* Evaluates the clusters the store marked dirty since the last call, then
  * their pools, then queues what changed and publishes up to the budget.

@@ -44,25 +44,50 @@ struct ss_source {
 /* A listener's read budget for one loop turn, in bytes and in time (lines
  * that create series cost ten times a known sample's, so bytes alone do not
  * bound it). Past either, the listener stops reading until the next turn
- * (the kernel holds the rest), so timers, replies and other clients run. */
+ * (the kernel holds the rest), so timers, replies and other clients run.
+ * It also keeps what the last read cost per KiB, so a stream listener can
+ * size its next read to the time left: one read of costly lines then
+ * cannot overrun the turn by much. */
 typedef struct ss_turn_budget {
-    size_t bytes;      /* read this turn */
-    int64_t t0_us;     /* when the turn's first read began */
+    size_t bytes;         /* read this turn */
+    int64_t t0_us;        /* when the turn's first read began */
+    int64_t read_us;      /* when the current read began */
+    uint32_t ns_per_kib;  /* what the last read cost; 0 = not known yet */
 } ss_turn_budget;
 
 /* Before handling a read. */
 static inline void ss_turn_budget_begin(ss_turn_budget *b)
 {
+    b->read_us = ss_mono_us();
     if (b->bytes == 0)
-        b->t0_us = ss_mono_us();
+        b->t0_us = b->read_us;
 }
 
 /* After handling n bytes: 1 once the turn's budget is spent. */
 static inline int ss_turn_budget_spend(ss_turn_budget *b, size_t n, size_t max_bytes,
                                        int64_t max_us)
 {
+    int64_t now = ss_mono_us();
+    if (n > 0) {
+        uint64_t ns = (uint64_t)(now - b->read_us) * 1000u * 1024u / n;
+        b->ns_per_kib = ns > UINT32_MAX ? UINT32_MAX : ns > 0 ? (uint32_t)ns : 1;
+    }
     b->bytes += n;
-    return b->bytes >= max_bytes || ss_mono_us() - b->t0_us >= max_us;
+    return b->bytes >= max_bytes || now - b->t0_us >= max_us;
+}
+
+/* The bytes the next read may take: what the time left of max_us allows at
+ * the last read's cost, within [floor, cap]. */
+static inline size_t ss_turn_budget_read_size(const ss_turn_budget *b, int64_t max_us,
+                                              size_t floor, size_t cap)
+{
+    if (b->ns_per_kib == 0)
+        return cap;
+    int64_t left = b->bytes ? max_us - (ss_mono_us() - b->t0_us) : max_us;
+    if (left <= 0)
+        return floor;
+    uint64_t fit = (uint64_t)left * 1000u * 1024u / b->ns_per_kib;
+    return fit < floor ? floor : fit > cap ? cap : (size_t)fit;
 }
 
 /* At the end of a loop turn. */

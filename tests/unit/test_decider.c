@@ -471,6 +471,31 @@ static void test_sliced_pass(void **state)
     assert_int_equal(ss_decider_backlog(f->dec), 0);
     assert_true(st.evaluations - e0 >= 1200);
     assert_true(turns >= 3);
+    /* Metered turns share the time budget: once a turn has spent it (here
+     * a budget of 0), each further call in the turn evaluates one batch of
+     * 31 and puts the rest back; a turn within a large budget evaluates the
+     * count budget. Nothing is lost either way. */
+    for (int c = 100; c < 1300; c++)
+        alive(f, c, 3);
+    ss_decider_set_turn_budget_us(f->dec, 0);
+    ss_decider_turn_begin(f->dec);
+    e0 = st.evaluations;
+    ss_decider_evaluate_dirty(f->dec);
+    ss_decider_get_stats(f->dec, &st);
+    assert_int_equal(st.evaluations - e0, 31);
+    ss_decider_set_turn_budget_us(f->dec, 60 * 1000000LL);
+    ss_decider_turn_begin(f->dec);
+    e0 = st.evaluations;
+    ss_decider_evaluate_dirty(f->dec);
+    ss_decider_get_stats(f->dec, &st);
+    assert_int_equal(st.evaluations - e0, SS_DECIDER_EVAL_BUDGET);
+    while (ss_decider_backlog(f->dec) > 0 && turns < 200) {
+        ss_decider_turn_begin(f->dec);
+        ss_decider_evaluate_dirty(f->dec);
+        ss_decider_drain(f->dec);
+        turns++;
+    }
+    assert_int_equal(ss_decider_backlog(f->dec), 0);
     stop(f);
     free(f);
     ss_log_set_level(was);

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "ingest/pipeline.h"
+#include "ingest/source.h"
 
 #define EAM ".driver.ExecutorAllocationManager.executors."
 
@@ -225,9 +226,39 @@ static void test_encoding_and_lengths(void **state)
     assert_int_equal(f->pipe.stats.dropped[PIPE_DROP_UNKNOWN_CLUSTER], 0);
 }
 
+/* A listener's turn budget sizes reads to the time left: cheap lines get
+ * whole buffers, costly ones smaller reads, never below the floor. */
+static void test_turn_budget_read_size(void **state)
+{
+    (void)state;
+    ss_turn_budget b = {0};
+    /* nothing measured yet: the whole buffer */
+    assert_int_equal(ss_turn_budget_read_size(&b, 1500, 4096, 65536), 65536);
+    /* a first read: 64 KiB cost 64 ms (a costly flood) */
+    ss_turn_budget_begin(&b);
+    b.read_us -= 64000;
+    b.t0_us = b.read_us;
+    assert_int_equal(ss_turn_budget_spend(&b, 65536, 1u << 30, 1500), 1);
+    assert_true(b.ns_per_kib >= 1000000 && b.ns_per_kib < 1100000);
+    /* a new turn: 1.5 ms at ~1 ms per KiB is one or two KiB: the floor */
+    ss_turn_budget_reset(&b);
+    assert_int_equal(ss_turn_budget_read_size(&b, 1500, 4096, 65536), 4096);
+    /* cheap lines: 1 us per KiB, 1.5 ms is ~1.5 MB: capped at the buffer */
+    b.ns_per_kib = 1000;
+    assert_int_equal(ss_turn_budget_read_size(&b, 1500, 4096, 65536), 65536);
+    /* in between: 100 us per KiB fits 15 KiB */
+    b.ns_per_kib = 100000;
+    assert_int_equal(ss_turn_budget_read_size(&b, 1500, 4096, 65536), 15 * 1024);
+    /* the turn's time is spent: the floor */
+    b.bytes = 1;
+    b.t0_us = ss_mono_us() - 2000;
+    assert_int_equal(ss_turn_budget_read_size(&b, 1500, 4096, 65536), 4096);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_turn_budget_read_size),
         cmocka_unit_test_setup_teardown(test_each_line_lands_in_one_bucket, setup, teardown),
         cmocka_unit_test_setup_teardown(test_caps_and_order_are_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_decoded_sample, setup, teardown),
