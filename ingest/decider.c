@@ -201,6 +201,7 @@ static policy_app policy_app_of(const store_app *a)
         .start_ms = policy_app_start_ms(store_app_id(a), store_app_first_seen_ms(a)),
         .target_executors = gauge_int(a, SPARK_G_TARGET_EXECUTORS),
         .max_needed_executors = gauge_int(a, SPARK_G_MAX_NEEDED_EXECUTORS),
+        .executors_to_add = gauge_int(a, SPARK_G_EXECUTORS_TO_ADD),
         .last_seen_ms = store_app_last_seen_ms(a),
         .all_executors = gauge_int(a, SPARK_G_ALL_EXECUTORS),
     };
@@ -319,7 +320,8 @@ static int same_result(const policy_result *a, const policy_result *b)
     return a->desired == b->desired && a->recommendation == b->recommendation &&
            a->window_max == b->window_max && a->needed == b->needed && a->busy == b->busy &&
            a->idle == b->idle && a->per_worker == b->per_worker &&
-           a->demand_executors == b->demand_executors && a->current == b->current &&
+           a->demand_executors == b->demand_executors &&
+           a->ahead_executors == b->ahead_executors && a->current == b->current &&
            a->active_apps == b->active_apps && a->expired_apps == b->expired_apps &&
            a->reason == b->reason && a->flags == b->flags && a->held == b->held &&
            a->stale == b->stale;

@@ -4,13 +4,30 @@
 
 #include <errno.h>
 
-int policy_app_demand(const policy_conf *conf, const policy_app *app)
+int policy_app_demand_now(const policy_conf *conf, const policy_app *app)
 {
     int d = app->target_executors > 0 ? app->target_executors : 0;
     /* Target already follows minExecutors and maxExecutors; the backlog
      * gauge only ever raises it, so an idle app keeps its minimum. */
     if (conf->demand == POLICY_DEMAND_MAX_NEEDED && app->max_needed_executors > d)
         d = app->max_needed_executors;
+    return d;
+}
+
+int policy_app_demand(const policy_conf *conf, const policy_app *app)
+{
+    int d = policy_app_demand_now(conf, app);
+    /* Spark's ExecutorAllocationManager raises its target by to-add each
+     * second of backlog and doubles to-add after a step it took whole; at
+     * its cap (max-needed, or maxExecutors, which no gauge shows) to-add
+     * falls back to 1. So to-add > 1 says the next step is coming: ask for
+     * it now, the workers start while Spark waits. A step that maxExecutors
+     * cuts is asked for once, and held like any demand for the window. */
+    if (conf->demand == POLICY_DEMAND_RAMP && app->executors_to_add > 1 &&
+        app->max_needed_executors > d) {
+        long next = (long)d + app->executors_to_add;
+        d = next < app->max_needed_executors ? (int)next : app->max_needed_executors;
+    }
     return d;
 }
 

@@ -141,6 +141,8 @@ static void put_sizing(text *t, const policy_input *in, const policy_result *r,
     }
     if (r->expired_apps > 0)
         put(t, " [%d finished]", r->expired_apps);
+    if (r->ahead_executors > 0)
+        put(t, " (%lld ahead of Spark's ramp)", (long long)r->ahead_executors);
     put(t, " = %d workers", r->needed);
     if (c->idle_mode == POLICY_IDLE_OVER_NEED)
         put(t, "; +%d idle", r->idle);
@@ -253,10 +255,11 @@ static int check_input(const policy_input *in, const policy_state *st, policy_re
     return e;
 }
 
-/* The active apps' demand into out (sum, counts); top gets the largest. */
+/* The active apps' demand into out (sum, counts, the part asked ahead of
+ * Spark's ramp); top gets the largest. */
 static int64_t sum_demand(const policy_input *in, policy_result *out, int *top, int *ntop)
 {
-    int64_t sum = 0;
+    int64_t sum = 0, now = 0;
     for (size_t i = 0; i < in->napps; i++) {
         const policy_app *a = &in->apps[i];
         if (!policy_app_active(in->conf, a, in->now_ms)) {
@@ -265,9 +268,11 @@ static int64_t sum_demand(const policy_input *in, policy_result *out, int *top, 
         }
         int d = policy_app_demand(in->conf, a);
         sum += d;
+        now += policy_app_demand_now(in->conf, a);
         out->active_apps++;
         keep_top(top, ntop, in, (int)i, d);
     }
+    out->ahead_executors = sum - now;
     return sum;
 }
 
@@ -486,6 +491,9 @@ static void decide_fresh(eval *v)
         v->rec_tol = v->rec;
         v->flags |= POLICY_F_RELEASED;
     }
+    /* The step ahead of Spark's ramp enters the window like any demand: a
+     * step that maxExecutors cut is held for W, not started and stopped
+     * again a second later. */
     policy_window_push(&st->window, now, v->rec);
     int wmax = policy_window_max(&st->window, now, v->rec);
     v->out->window_max = wmax;

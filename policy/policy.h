@@ -23,6 +23,8 @@ typedef struct policy_app {
                                    * < 0 = unknown. Read only with idle_release_s > 0 */
     int ended;                    /* != 0: finished for sure (its master no longer lists
                                    * it): out of the demand at once, like an expired app */
+    int executors_to_add;         /* numberExecutorsToAdd: the ramp's next step; <= 1 = no
+                                   * ramp under way (or unknown). Read with demand: ramp */
 } policy_app;
 
 /* Everything one evaluation looks at. Nothing here is kept by the policy:
@@ -84,6 +86,8 @@ typedef struct policy_result {
     int idle;                 /* I */
     int per_worker;           /* E: executors per worker */
     int64_t demand_executors; /* sum over active apps */
+    int64_t ahead_executors;  /* of it, the step of Spark's ramp asked for early (demand:
+                               * ramp) */
     int current;              /* as given (-1 unknown) */
     int active_apps;          /* apps not expired */
     int expired_apps;         /* apps silent longer than app_expiry_s */
@@ -160,8 +164,13 @@ int policy_executors_per_worker(int worker_cores, int worker_memory_mb,
 
 /* An app's demand under conf->demand: numberTargetExecutors, or with
  * POLICY_DEMAND_MAX_NEEDED max(target, numberMaxNeededExecutors) (target
- * alone when max-needed is unknown; target still carries minExecutors). */
+ * alone when max-needed is unknown; target still carries minExecutors), or
+ * with POLICY_DEMAND_RAMP, while Spark's ramp is doubling
+ * (numberExecutorsToAdd > 1), the step it takes next:
+ * max(target, min(max-needed, target + to-add)); target otherwise. */
 int policy_app_demand(const policy_conf *conf, const policy_app *app);
+/* The same without the step ahead: what Spark asks for now. */
+int policy_app_demand_now(const policy_conf *conf, const policy_app *app);
 
 /* Non-zero while the app counts: not ended, and seen within app_expiry_s
  * (0 = never expires). */

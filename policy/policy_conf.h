@@ -5,7 +5,8 @@
 
 typedef enum policy_demand_source {
     POLICY_DEMAND_TARGET = 0,     /* numberTargetExecutors (follows the ramp) */
-    POLICY_DEMAND_MAX_NEEDED = 1  /* numberMaxNeededExecutors (full backlog) */
+    POLICY_DEMAND_MAX_NEEDED = 1, /* numberMaxNeededExecutors (full backlog) */
+    POLICY_DEMAND_RAMP = 2        /* target, one step of Spark's ramp ahead while it doubles */
 } policy_demand_source;
 
 /* Where the idle buffer I stands. Spark places new executors on the workers

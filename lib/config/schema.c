@@ -28,7 +28,8 @@ _Static_assert(sizeof(policy_idle_mode) == sizeof(int), "enums are stored throug
 static ss_config *cfg_of(cfg_ctx *c) { return c->root; }
 
 static const cfg_enum_opt demand_opts[] = {
-    { "target", POLICY_DEMAND_TARGET }, { "max_needed", POLICY_DEMAND_MAX_NEEDED }, { NULL, 0 }
+    { "target", POLICY_DEMAND_TARGET }, { "max_needed", POLICY_DEMAND_MAX_NEEDED },
+    { "ramp", POLICY_DEMAND_RAMP }, { NULL, 0 }
 };
 static const cfg_enum_opt idle_mode_opts[] = {
     { "busy", POLICY_IDLE_OVER_BUSY }, { "need", POLICY_IDLE_OVER_NEED }, { NULL, 0 }
@@ -126,8 +127,9 @@ static const cfg_field policy_fields[] = {
             "demand jitter ignored on scale-down"),
     FLD_INT("app_min_executors", policy_conf, app_min_executors, 0, 1000000, "1",
             "gang minimum per application in a shared pool"),
-    FLD_ENUM("demand", policy_conf, demand, demand_opts, "target",
-             "target = numberTargetExecutors, max_needed = numberMaxNeededExecutors"),
+    FLD_ENUM("demand", policy_conf, demand, demand_opts, "ramp",
+             "target = numberTargetExecutors, max_needed = numberMaxNeededExecutors, "
+             "ramp = target, one step of Spark's ramp ahead while it doubles"),
     FLD_STR("pool", policy_conf, pool, "", F_NAME, "capacity pool (declared under pools), \"\" = none"),
     FLD_INT("idle_release_s", policy_conf, idle_release_s, 0, 86400, "5",
             "every app finished, or wanting and holding no executor for this long: "

@@ -779,25 +779,32 @@ def frange(a, b, step):
 def replay(env, run):
     """sparkscalectl replay of the run's recording: policy vs the Oshinko rule on that demand."""
     ctl = os.path.join(env.build, "tools", "sparkscalectl", "sparkscalectl")
-    svg = os.path.join(run.dir, "replay.svg")
     # The recording carries the real cluster's size, so the policy's workers came as fast as real
     # workers start; the Oshinko rule's simulated ones get the same delay: the run's median time
     # from a worker's launch to its registration with the master.
     delay = max(1, int(round(run.res.get("start_latency_s", {}).get("median", 1))))
-    r = subprocess.run([ctl, "replay", "--config", run.yaml, "--input", run.record, "--cluster",
-                        CLUSTER, "--every", "5", "--svg", svg, "--actuation-delay-s", str(delay)],
-                       capture_output=True, text=True, timeout=120)
-    with open(os.path.join(run.dir, "replay.txt"), "w") as f:
-        f.write(r.stdout + r.stderr)
-    m = re.search(r"^summary: policy (\d+) worker-s \(([\d.]+) of static\), (\d+) s under-provisioned"
-                  r" \| static (\d+) workers: (\d+) worker-s, (\d+) s \| oshinko rule: (\d+) worker-s"
-                  r" \(([\d.]+)\), (\d+) s", r.stdout, re.M)
-    if r.returncode != 0 or not m:
-        return {"error": "sparkscalectl replay exited %d: %s" % (r.returncode,
-                                                                   (r.stderr or r.stdout)[-300:])}
-    g = m.groups()
-    return {"delay_s": delay, "policy_ws": int(g[0]), "policy_under": int(g[2]), "static_workers": int(g[3]),
-            "static_ws": int(g[4]), "oshinko_ws": int(g[6]), "oshinko_under": int(g[8])}
+    out = {"delay_s": delay}
+    # Then both on one simulated cluster (the same actuator, replay's default 1 s; executors idle
+    # out after the run's executorIdleTimeout): the policy against the rule, start-up aside.
+    for key, extra, name in (("", ["--actuation-delay-s", str(delay)], "replay"),
+                             ("sim_", ["--simulate-cluster", "--executor-idle-timeout-s", "3"],
+                              "replay_simulated")):
+        r = subprocess.run([ctl, "replay", "--config", run.yaml, "--input", run.record, "--cluster",
+                            CLUSTER, "--every", "5", "--svg", os.path.join(run.dir, name + ".svg")]
+                           + extra, capture_output=True, text=True, timeout=120)
+        with open(os.path.join(run.dir, name + ".txt"), "w") as f:
+            f.write(r.stdout + r.stderr)
+        m = re.search(r"^summary: policy (\d+) worker-s \(([\d.]+) of static\), (\d+) s under-provisioned"
+                      r" \| static (\d+) workers: (\d+) worker-s, (\d+) s \| oshinko rule: (\d+) worker-s"
+                      r" \(([\d.]+)\), (\d+) s", r.stdout, re.M)
+        if r.returncode != 0 or not m:
+            return {"error": "sparkscalectl replay exited %d: %s" % (r.returncode,
+                                                                       (r.stderr or r.stdout)[-300:])}
+        g = m.groups()
+        out.update({key + "policy_ws": int(g[0]), key + "policy_under": int(g[2]),
+                    key + "static_workers": int(g[3]), key + "static_ws": int(g[4]),
+                    key + "oshinko_ws": int(g[6]), key + "oshinko_under": int(g[8])})
+    return out
 
 
 def keep_recording(src, dst):
@@ -843,6 +850,13 @@ def table(results, static, replays):
             rel = "%.2f" % (ws / static["worker_s"]) if static else "-"
             start = "(%d s start)" % rp["delay_s"] if "Oshinko" in label else "(as run)"
             rows.append((label, start, str(ws), rel, str(under),
+                         "", "", "", "", "", ""))
+        for label, ws, under in (("replay of %s, simulated cluster: Oshinko rule" % name,
+                                  rp["sim_oshinko_ws"], rp["sim_oshinko_under"]),
+                                 ("replay of %s, simulated cluster: policy" % name,
+                                  rp["sim_policy_ws"], rp["sim_policy_under"])):
+            rel = "%.2f" % (ws / static["worker_s"]) if static else "-"
+            rows.append((label, "(1 s start)", str(ws), rel, str(under),
                          "", "", "", "", "", ""))
     w = [max(len(str(x[i])) for x in rows + [hdr]) for i in range(len(hdr))]
     fmt = "| " + " | ".join("%%-%ds" % n for n in w) + " |"

@@ -150,12 +150,16 @@ static int setup(void **state)
 
     char yaml[8192];
     int A = f->alive.port, S = f->standby.port, J = f->jolo.port, F = f->faults.port;
+    /* demand: target: the recorded Jolokia values are a ramp under way (to
+     * add 2, 24 needed), which demand: ramp would ask ahead for; what these
+     * tests count is the target the pollers read. */
     snprintf(yaml, sizeof yaml,
         "ingest: { carbon_tcp: \"127.0.0.1:0\", carbon_udp: \"off\", http: \"127.0.0.1:0\" }\n"
         "kafka: { brokers: embedded }\n"
         "poll: { interval_s: 1, timeout_ms: 800, connect_timeout_ms: 300, max_backoff_s: 4 }\n"
         "policy: { evaluate_interval_ms: 100, scale_down_window_s: 0, tolerance_executors: 0,\n"
-        "          idle_workers: 0, idle_mode: need, min_workers: 1, stale_after_s: 30 }\n"
+        "          idle_workers: 0, idle_mode: need, min_workers: 1, stale_after_s: 30,\n"
+        "          demand: target }\n"
         "clusters:\n"
         "  - { name: ha, spark_master: [\"http://127.0.0.1:%d\", \"http://127.0.0.1:%d/\"],\n"
         "      worker: { cores: 2, memory_mb: 1024 }, executor: { cores: 2, memory_mb: 512 } }\n"

@@ -110,7 +110,7 @@ static void test_history_rings_and_decisions(void **state)
         assert_int_equal(json_integer_value(json_array_get(p, 1)), (long long)i + 1);
     }
     json_t *rec = json_object_get(c, "recommendation");
-    assert_string_equal(json_string_value(json_object_get(rec, "demand")), "target");
+    assert_string_equal(json_string_value(json_object_get(rec, "demand")), "ramp");
 
     /* The decisions: newest first, the newest is the published one, each
      * with its numbers and reason. */

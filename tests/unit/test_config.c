@@ -104,7 +104,7 @@ static void test_defaults(void **state)
     assert_int_equal(p->max_step_down, 0);
     assert_int_equal(p->tolerance_executors, 1);
     assert_int_equal(p->app_min_executors, 1);
-    assert_int_equal(p->demand, POLICY_DEMAND_TARGET);
+    assert_int_equal(p->demand, POLICY_DEMAND_RAMP);
     assert_int_equal(p->idle_mode, POLICY_IDLE_OVER_NEED);   /* issue 13: need, not busy */
     assert_string_equal(p->pool, "");
     assert_memory_equal(p, &cfg->policy.defaults, sizeof *p);

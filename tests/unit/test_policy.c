@@ -589,20 +589,29 @@ static void test_max_needed(void **unused)
     (void)unused;
     static const struct {
         policy_demand_source src;
-        int target, max_needed, demand;
+        int target, max_needed, demand, to_add;
     } rows[] = {
-        {POLICY_DEMAND_TARGET, 4, 10, 4},
-        {POLICY_DEMAND_MAX_NEEDED, 4, 10, 10},
-        {POLICY_DEMAND_MAX_NEEDED, 4, -1, 4},    /* unknown: fall back to target */
-        {POLICY_DEMAND_MAX_NEEDED, 4, 1, 4},     /* minExecutors keeps target higher */
-        {POLICY_DEMAND_TARGET, -1, 10, 0},       /* unknown target counts 0 */
-        {POLICY_DEMAND_MAX_NEEDED, -1, 10, 10},
+        {POLICY_DEMAND_TARGET, 4, 10, 4, 0},
+        {POLICY_DEMAND_MAX_NEEDED, 4, 10, 10, 0},
+        {POLICY_DEMAND_MAX_NEEDED, 4, -1, 4, 0},    /* unknown: fall back to target */
+        {POLICY_DEMAND_MAX_NEEDED, 4, 1, 4, 0},     /* minExecutors keeps target higher */
+        {POLICY_DEMAND_TARGET, -1, 10, 0, 0},       /* unknown target counts 0 */
+        {POLICY_DEMAND_MAX_NEEDED, -1, 10, 10, 0},
+        /* ramp: Spark's next step while to-add > 1, never past max-needed */
+        {POLICY_DEMAND_RAMP, 3, 10, 7, 4},
+        {POLICY_DEMAND_RAMP, 3, 5, 5, 4},
+        {POLICY_DEMAND_RAMP, 3, 10, 3, 1},          /* at a cap, or not ramping: target */
+        {POLICY_DEMAND_RAMP, 3, 10, 3, -1},         /* to-add unknown */
+        {POLICY_DEMAND_RAMP, 3, -1, 3, 4},          /* max-needed unknown */
+        {POLICY_DEMAND_RAMP, 6, 4, 6, 8},           /* backlog gone: target */
+        {POLICY_DEMAND_TARGET, 3, 10, 3, 4},        /* only with ramp */
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         fx f;
         fx_init(&f, T0);
         f.conf.demand = rows[i].src;
         fx_app(&f, 0, "app-20261121093000-0001", rows[i].target, rows[i].max_needed);
+        f.apps[0].executors_to_add = rows[i].to_add;
         assert_int_equal(policy_app_demand(&f.conf, &f.apps[0]), rows[i].demand);
         assert_int_equal(fx_eval_at(&f, T0), 0);
         assert_int_equal(f.res.demand_executors, rows[i].demand);

@@ -60,8 +60,14 @@ static const char replay_usage[] =
     "  --actuation-delay-s N  simulated actuator: desired applied N s later (default 1)\n"
     "  --start-workers N      simulated cluster size at the start (default min_workers)\n"
     "  --executor-idle-timeout-s N\n"
-    "                         trace: spark.dynamicAllocation.executorIdleTimeout (60)\n"
+    "                         trace, --simulate-cluster: executorIdleTimeout (60)\n"
     "  --spread-out           trace: the master spreads executors (spreadOut true)\n"
+    "  --simulate-cluster     recording: play the recorded apps on the simulated\n"
+    "                         cluster a trace gets (the recorded master answers,\n"
+    "                         master and worker gauges and numberAllExecutors are\n"
+    "                         left out), so the policy and the Oshinko rule get the\n"
+    "                         same actuator; without it the recorded size is the\n"
+    "                         policy's, as the real cluster started its workers\n"
     "  --check-bars           exit 1 unless the policy used fewer worker-seconds than\n"
     "                         the Oshinko rule and at most 1/4 of its seconds\n"
     "                         under-provisioned\n"
@@ -73,6 +79,7 @@ static const char replay_usage[] =
 typedef struct opts {
     const char *config, *inputs[MAX_INPUTS], *cluster, *svg;
     int ninputs, every_s, quiet, delay_s, start_workers, idle_timeout_s, spread_out, check;
+    int simulate_cluster;
 } opts;
 
 /* ---- reading recordings ---- */
@@ -426,7 +433,7 @@ typedef struct replay {
     int trace_mode;
     trace tr;
     rp_model *model;
-    char **paths;                    /* per trace app: its driver path prefix */
+    int simulate_cluster;            /* a recording's apps on a trace's simulated cluster */
     /* what the input shows */
     truth truth;
     int simulate_current;
@@ -597,14 +604,12 @@ static char *model_master_json(replay *r, int s, int64_t now_ms)
     return text;
 }
 
-/* Second s of a trace: the actuator's size, the apps' executors, then what
- * Spark reports: the drivers' gauges every second, the master's answer
- * every poll.interval_s (with spark_master) or its and the workers' gauges. */
-static void trace_step(replay *r, int s, int64_t now_ms)
+/* Second s on the simulated cluster: the actuator's size, then the apps'
+ * executors as their targets allow (a trace's, or with --simulate-cluster
+ * the recording's). */
+static void model_step(replay *r, int s)
 {
     const trace *t = &r->tr;
-    char pre[160];
-    dot_prefix(r->cc, pre, sizeof pre);
     rp_model_resize(r->model, r->current);
     for (int a = 0; a < t->napps; a++) {
         int v = trace_at(t, s, a);
@@ -616,20 +621,35 @@ static void trace_step(replay *r, int s, int64_t now_ms)
         rp_model_set_app(r->model, a, v, s, 0);
     }
     r->current = rp_model_alive(r->model);
-    if (t->outage[s])
-        return;   /* nothing reaches sparkscaled */
-    int64_t ts = now_ms / 1000;
-    pipeline_begin_batch(&r->pipe);
+}
+
+/* What the drivers report of the simulated cluster: the executors each app
+ * holds (and with targets, a trace's numberTargetExecutors). */
+static void feed_model_apps(replay *r, int s, int64_t ts, int targets)
+{
+    const trace *t = &r->tr;
+    char pre[160];
+    dot_prefix(r->cc, pre, sizeof pre);
     for (int a = 0; a < t->napps; a++) {
         int v = trace_at(t, s, a);
         if (v < 0)
             continue;
-        feed_linef(r, "10.0.255.1", "%s%s.driver.ExecutorAllocationManager.executors."
-                   "numberTargetExecutors %d %" PRId64, pre, t->ids[a], v, ts);
+        if (targets)
+            feed_linef(r, "10.0.255.1", "%s%s.driver.ExecutorAllocationManager.executors."
+                       "numberTargetExecutors %d %" PRId64, pre, t->ids[a], v, ts);
         feed_linef(r, "10.0.255.1", "%s%s.driver.ExecutorAllocationManager.executors."
                    "numberAllExecutors %d %" PRId64, pre, t->ids[a],
                    rp_model_running(r->model, a), ts);
     }
+}
+
+/* What the master (every poll.interval_s, with spark_master) or the master
+ * and the workers' gauges report of the simulated cluster. */
+static void feed_model_cluster(replay *r, int s, int64_t now_ms)
+{
+    int64_t ts = now_ms / 1000;
+    char pre[160];
+    dot_prefix(r->cc, pre, sizeof pre);
     if (r->cc->nspark_master) {
         int every = r->cc->poll.interval_s > 0 ? r->cc->poll.interval_s : 5;
         if (s % every == 0) {
@@ -650,6 +670,85 @@ static void trace_step(replay *r, int s, int64_t now_ms)
         feed_linef(r, host, "%sworker.coresUsed %d %" PRId64, pre, x * r->cc->executor_cores,
                    ts);
     }
+}
+
+/* Second s of a trace: the cluster, then what Spark reports: the drivers'
+ * gauges every second, the master's answer or gauges (feed_model_cluster). */
+static void trace_step(replay *r, int s, int64_t now_ms)
+{
+    model_step(r, s);
+    if (r->tr.outage[s])
+        return;   /* nothing reaches sparkscaled */
+    pipeline_begin_batch(&r->pipe);
+    feed_model_apps(r, s, now_ms / 1000, 1);
+    feed_model_cluster(r, s, now_ms);
+}
+
+/* Second s of a recording with --simulate-cluster: the recorded drivers'
+ * gauges arrive as recorded (run_until), except what the simulated cluster
+ * decides: the executors each app holds, and the master's view. */
+static void sim_step(replay *r, int s, int64_t now_ms)
+{
+    model_step(r, s);
+    pipeline_begin_batch(&r->pipe);
+    feed_model_apps(r, s, now_ms / 1000, 0);
+    feed_model_cluster(r, s, now_ms);
+}
+
+/* With --simulate-cluster, recorded records about the real cluster are
+ * left out: master answers, master and worker gauges, and the executors
+ * the apps held on it. */
+static int sim_skips(replay *r, const record *rec)
+{
+    if (!r->simulate_cluster)
+        return 0;
+    if (rec->kind == 'm')
+        return 1;
+    if (rec->kind != 'c')
+        return 0;
+    const char *path;
+    size_t plen;
+    spark_metric m;
+    if (carbon_split_path(rec->data, rec->len, &path, &plen) != CARBON_OK ||
+        spark_path_decode(r->prefixes, path, plen, &m) != SPARK_PATH_OK || m.cluster != r->c)
+        return 0;
+    return m.kind == SPARK_KIND_MASTER || m.kind == SPARK_KIND_WORKER ||
+           (m.kind == SPARK_KIND_APP && m.gauge == SPARK_G_ALL_EXECUTORS);
+}
+
+/* --simulate-cluster: the recording's apps as a trace (each app's target
+ * second by second, from its first sample to its last), for the model. */
+static int trace_from_truth(replay *r)
+{
+    trace *t = &r->tr;
+    const truth *tr = &r->truth;
+    memset(t, 0, sizeof *t);
+    t->n = (int)((r->t_end_ms - r->t0_ms) / 1000) + 1;
+    t->napps = (int)tr->napps;
+    size_t na = tr->napps ? tr->napps : 1;
+    t->ids = calloc(na, sizeof *t->ids);
+    t->target = malloc((size_t)t->n * na * sizeof *t->target);
+    t->outage = calloc((size_t)t->n, 1);
+    if (!t->ids || !t->target || !t->outage)
+        return -1;
+    for (size_t a = 0; a < tr->napps; a++) {
+        const truth_app *ap = &tr->apps[a];
+        if (!(t->ids[a] = strdup(ap->id)))
+            return -1;
+        size_t k = 0;
+        for (int s = 0; s < t->n; s++) {
+            int64_t sec = r->t0_ms / 1000 + s;
+            int v = -1;
+            if (ap->n && ap->s[0].t_ms / 1000 <= sec && ap->s[ap->n - 1].t_ms / 1000 >= sec) {
+                while (k + 1 < ap->n && ap->s[k + 1].t_ms < (sec + 1) * 1000)
+                    k++;
+                v = ap->s[k].value;
+            }
+            t->target[(size_t)s * na + a] = v;
+        }
+    }
+    r->model = rp_model_create(t->napps, r->e, r->o->idle_timeout_s, r->o->spread_out);
+    return r->model ? 0 : -1;
 }
 
 /* Pass 1 over a recording: the time span, the cluster's apps and their
@@ -746,7 +845,7 @@ static void sample_second(replay *r, rp_second *row, int64_t t_ms, int demand)
     row->reason = pr ? (int)pr->reason : -1;
     row->held = pr && pr->reason == POLICY_R_HOLD_WINDOW;
     row->released = pr && (pr->flags & POLICY_F_RELEASED);
-    if (r->trace_mode || r->simulate_current)
+    if (r->trace_mode || r->simulate_current || r->simulate_cluster)
         row->current = r->current;
     else
         row->current = pr && pr->current >= 0 ? pr->current : (row > r->secs ? row[-1].current : 0);
@@ -779,7 +878,9 @@ static void run_until(replay *r, feeder *f, int64_t to_ms)
         ss_wall_set_virtual(batch);
         pipeline_begin_batch(&r->pipe);
         while (f->have && f->rec.t_ms == batch) {
-            if (f->rec.kind == 'c') {
+            if (sim_skips(r, &f->rec)) {
+                /* the simulated cluster stands in for what this said */
+            } else if (f->rec.kind == 'c') {
                 feed_line(r, strcmp(f->rec.src, "-") ? f->rec.src : NULL, f->rec.data,
                           f->rec.len);
             } else {
@@ -834,7 +935,9 @@ static int run(replay *r)
                     demand += trace_at(&r->tr, (int)i, a);
             r->secs[i].data = !r->tr.outage[i];
         } else {
-            if (r->simulate_current) {
+            if (r->simulate_cluster) {
+                sim_step(r, (int)i, t);
+            } else if (r->simulate_current) {
                 pipeline_begin_batch(&r->pipe);
                 feed_linef(r, "replay", "%smaster.aliveWorkers %d %" PRId64, pre, r->current,
                            t / 1000);
@@ -1002,7 +1105,15 @@ static int do_replay(replay *r)
     } else {
         if (scan_recording(r) != 0)
             return 1;
-        r->simulate_current = !r->truth.current_recorded;
+        if (o->simulate_cluster) {
+            r->simulate_cluster = 1;
+            if (trace_from_truth(r) != 0) {
+                fprintf(stderr, "sparkscalectl replay: out of memory\n");
+                return 1;
+            }
+        } else {
+            r->simulate_current = !r->truth.current_recorded;
+        }
     }
     if (run(r) != 0) {
         fprintf(stderr, "sparkscalectl replay: out of memory\n");
@@ -1035,10 +1146,10 @@ static int do_replay(replay *r)
     if (!o->quiet)
         print_table(r);
     char mode[160];
-    if (is_trace)
-        snprintf(mode, sizeof mode, "trace on a simulated cluster: executorIdleTimeout %d s, "
-                 "spreadOut %s, actuation %d s", o->idle_timeout_s,
-                 o->spread_out ? "true" : "false", o->delay_s);
+    if (is_trace || r->simulate_cluster)
+        snprintf(mode, sizeof mode, "%s on a simulated cluster: executorIdleTimeout %d s, "
+                 "spreadOut %s, actuation %d s", is_trace ? "trace" : "recording",
+                 o->idle_timeout_s, o->spread_out ? "true" : "false", o->delay_s);
     else
         snprintf(mode, sizeof mode, "recording, current workers %s",
                  r->simulate_current ? "simulated (desired applied after the actuation delay)"
@@ -1110,7 +1221,7 @@ static int parse_int(const char *arg, const char *what, int lo, int hi)
 int ctl_replay(int argc, char **argv)
 {
     enum { O_CONFIG = 1, O_INPUT, O_CLUSTER, O_SVG, O_EVERY, O_QUIET, O_DELAY, O_START,
-           O_IDLE, O_SPREAD, O_CHECK };
+           O_IDLE, O_SPREAD, O_CHECK, O_SIM };
     static const struct option longopts[] = {
         { "config", required_argument, NULL, O_CONFIG },
         { "input", required_argument, NULL, O_INPUT },
@@ -1123,6 +1234,7 @@ int ctl_replay(int argc, char **argv)
         { "executor-idle-timeout-s", required_argument, NULL, O_IDLE },
         { "spread-out", no_argument, NULL, O_SPREAD },
         { "check-bars", no_argument, NULL, O_CHECK },
+        { "simulate-cluster", no_argument, NULL, O_SIM },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -1148,6 +1260,7 @@ int ctl_replay(int argc, char **argv)
             break;
         case O_SPREAD: o.spread_out = 1; break;
         case O_CHECK: o.check = 1; break;
+        case O_SIM: o.simulate_cluster = 1; break;
         case 'h': fputs(replay_usage, stdout); return 0;
         default: ctl_usage_error(replay_usage, "bad option%s", "");
         }
