@@ -206,15 +206,21 @@ static void test_kill9_stages(void **state)
     assert_int_equal(starts("k2"), 1);
 
     /* 3. Before the commit: the audit record is written, the commit hangs
-     * 3 s. The mock shows uncommitted records (a real broker would not, and
-     * the decision would be applied again): either way one record stays. */
+     * 6 s. The mock shows uncommitted records (a real broker would not, and
+     * the decision would be applied again): either way one record stays.
+     * The audit record is visible a moment before the commit starts (and on
+     * a busy machine reading it back can take seconds): wait for the commit
+     * in flight rather than look once. k2's audit is visible before its
+     * own commit, too: the delay must not go to that one. */
     owns(&p, 4);
+    assert_true(ah_wait_metric(p.port, "sparkscale_actuator_audit_records_committed_total", 1,
+                               10000) >= 1);
     assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(mc, 1, API_END_TXN, 1,
-                                                                  RD_KAFKA_RESP_ERR_NO_ERROR, 3000),
+                                                                  RD_KAFKA_RESP_ERR_NO_ERROR, 6000),
                      0);
     ah_publish(&K, &(ah_dec){ .cluster = "k3", .seq = 1, .desired = 2, .current = 1 });
     audit("k3", 1);
-    assert_true(ah_metric(p.port, "sparkscale_actuator_commits_in_flight") == 1);
+    assert_true(ah_wait_metric(p.port, "sparkscale_actuator_commits_in_flight", 1, 4000) == 1);
     ah_proc_kill9(&p);
     start(&p, "crash.yaml", "crash-4.log");
     /* A later decision of the same cluster proves the restarted one caught up. */
