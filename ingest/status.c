@@ -15,6 +15,7 @@
 #include "ingest/poller.h"
 #include "ingest/status.h"
 #include "lib/base/clock.h"
+#include "lib/config/config.h"
 
 /* ---------- JSON ---------- */
 
@@ -183,10 +184,7 @@ static json_t *cluster_json(const ss_status *d, int c, int64_t now_ms, int histo
         json_object_set_new(rec, "desired", json_int_or_null(r->desired));
         json_object_set_new(rec, "demand_executors", json_integer((json_int_t)r->demand_executors));
         json_object_set_new(rec, "executors_per_worker", json_integer(r->per_worker));
-        json_object_set_new(rec, "demand", json_string(cc->policy.demand == POLICY_DEMAND_MAX_NEEDED
-                                                       ? "max_needed"
-                                                       : cc->policy.demand == POLICY_DEMAND_RAMP
-                                                       ? "ramp" : "target"));
+        json_object_set_new(rec, "demand", json_string(ss_config_demand_name(cc->policy.demand)));
         json_object_set_new(rec, "code", json_string(policy_reason_name(r->reason)));
         json_object_set_new(rec, "reason", json_string(r->reason_text));
     }

@@ -212,4 +212,8 @@ void ss_config_bus_conf(const ss_config *cfg, ss_bus_conf *out);
  * not per metric line. */
 int ss_config_cluster_index(const ss_config *cfg, const char *name);
 
+/* A policy demand setting's name as the configuration spells it ("ramp",
+ * "target", "max_needed"); "?" for a value it does not know. */
+const char *ss_config_demand_name(policy_demand_source d);
+
 #endif

@@ -31,6 +31,14 @@ static const cfg_enum_opt demand_opts[] = {
     { "target", POLICY_DEMAND_TARGET }, { "max_needed", POLICY_DEMAND_MAX_NEEDED },
     { "ramp", POLICY_DEMAND_RAMP }, { NULL, 0 }
 };
+const char *ss_config_demand_name(policy_demand_source d)
+{
+    for (const cfg_enum_opt *o = demand_opts; o->name; o++)
+        if (o->value == (int)d)
+            return o->name;
+    return "?";
+}
+
 static const cfg_enum_opt idle_mode_opts[] = {
     { "busy", POLICY_IDLE_OVER_BUSY }, { "need", POLICY_IDLE_OVER_NEED }, { NULL, 0 }
 };

@@ -372,20 +372,29 @@ static void truth_free(truth *tr)
     free(tr->data_s);
 }
 
-/* Executors wanted during the second starting at t_ms: each app's latest
- * target, while t_ms is within its first and last sample's seconds.
- * Seconds are visited in order (per-app cursors). */
+/* One app's target during the second starting at t_ms: its latest sample
+ * by the end of that second, while t_ms is within its first and last
+ * sample's seconds; -1 outside them. Seconds are visited in order: *cursor
+ * (0 at first) keeps the place. */
+static int truth_app_at(const truth_app *a, size_t *cursor, int64_t t_ms)
+{
+    if (a->n == 0 || a->s[0].t_ms / 1000 > t_ms / 1000 ||
+        a->s[a->n - 1].t_ms / 1000 < t_ms / 1000)
+        return -1;
+    while (*cursor + 1 < a->n && a->s[*cursor + 1].t_ms < t_ms + 1000)
+        (*cursor)++;
+    return a->s[*cursor].value;
+}
+
+/* Executors wanted during the second starting at t_ms: the apps' targets
+ * (truth_app_at) summed. */
 static int truth_demand(truth *tr, int64_t t_ms)
 {
     int64_t sum = 0;
     for (size_t i = 0; i < tr->napps; i++) {
-        truth_app *a = &tr->apps[i];
-        if (a->n == 0 || a->s[0].t_ms / 1000 > t_ms / 1000 ||
-            a->s[a->n - 1].t_ms / 1000 < t_ms / 1000)
-            continue;
-        while (a->cursor + 1 < a->n && a->s[a->cursor + 1].t_ms < t_ms + 1000)
-            a->cursor++;
-        sum += a->s[a->cursor].value;
+        int v = truth_app_at(&tr->apps[i], &tr->apps[i].cursor, t_ms);
+        if (v > 0)
+            sum += v;
     }
     return sum > 1000000000 ? 1000000000 : (int)sum;
 }
@@ -672,26 +681,17 @@ static void feed_model_cluster(replay *r, int s, int64_t now_ms)
     }
 }
 
-/* Second s of a trace: the cluster, then what Spark reports: the drivers'
- * gauges every second, the master's answer or gauges (feed_model_cluster). */
+/* Second s on the simulated cluster: the cluster, then what Spark reports
+ * of it: the drivers' gauges every second, the master's answer or gauges
+ * (feed_model_cluster). A trace's targets are fed too; a recording's
+ * (--simulate-cluster) arrive as recorded, in run_until. */
 static void trace_step(replay *r, int s, int64_t now_ms)
 {
     model_step(r, s);
     if (r->tr.outage[s])
         return;   /* nothing reaches sparkscaled */
     pipeline_begin_batch(&r->pipe);
-    feed_model_apps(r, s, now_ms / 1000, 1);
-    feed_model_cluster(r, s, now_ms);
-}
-
-/* Second s of a recording with --simulate-cluster: the recorded drivers'
- * gauges arrive as recorded (run_until), except what the simulated cluster
- * decides: the executors each app holds, and the master's view. */
-static void sim_step(replay *r, int s, int64_t now_ms)
-{
-    model_step(r, s);
-    pipeline_begin_batch(&r->pipe);
-    feed_model_apps(r, s, now_ms / 1000, 0);
+    feed_model_apps(r, s, now_ms / 1000, r->trace_mode);
     feed_model_cluster(r, s, now_ms);
 }
 
@@ -736,16 +736,8 @@ static int trace_from_truth(replay *r)
         if (!(t->ids[a] = strdup(ap->id)))
             return -1;
         size_t k = 0;
-        for (int s = 0; s < t->n; s++) {
-            int64_t sec = r->t0_ms / 1000 + s;
-            int v = -1;
-            if (ap->n && ap->s[0].t_ms / 1000 <= sec && ap->s[ap->n - 1].t_ms / 1000 >= sec) {
-                while (k + 1 < ap->n && ap->s[k + 1].t_ms < (sec + 1) * 1000)
-                    k++;
-                v = ap->s[k].value;
-            }
-            t->target[(size_t)s * na + a] = v;
-        }
+        for (int s = 0; s < t->n; s++)
+            t->target[(size_t)s * na + a] = truth_app_at(ap, &k, r->t0_ms + (int64_t)s * 1000);
     }
     r->model = rp_model_create(t->napps, r->e, r->o->idle_timeout_s, r->o->spread_out);
     return r->model ? 0 : -1;
@@ -936,7 +928,7 @@ static int run(replay *r)
             r->secs[i].data = !r->tr.outage[i];
         } else {
             if (r->simulate_cluster) {
-                sim_step(r, (int)i, t);
+                trace_step(r, (int)i, t);
             } else if (r->simulate_current) {
                 pipeline_begin_batch(&r->pipe);
                 feed_linef(r, "replay", "%smaster.aliveWorkers %d %" PRId64, pre, r->current,
